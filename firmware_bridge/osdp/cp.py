@@ -236,7 +236,8 @@ class ControlPanel:
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         pd.queue.append(_Request(code, data, future))
         try:
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError as exc:
             raise LinkTimeout(f"command 0x{code:02x} to PD {address} not done within {timeout} s") from exc
 
@@ -283,6 +284,7 @@ class ControlPanel:
     # ------------------------------------------------------------------ the bus task
 
     async def _run(self) -> None:
+        # asyncio.timeout (not wait_for, which can swallow a cancel in 3.11) keeps this loop cancellable
         while True:
             if self._port is None or not self._port.is_open:
                 await self._open_port()

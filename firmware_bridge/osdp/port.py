@@ -35,7 +35,8 @@ class FramePort(asyncio.Protocol):
         except (OSError, ValueError) as exc:  # pyserial's SerialException is an OSError
             raise LinkError(f"cannot open serial port {url}: {exc}") from exc
         assert isinstance(port, FramePort)
-        await asyncio.wait_for(port._made, 5.0)  # connection_made runs on the next loop turn
+        async with asyncio.timeout(5.0):  # connection_made runs on the next loop turn
+            await port._made
         return port
 
     # asyncio.Protocol
@@ -73,7 +74,8 @@ class FramePort(asyncio.Protocol):
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                frame = await asyncio.wait_for(self._frames.get(), remaining)
+                async with asyncio.timeout(remaining):
+                    frame = await self._frames.get()
             except TimeoutError:
                 return None
             if frame.is_reply and frame.address == address and frame.seq == seq:
