@@ -1,5 +1,6 @@
-"""Links to lane hardware: an OSDP control panel over RS-485 and Modbus RTU/TCP clients.
+"""Links to lane hardware (OSDP, Modbus) exposed as gatecore device models.
 
-The links know nothing about lanes. Device models built on them (see :mod:`firmware_bridge.devices`)
-implement the core's device protocols; the ``gate_hw`` plugin exposes them to profiles.
+:mod:`firmware_bridge.osdp` is an OSDP control panel over RS-485, :mod:`firmware_bridge.modbus` Modbus
+RTU/TCP clients; both know nothing about lanes. :mod:`firmware_bridge.devices` builds the core's device
+models on them; the ``gate_hw`` plugin exposes those to profiles.
 """
