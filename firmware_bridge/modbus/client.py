@@ -8,7 +8,7 @@ Reconnection is the caller's loop (see :class:`firmware_bridge.modbus.poller.Pol
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -89,7 +89,7 @@ class ModbusLink:
             Table.HOLDING_REGISTER: self._client.read_holding_registers,
             Table.INPUT_REGISTER: self._client.read_input_registers,
         }[table]
-        response = await self._call(fn(address, count=count, device_id=self.device_id))
+        response = await self._call(lambda: fn(address, count=count, device_id=self.device_id))
         values: Sequence[int | bool] = response.bits if table.is_bit else response.registers
         if len(values) < count:
             raise LinkError(f"short reply: {len(values)} of {count} values")
@@ -124,15 +124,16 @@ class ModbusLink:
 
     async def _write_raw(self, point: Point, raw: int | bool) -> None:
         if point.table == Table.COIL:
-            await self._call(self._client.write_coil(point.address, bool(raw), device_id=self.device_id))
+            await self._call(lambda: self._client.write_coil(point.address, bool(raw), device_id=self.device_id))
         else:
-            await self._call(self._client.write_register(point.address, int(raw), device_id=self.device_id))
+            await self._call(lambda: self._client.write_register(point.address, int(raw), device_id=self.device_id))
 
-    async def _call(self, request: Awaitable[Any]) -> Any:
+    async def _call(self, request: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one request; pymodbus raises some errors before it returns an awaitable, so call it here."""
         self.requests += 1
         try:
             async with asyncio.timeout(self.timeout + 0.5):
-                response = await request
+                response = await request()
         except TimeoutError as exc:
             self.failures += 1
             raise LinkTimeout("no reply") from exc

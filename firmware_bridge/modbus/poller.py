@@ -44,7 +44,8 @@ class Poller:
     async def run(self) -> None:
         try:
             while True:
-                await asyncio.sleep(await self.poll_once())
+                delay = await self.poll_once()
+                await asyncio.sleep(delay)
         finally:
             self.link.close()
 

@@ -365,7 +365,8 @@ class ControlPanel:
             self._after_command(pd, req, result)
             _settle(req.future, result=result)
             return
-        _settle(req.future, exc=LinkError(f"PD {pd.cfg.address} refused 0x{req.code:02x} {self.command_attempts} times"))
+        refused = LinkError(f"PD {pd.cfg.address} refused 0x{req.code:02x} {self.command_attempts} times")
+        _settle(req.future, exc=refused)
 
     def _after_command(self, pd: _Pd, req: _Request, result: tuple[int, bytes]) -> None:
         if req.code == Cmd.KEYSET and result[0] == Reply.ACK:

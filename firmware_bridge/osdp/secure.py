@@ -54,10 +54,7 @@ def derive_session_keys(scbk: bytes, rnd_a: bytes) -> tuple[bytes, bytes, bytes]
 
 def compute_mac(s_mac1: bytes, s_mac2: bytes, iv: bytes, message: bytes) -> bytes:
     """The full 16-byte MAC (the wire carries its first 4 bytes; the whole block chains on)."""
-    if message and len(message) % BLOCK == 0:
-        blocks = message
-    else:
-        blocks = _pad(message)
+    blocks = message if message and len(message) % BLOCK == 0 else _pad(message)
     head, last = blocks[:-BLOCK], blocks[-BLOCK:]
     chain = iv
     if head:

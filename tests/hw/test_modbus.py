@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hw_helpers import until
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -16,13 +16,6 @@ from firmware_bridge.modbus.peer import CONTROLLER_MAP, BarrierController, tcp_p
 from firmware_bridge.modbus.poller import Poller
 from firmware_bridge.modbus.registers import Point, Table, Value, spans
 from firmware_bridge.pty import NullModem
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def test_decode_round_trips_checksum_and_crc_frames() -> None:
     for use_crc in (True, False):
         raw = encode_frame(0x12, 3, 0x68, b"\x01\x02\x00\x00", use_crc=use_crc)
         frame = decode_frame(raw)
-        assert (frame.address, frame.seq, frame.code, frame.data, frame.is_reply) == (0x12, 3, 0x68, b"\x01\x02\x00\x00", False)
+        fields = (frame.address, frame.seq, frame.code, frame.data, frame.is_reply)
+        assert fields == (0x12, 3, 0x68, b"\x01\x02\x00\x00", False)
 
 
 def test_secure_frame_splits_block_data_and_mac() -> None:

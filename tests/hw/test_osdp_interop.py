@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 
 import osdp  # type: ignore[import-untyped]
 import pytest
+from hw_helpers import until
 
 from firmware_bridge.errors import CommandRejected, LinkTimeout, PeerOffline
 from firmware_bridge.osdp.cp import ControlPanel, CpEvent, PdConfig, PdOffline, PdOnline
@@ -28,12 +27,6 @@ from firmware_bridge.osdp.peer import LibosdpPd, PtyBus
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 KEY2 = bytes.fromhex("f0e1d2c3b4a5968778695a4b3c2d1e0f")
 
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def cp_for(bus: PtyBus, *pds: PdConfig, **kw: float) -> ControlPanel:
