@@ -9,8 +9,10 @@ Retries and the "never twice" rule:
 
 * a frame that gets no valid reply is re-sent *byte for byte* (same sequence number, same MAC) up to
   ``retries`` times; a PD that already acted on it answers with its cached reply and does not act again;
-* a NAK that proves the PD did not act (bad check value, sequence error, secure channel lost) leads to
-  a reconnect and a fresh attempt, at most ``command_attempts`` in all;
+* a NAK that proves the PD did not act (bad check value, sequence error, secure channel lost, in answer
+  to the *first* copy of the frame) leads to a reconnect and a fresh attempt, at most
+  ``command_attempts`` in all; the same NAK in answer to a re-sent copy proves nothing (a PD that does
+  not cache its last reply, as libosdp 3.2.9, NAKs the copy of a command it already executed);
 * a command whose outcome is unknown (no reply after the retries) is reported as :class:`LinkTimeout`
   and never re-sent by the control panel: the caller reads the state back and decides.
 
@@ -458,7 +460,12 @@ class ControlPanel:
             if frame.code == Reply.BUSY:
                 await asyncio.sleep(self.reply_timeout)
                 continue
-            return self._open_reply(pd, frame)
+            try:
+                return self._open_reply(pd, frame)
+            except _Recoverable as exc:
+                if attempt:  # the PD may have acted on an earlier copy whose reply was lost
+                    raise LinkError(f"outcome unknown: {exc} in answer to a re-sent frame") from exc
+                raise
         self.stats.timeouts += 1
         raise LinkTimeout(f"no reply from PD {pd.cfg.address} to 0x{code:02x} after {self.retries + 1} tries")
 

@@ -183,10 +183,16 @@ class ParserStats:
 
 
 class FrameParser:
-    """Incremental, tolerant parser: ``feed()`` bytes, get the complete valid frames. Never raises."""
+    """Incremental, tolerant parser: ``feed()`` bytes, get the complete valid frames. Never raises.
 
-    def __init__(self, max_len: int = MAX_FRAME_LEN) -> None:
+    ``require_crc`` drops frames protected only by the 8-bit checksum: a CP that speaks CRC-16 gets CRC-16
+    replies, and on a noisy line a checksum lets one stray frame in 256 through where the CRC lets one
+    in 65536.
+    """
+
+    def __init__(self, max_len: int = MAX_FRAME_LEN, *, require_crc: bool = False) -> None:
         self.max_len = max_len
+        self.require_crc = require_crc
         self.stats = ParserStats()
         self._buf = bytearray()
 
@@ -216,10 +222,13 @@ class FrameParser:
         if len(buf) < HEADER_LEN:
             return None, False
         length = buf[2] | buf[3] << 8
-        if length < HEADER_LEN + 2 or length > self.max_len:
+        if length < HEADER_LEN + 2 or length > self.max_len or (self.require_crc and not buf[4] & CTRL_CRC):
             self._bad()
             return None, True
         if len(buf) < length:
+            if self._complete_frame_after_start():
+                self._bad()  # a long "length" from a stray start byte must not hide a real frame
+                return None, True
             return None, False
         try:
             frame = decode_frame(bytes(buf[:length]))
@@ -229,6 +238,21 @@ class FrameParser:
         del buf[:length]
         self.stats.frames += 1
         return frame, True
+
+    def _complete_frame_after_start(self) -> bool:
+        """Whether a whole CRC-checked frame already sits after the (incomplete) candidate's start byte."""
+        buf = self._buf
+        i = buf.find(SOM, 1)
+        while 0 < i <= len(buf) - HEADER_LEN - 2:
+            length = buf[i + 2] | buf[i + 3] << 8
+            if buf[i + 4] & CTRL_CRC and HEADER_LEN + 2 < length <= len(buf) - i:
+                try:
+                    decode_frame(bytes(buf[i : i + length]))
+                    return True
+                except FrameError:
+                    pass
+            i = buf.find(SOM, i + 1)
+        return False
 
     def _skip(self, count: int) -> None:
         skipped = self._buf[:count]

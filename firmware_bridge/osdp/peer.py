@@ -14,12 +14,16 @@ import os
 import random
 import select
 import threading
+import time
 import tty
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import osdp  # type: ignore[import-untyped]
+
+from firmware_bridge.osdp.frame import FrameParser
 
 
 class PtyBus:
@@ -31,6 +35,8 @@ class PtyBus:
         self.corrupt = corrupt
         self.corrupted_bytes = 0
         self._rng = random.Random(seed)
+        self.commands_heard: Counter[int] = Counter()  # command codes the CP sent, as the line saw them
+        self._sniffer = FrameParser(require_crc=True)
         self._drops: list[BusChannel] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -76,6 +82,9 @@ class PtyBus:
             except (BlockingIOError, OSError):
                 continue
             data = self.mangle(data)
+            for frame in self._sniffer.feed(data):
+                if not frame.is_reply:
+                    self.commands_heard[frame.code] += 1
             with self._lock:
                 drops = list(self._drops)
             for drop in drops:
@@ -120,6 +129,7 @@ class PdState:
 
     outputs: dict[int, int] = field(default_factory=dict)  # output number -> last control code
     commands: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # time.monotonic() of each command
     keys: list[bytes] = field(default_factory=list)
 
 
@@ -145,6 +155,7 @@ class LibosdpPd:
         enforce_secure: bool = False,
         caps: Sequence[tuple[int, int, int]] = DEFAULT_CAPS,
         serial_number: int = 0xA1B2C3D4,
+        log_level: int = osdp.LogLevel.Error,
     ) -> None:
         self.bus = bus
         self.address = address
@@ -155,13 +166,14 @@ class LibosdpPd:
         flags = [osdp.LibFlag.EnforceSecure] if enforce_secure else []
         info = osdp.PDInfo(address, self._channel, scbk=scbk, flags=flags,
                            id=osdp.PdId(2, 7, 0x00C0DE, serial_number, 0x010203))
-        self._pd = osdp.PeripheralDevice(info, osdp.PDCapabilities(list(caps)), log_level=osdp.LogLevel.Error,
+        self._pd = osdp.PeripheralDevice(info, osdp.PDCapabilities(list(caps)), log_level=log_level,
                                          command_handler=self._on_command)
         self._pd.start()
 
     def _on_command(self, cmd: dict[str, Any]) -> tuple[int, Any]:
         with self._lock:
             self.state.commands.append(dict(cmd))
+            self.state.received_at.append(time.monotonic())
             if cmd["command"] == osdp.Command.Output:
                 self.state.outputs[cmd["output_no"]] = cmd["control_code"]
             elif cmd["command"] == osdp.Command.Keyset:

@@ -17,7 +17,7 @@ from firmware_bridge.osdp.frame import Frame, FrameParser
 
 class FramePort(asyncio.Protocol):
     def __init__(self) -> None:
-        self.parser = FrameParser()
+        self.parser = FrameParser(require_crc=True)  # this CP always sends CRC-16 frames
         self.stray_frames = 0  # well-formed frames that answered nothing we asked
         self._frames: asyncio.Queue[Frame] = asyncio.Queue()
         self._transport: asyncio.WriteTransport | None = None
