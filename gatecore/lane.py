@@ -101,7 +101,7 @@ class Lane:
         self.sources = tuple(src for src, _ in sources)
         self._deadlines = {src.source: deadline for src, deadline in sources}
         self.services = services
-        self.state = LaneState.IDLE
+        self.state = LaneState.STOPPED  # until the barrier confirms closed at start
         self.stats = LaneStats()
         self.txn: TransactionContext | None = None
         self.decision: Decision | None = None
@@ -182,7 +182,8 @@ class Lane:
     def _set_state(self, new: LaneState, reason: str = "") -> None:
         old, self.state = self.state, new
         if old is not new:
-            self.services.report_state(LaneStateChange(self._stamp(), old, new, reason))
+            txn = self.txn.txn_id if self.txn else None
+            self.services.report_state(LaneStateChange(self._stamp(), old, new, reason, txn))
 
     def enter_manual(self) -> None:
         """An officer takes the lane: the current transaction is abandoned, nothing is commanded."""
@@ -375,8 +376,7 @@ class Lane:
         record = Fault(self._stamp(), fault.kind, str(fault), fault.device, txn_id)
         self._set_state(LaneState.DEGRADED, f"{fault.kind}: {fault}")
         self._log.warning("lane_degraded", kind=fault.kind, device=fault.device, message=str(fault))
-        await self._close_safely("degraded")
-        await self.services.report_fault(record)
+        await asyncio.gather(self._close_safely("degraded"), self.services.report_fault(record))
 
     async def _close_safely(self, why: str) -> None:
         """Best effort, bounded: barrier closed, lights red, display 'refer to officer'."""
@@ -408,8 +408,8 @@ class Lane:
             if self.state is not LaneState.DEGRADED:
                 await self._degrade(fault)
             return
-        if self.state is not LaneState.IDLE:
-            self._log.info("lane_recovered", previous=self.state.value)
+        if self.state is LaneState.DEGRADED:
+            self._log.info("lane_recovered")
         self._set_state(LaneState.IDLE, "recovered")
 
 

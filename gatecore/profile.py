@@ -250,6 +250,8 @@ class _Validator:
 
     def check_lanes(self) -> None:
         lanes = self.raw.get("lanes")
+        if lanes == []:
+            self.add(("lanes",), "a site needs at least one lane")
         if not isinstance(lanes, list):
             return
         seen: dict[str, int] = {}

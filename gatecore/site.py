@@ -17,7 +17,7 @@ from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig, LaneConfi
 from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
 from gatecore.evidence import EvidenceSource, TransactionContext
 from gatecore.lane import Lane, LaneInfo
-from gatecore.plugins import call_all
+from gatecore.plugins import Pending, await_pending, call_all, call_now, log_failures
 from gatecore.profile import Profile
 from gatecore.stash import Stash
 from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, Stamp, Vote
@@ -45,7 +45,7 @@ class Site:
         self._background: set[asyncio.Task[Any]] = set()
         self._pending: list[tuple[Coroutine[Any, Any, Any], str]] = []
         self._stop = asyncio.Event()
-        self._states: asyncio.Queue[LaneStateChange] = asyncio.Queue()
+        self._states: asyncio.Queue[Pending] = asyncio.Queue()
         self._want_states = bool(pm.hook.gatecore_report_lane_state.get_hookimpls())
         self._report_timeout = profile.run.report_timeout_ms / 1000
         self._crossings_target: int | None = None
@@ -125,8 +125,12 @@ class Site:
         await self._report("gatecore_report_fault", fault.stamp.lane_id, fault=fault)
 
     def report_state(self, change: LaneStateChange) -> None:
+        """Called in order on the lane's own step; async implementations are awaited by a site task."""
         if self._want_states:
-            self._states.put_nowait(change)
+            _, pending, failures = call_now(self.pm, "gatecore_report_lane_state", site=self, change=change)
+            log_failures(failures)
+            if pending:
+                self._states.put_nowait(pending)
 
     async def _report(self, hook: str, lane_id: str, **kwargs: Any) -> None:
         _, failures = await call_all(self.pm, hook, self._report_timeout, site=self, **kwargs)
@@ -137,8 +141,9 @@ class Site:
 
     async def _state_reporter(self) -> None:
         while True:
-            change = await self._states.get()
-            await call_all(self.pm, "gatecore_report_lane_state", self._report_timeout, site=self, change=change)
+            pending = await self._states.get()
+            _, failures = await await_pending("gatecore_report_lane_state", pending, self._report_timeout)
+            log_failures(failures)
             self._states.task_done()
 
     # -- running ---------------------------------------------------------------------------------
