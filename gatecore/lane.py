@@ -57,6 +57,8 @@ class LaneServices(Protocol):
     async def report_decision(self, decision: Decision) -> None: ...
     async def report_fault(self, fault: Fault) -> None: ...
     def report_state(self, change: LaneStateChange) -> None: ...
+    @property
+    def wants_states(self) -> bool: ...
 
 
 @dataclass
@@ -111,6 +113,7 @@ class Lane:
         self._faults: list[LaneFault] = []
         self._scans: list[Scanned] = []
         self._exit_seen = False
+        self._trigger_event: PresenceChanged | None = None
         self._manual = False
         self._stopping = False
         self._log = log.bind(lane=self.cfg.id)
@@ -138,8 +141,11 @@ class Lane:
             self._offline.pop(event.role, None)
         elif isinstance(event, Scanned) and event.role == self.cfg.trigger and self.state is LaneState.IDLE:
             self._scans.append(event)
-        elif isinstance(event, PresenceChanged) and event.occupied and event.role == self.cfg.exit:
-            self._exit_seen = True
+        elif isinstance(event, PresenceChanged):
+            if event.occupied and event.role == self.cfg.exit:
+                self._exit_seen = True
+            if event.role == self.cfg.trigger:
+                self._trigger_event = event
         self._notify()
 
     def _notify(self) -> None:
@@ -181,7 +187,7 @@ class Lane:
 
     def _set_state(self, new: LaneState, reason: str = "") -> None:
         old, self.state = self.state, new
-        if old is not new:
+        if old is not new and self.services.wants_states:
             txn = self.txn.txn_id if self.txn else None
             self.services.report_state(LaneStateChange(self._stamp(), old, new, reason, txn))
 
@@ -231,13 +237,15 @@ class Lane:
         if self._scans:
             return self._scans.pop(0)
         if self._occupied(self.cfg.trigger):
-            return PresenceChanged(self.cfg.trigger, occupied=True)
+            last = self._trigger_event
+            # the sensor's own report, so latency counts from when it saw the arrival
+            return last if last is not None and last.occupied else PresenceChanged(self.cfg.trigger, occupied=True)
         await self._changed(1.0)
         return None
 
     async def _transaction(self, trigger: DeviceEvent) -> None:
-        started = trigger.t_mono if isinstance(trigger, Scanned) else time.monotonic()
-        txn = TransactionContext(new_id(), self.info.site_id, self.cfg.id, trigger, self.info.devices, started)
+        self._trigger_event = None  # one report starts at most one transaction
+        txn = TransactionContext(new_id(), self.info.site_id, self.cfg.id, trigger, self.info.devices, trigger.t_mono)
         self.txn, self.decision, self._exit_seen = txn, None, False
         tlog = self._log.bind(txn=txn.txn_id)
         try:

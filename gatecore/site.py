@@ -124,6 +124,11 @@ class Site:
     async def report_fault(self, fault: Fault) -> None:
         await self._report("gatecore_report_fault", fault.stamp.lane_id, fault=fault)
 
+    @property
+    def wants_states(self) -> bool:
+        """Whether any plugin listens to lane state changes (records are only made then)."""
+        return self._want_states
+
     def report_state(self, change: LaneStateChange) -> None:
         """Called in order on the lane's own step; async implementations are awaited by a site task."""
         if self._want_states:

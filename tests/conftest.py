@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pluggy
 import pytest
 
-from gatecore.api import LaneState, Site
+from gatecore.api import Site
 from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
+from gatecore.testing import running, wait_for
 
 from . import scripted
 
@@ -93,19 +91,4 @@ def make_site(pm: pluggy.PluginManager, write_profile: Callable[..., Path]) -> C
     return make
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait (bounded, as a hang guard) until ``predicate()`` holds."""
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - polls state owned by the code under test
-            await asyncio.sleep(0.002)
-
-
-@contextlib.asynccontextmanager
-async def running(site: Site) -> AsyncIterator[asyncio.Task[Any]]:
-    task = asyncio.create_task(site.run())
-    await wait_for(lambda: all(lane.state is LaneState.IDLE for lane in site.lanes.values()) and site._tg is not None)
-    try:
-        yield task
-    finally:
-        site.request_stop()
-        await asyncio.wait_for(task, 10)
+__all__ = ["running", "wait_for"]
