@@ -41,7 +41,8 @@ async def test_camera_generates_frames_of_the_configured_size(tmp_path: Path) ->
 
 
 async def test_traffic_and_a_scheduled_fault_run_a_lane_end_to_end(tmp_path: Path) -> None:
-    text = SITE.replace("traffic = false", "traffic = true\narrivals_per_min = 600\ndwell_ms = 10\nofficer_ms = 10") + """
+    traffic = "traffic = true\narrivals_per_min = 600\ndwell_ms = 10\nofficer_ms = 10"
+    text = SITE.replace("traffic = false", traffic) + """
 [[plugins.gate_sim.faults]]
 lane = "l1"
 role = "barrier"
