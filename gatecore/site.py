@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import statistics
 import time
@@ -192,6 +193,7 @@ class Site:
         for coro, name in self._pending:
             self.spawn(coro, name)
         self._pending.clear()
+        gc.freeze()  # what start-up built lives for the whole run: keep it out of every collection
         log.info("site_started", site=self.id, lanes=list(self.lanes))
 
     async def _shutdown(self, lanes: list[asyncio.Task[None]]) -> None:
