@@ -37,6 +37,7 @@ class Poller:
         self.on_values = on_values
         self.on_link = on_link
         self.online = False
+        self.announced = False  # on_link was called at least once
         self.missed = 0
         self.polls = 0
         self._backoff = backoff_initial
@@ -65,15 +66,15 @@ class Poller:
         self.missed = 0
         self._backoff = self.backoff_initial
         if not self.online:
-            self.online = True
+            self.online = self.announced = True
             self.on_link(True, "")
         self.on_values(values)
         return self.interval
 
     def _failed(self, reason: str) -> None:
         self.missed += 1
-        if self.online and self.missed >= self.offline_after:
-            self.online = False
+        if (self.online or not self.announced) and self.missed >= self.offline_after:  # lost, or never seen
+            self.online, self.announced = False, True
             log.warning("modbus: link down after %d missed polls: %s", self.missed, reason)
             self.link.close()
             self.on_link(False, reason)

@@ -121,6 +121,7 @@ class _Pd:
     seq: int = 0
     ready: bool = False
     online: bool = False
+    announced: bool = False  # an online or offline event was emitted for this PD
     session: SecureSession | None = None
     scbk: bytes | None = None
     install_mode: bool = False
@@ -393,7 +394,7 @@ class ControlPanel:
         pd.missed = 0
         pd.backoff = 0.0
         if not pd.online:
-            pd.online = True
+            pd.online, pd.announced = True, True
             log.info("osdp: PD %d online (secure=%s)", pd.cfg.address, pd.session is not None)
             self._emit(PdOnline(pd.cfg.address, pd.pd_id, pd.session is not None))
 
@@ -420,8 +421,8 @@ class ControlPanel:
     def _missed(self, pd: _Pd, reason: str) -> None:
         pd.ready = False
         pd.missed += 1
-        if pd.online and pd.missed >= self.offline_after:
-            pd.online = False
+        if (pd.online or not pd.announced) and pd.missed >= self.offline_after:  # lost, or never seen
+            pd.online, pd.announced = False, True
             _fail_queue(pd, PeerOffline(f"PD {pd.cfg.address} went offline"))
             log.warning("osdp: PD %d offline after %d missed transactions: %s", pd.cfg.address, pd.missed, reason)
             self._emit(PdOffline(pd.cfg.address, reason))

@@ -153,3 +153,16 @@ async def test_poller_reports_link_loss_and_recovery() -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await ctl.stop()
+
+
+async def test_a_controller_that_never_answers_is_reported_offline() -> None:
+    changes: list[tuple[bool, str]] = []
+    poller = Poller(ModbusLink.tcp("127.0.0.1", 1, timeout=0.1), CONTROLLER_MAP, offline_after=2,  # port 1: closed
+                    backoff_initial=0.01, on_link=lambda online, reason: changes.append((online, reason)))
+    task = asyncio.create_task(poller.run())
+    try:
+        await until(lambda: bool(changes))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert changes[0][0] is False and changes[0][1]

@@ -189,3 +189,12 @@ async def test_pd_stopped_goes_offline_and_recovers_when_restarted(
     kinds = [type(e) for e in events]
     assert kinds == [PdOnline, PdOffline, PdOnline]
     assert second.outputs() == {0: OutputControl.ON} and first.outputs() == {}
+
+
+async def test_a_pd_that_never_answers_is_reported_offline(bus: PtyBus) -> None:
+    events: list[CpEvent] = []
+    async with cp_for(bus, PdConfig(8), reply_timeout=0.05) as cp:
+        cp.add_listener(events.append)
+        await until(lambda: bool(events))
+        assert not cp.is_online(8)
+    assert isinstance(events[0], PdOffline) and events[0].address == 8
