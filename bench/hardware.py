@@ -25,7 +25,8 @@ import osdp  # type: ignore[import-untyped]
 
 from firmware_bridge.modbus.client import ModbusLink
 from firmware_bridge.modbus.peer import CONTROLLER_MAP, BarrierController
-from firmware_bridge.osdp.cp import ControlPanel, PdConfig
+from firmware_bridge.modbus.poller import Poller
+from firmware_bridge.osdp.cp import ControlPanel, PdConfig, PdOffline
 from firmware_bridge.osdp.messages import Cmd, OutputCommand, OutputControl
 from firmware_bridge.osdp.peer import LibosdpPd, PtyBus
 
@@ -139,6 +140,44 @@ async def modbus(requests: int) -> dict[str, float]:
     return {"rw_ms_p50": ms(single), "write_confirmed_ms_p50": ms(confirmed), "pymodbus_rw_ms_p50": ms(raw)}
 
 
+async def osdp_unplug_ms() -> float:
+    """PD powered off -> PdOffline, with the gate_hw defaults (reply 150 ms, 2 retries, 3 misses)."""
+    bus = PtyBus()
+    pd = LibosdpPd(bus, 1, scbk=KEY)
+    offline = asyncio.Event()
+    try:
+        cp = ControlPanel(bus.path, [PdConfig(1, secure=True, scbk=KEY)], reply_timeout=0.15, retries=2,
+                          offline_after=3, poll_interval=0.02)
+        cp.add_listener(lambda e: offline.set() if isinstance(e, PdOffline) else None)
+        async with cp:
+            await cp.wait_online(1, 10)
+            pd.stop()
+            start = time.monotonic()
+            await asyncio.wait_for(offline.wait(), 30)
+            return round((time.monotonic() - start) * 1000)
+    finally:
+        bus.close()
+
+
+async def modbus_unplug_ms() -> float:
+    """Controller gone -> link down, with the gate_hw defaults (poll 100 ms, timeout 300 ms, 3 misses)."""
+    ctl = BarrierController.tcp()
+    await ctl.start()
+    up, down = asyncio.Event(), asyncio.Event()
+    poller = Poller(ModbusLink.tcp("127.0.0.1", ctl.port, timeout=0.3), CONTROLLER_MAP, interval=0.1,
+                    offline_after=3, on_link=lambda online, reason: (up if online else down).set())
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.wait_for(up.wait(), 10)
+        await ctl.stop()
+        start = time.monotonic()
+        await asyncio.wait_for(down.wait(), 30)
+        return round((time.monotonic() - start) * 1000)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def write_section(text: str) -> None:
     path = Path("BENCHMARKS.md")
     old = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -155,6 +194,7 @@ def main() -> None:
     ours = asyncio.run(our_cp(args.seconds, args.commands))
     theirs = libosdp_cp(args.seconds, args.commands)
     mb = asyncio.run(modbus(args.commands))
+    unplug = {"osdp": asyncio.run(osdp_unplug_ms()), "modbus": asyncio.run(modbus_unplug_ms())}
     result: dict[str, Any] = {
         "bench": "hardware",
         "osdp_polls_per_s": ours["polls_per_s"],
@@ -166,6 +206,8 @@ def main() -> None:
         "polls_ratio_vs_libosdp": round(ours["polls_per_s"] / theirs["polls_per_s"], 2),
         "modbus_write_confirmed_ms_p50": mb["write_confirmed_ms_p50"],
         "pymodbus_bare_rw_ms_p50": mb["pymodbus_rw_ms_p50"],
+        "osdp_unplug_to_offline_ms": unplug["osdp"],
+        "modbus_unplug_to_offline_ms": unplug["modbus"],
     }
     command = f"PYTHONPATH=. python bench/hardware.py --seconds {args.seconds:g} --commands {args.commands}"
     lines = [
@@ -186,6 +228,8 @@ def main() -> None:
         f"| Modbus TCP request (read or write), p50 ms | {mb['rw_ms_p50']} (read) | "
         f"bare pymodbus: {mb['pymodbus_rw_ms_p50']} |",
         f"| Modbus TCP write confirmed by read-back, p50 ms | {mb['write_confirmed_ms_p50']} | - |",
+        f"| OSDP PD powered off -> offline event, ms (gate_hw defaults) | {unplug['osdp']} | issue asks <= 2000 |",
+        f"| Modbus controller gone -> offline event, ms (gate_hw defaults) | {unplug['modbus']} | issue asks <= 2000 |",
         "",
     ]
     text = "\n".join(lines)

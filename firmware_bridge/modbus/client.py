@@ -98,28 +98,32 @@ class ModbusLink:
     # ------------------------------------------------------------------ writes
 
     async def write(self, point: Point, value: Value) -> None:
-        """Write and confirm by read-back; re-write only while the read-back does not show the value."""
+        """Write and confirm by read-back. The write is sent again only after a read-back showed the value
+        absent; when the read-back itself fails, the next attempt reads again instead of writing."""
         if not point.table.writable:
             raise ValueError(f"a {point.table} cannot be written")
         raw = point.encode(value)
         last: LinkError = LinkError("not attempted")
+        send = True
         for attempt in range(self.write_attempts):
-            if attempt:
-                self.write_retries += 1
-            try:
-                await self._write_raw(point, raw)
-            except CommandRejected:
-                raise
-            except LinkError as exc:  # the write may or may not have been applied: look before re-sending
-                last = exc
+            if send:
+                if attempt:
+                    self.write_retries += 1
+                try:
+                    await self._write_raw(point, raw)
+                except CommandRejected:
+                    raise
+                except LinkError as exc:  # it may or may not have been applied: look before sending again
+                    last = exc
             try:
                 (back,) = await self._read_raw(point.table, point.address, 1)
             except LinkError as exc:
-                last = exc
+                last, send = exc, False
                 continue
             if back == raw:
                 return
             last = NotConfirmed(f"read-back {back!r} after writing {raw!r} at {point.table} {point.address}")
+            send = True
         raise last
 
     async def _write_raw(self, point: Point, raw: int | bool) -> None:

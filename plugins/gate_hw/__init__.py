@@ -2,7 +2,32 @@
 
 The site's links are named in ``[plugins.gate_hw]``; each ``[[lanes.devices]]`` entry of an ``osdp.*``
 or ``modbus.*`` kind names the link it uses. Devices on one link share it (one control panel per bus,
-one poll loop per controller).
+one poll loop per controller)::
+
+    [plugins.gate_hw.osdp.bl1-bus]
+    port = "/dev/ttyUSB0"
+    pds = [{ address = 1, scbk = "env:BL1_READER_SCBK" }]
+
+    [plugins.gate_hw.modbus.bl1-barrier]
+    transport = "tcp"
+    host = "10.20.1.15"
+
+    [[lanes.devices]]
+    kind = "osdp.reader"
+    role = "reader"
+    bus = "bl1-bus"
+    address = 1
+
+    [[lanes.devices]]
+    kind = "modbus.barrier"
+    role = "barrier"
+    controller = "bl1-barrier"
+    command = { table = "coil", address = 0 }
+    open_limit = { table = "discrete_input", address = 0 }
+    closed_limit = { table = "discrete_input", address = 1 }
+
+Kinds: ``osdp.output`` (barrier relay), ``osdp.input`` (loop), ``osdp.reader``, ``osdp.led`` (lights),
+``osdp.text`` (display), ``modbus.barrier``, ``modbus.lights``, ``modbus.presence``.
 """
 
 from __future__ import annotations
