@@ -185,3 +185,26 @@ async def test_controller_unplugged_degrades_the_lane_and_it_recovers(
         await controller.stop()
     reasons = [c.reason for c in log.changes if c.new is LaneState.DEGRADED]
     assert reasons and "device_offline" in reasons[0]
+
+
+async def test_reader_powered_off_degrades_the_lane_and_it_recovers(
+    tmp_path: Path, pm: tuple[pluggy.PluginManager, StateLog], bus: PtyBus,
+    make_pd: Callable[..., LibosdpPd], controller: BarrierController, scbk_env: None,
+) -> None:
+    manager, log = pm
+    reader = make_pd(1, scbk=bytes.fromhex(KEY_HEX))
+    site = Site(load_profile(write_profile(tmp_path, bus, controller.port), manager), manager)
+    run = asyncio.create_task(site.run(duration=30))
+    try:
+        lane = site.lanes["bl1-egate-1"]
+        await until(lambda: lane.state is LaneState.IDLE and reader.is_sc_active())
+        reader.stop()
+        await until(lambda: lane.state is LaneState.DEGRADED)
+        make_pd(1, scbk=bytes.fromhex(KEY_HEX))  # powered on again: new session, same key
+        await until(lambda: lane.state is LaneState.IDLE)
+    finally:
+        site.request_stop()
+        await asyncio.wait_for(run, 10)
+    degraded = [c for c in log.changes if c.new is LaneState.DEGRADED]
+    assert degraded and "device_offline" in degraded[0].reason and "OSDP PD 1" in degraded[0].reason
+    assert await controller.get("command_open") == 0  # the barrier was commanded closed
