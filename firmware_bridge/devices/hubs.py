@@ -49,7 +49,7 @@ class ModbusHub:
     def __init__(self, link: ModbusLink, **options: Any) -> None:
         self.link = link
         self.poller = Poller(link, {}, on_values=self._route_values, on_link=self._route_link, **options)
-        self._value_subs: list[tuple[RegisterMap, Callable[[dict[str, Value]], None]]] = []
+        self._value_subs: list[tuple[dict[str, str], Callable[[dict[str, Value]], None]]] = []
         self._link_subs: list[Callable[[bool, str], None]] = []
         self._users = 0
         self._task: asyncio.Task[None] | None = None
@@ -57,14 +57,14 @@ class ModbusHub:
 
     def subscribe(self, prefix: str, points: RegisterMap, on_values: Callable[[dict[str, Value]], None],
                   on_link: Callable[[bool, str], None]) -> None:
-        named = {f"{prefix}.{name}": point for name, point in points.items()}
-        self.poller.points.update(named)
-        self._value_subs.append((named, on_values))
+        keys = {f"{prefix}/{len(self._value_subs)}/{name}": name for name in points}  # unique per device
+        self.poller.points.update({key: points[name] for key, name in keys.items()})
+        self._value_subs.append((keys, on_values))
         self._link_subs.append(on_link)
 
     def _route_values(self, values: dict[str, Value]) -> None:
-        for named, callback in self._value_subs:
-            callback({key.split(".", 1)[1]: values[key] for key in named})
+        for keys, callback in self._value_subs:
+            callback({name: values[key] for key, name in keys.items()})
 
     def _route_link(self, online: bool, reason: str) -> None:
         for callback in self._link_subs:
