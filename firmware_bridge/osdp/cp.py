@@ -8,7 +8,8 @@ event (card read, keypad, input/output/tamper status).
 Retries and the "never twice" rule:
 
 * a frame that gets no valid reply is re-sent *byte for byte* (same sequence number, same MAC) up to
-  ``retries`` times; a PD that already acted on it answers with its cached reply and does not act again;
+  ``retries`` times; a PD that already acted on it answers with its cached reply and does not act again
+  (for a PD that acts again instead, :attr:`PdConfig.resend_commands` turns this off for commands that act);
 * a NAK that proves the PD did not act (bad check value, sequence error, secure channel lost, in answer
   to the *first* copy of the frame) leads to a reconnect and a fresh attempt, at most
   ``command_attempts`` in all; the same NAK in answer to a re-sent copy proves nothing (a PD that does
@@ -66,6 +67,7 @@ from firmware_bridge.osdp.secure import SCBK_DEFAULT, SecureChannelError, Secure
 log = logging.getLogger(__name__)
 
 _NOT_ACTED = frozenset({NakCode.CHECK, NakCode.SEQUENCE, NakCode.SC_UNSUPPORTED, NakCode.SC_REQUIRED})
+_NO_EFFECT = frozenset({Cmd.POLL, Cmd.ID, Cmd.CAP, Cmd.LSTAT, Cmd.ISTAT, Cmd.OSTAT, Cmd.RSTAT})  # safe to repeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,10 @@ class PdConfig:
     secure: bool = False
     scbk: bytes | None = None  # the PD's key; None with secure=True means SCBK-D (install mode)
     install_mode: bool = False  # connect with SCBK-D and provision ``scbk`` by osdp_KEYSET
+    # Re-send a command frame whose reply was lost. The standard has the PD answer a repeated sequence
+    # number with its last reply, without acting again; a PD that acts twice instead (libosdp 3.2.9 without
+    # secure channel) needs this off: its actuating commands then get one try, and a lost reply is an error.
+    resend_commands: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,7 +457,8 @@ class ControlPanel:
         seq = pd.next_seq()
         wire = self._encode(pd, seq, code, data, scb)
         self.stats.transactions += 1
-        for attempt in range(self.retries + 1):
+        tries = self.retries + 1 if pd.cfg.resend_commands or code in _NO_EFFECT else 1
+        for attempt in range(tries):
             if attempt:
                 self.stats.retries += 1
             self._port.send(wire)
@@ -468,7 +475,7 @@ class ControlPanel:
                     raise LinkError(f"outcome unknown: {exc} in answer to a re-sent frame") from exc
                 raise
         self.stats.timeouts += 1
-        raise LinkTimeout(f"no reply from PD {pd.cfg.address} to 0x{code:02x} after {self.retries + 1} tries")
+        raise LinkTimeout(f"no reply from PD {pd.cfg.address} to 0x{code:02x} after {tries} tries")
 
     def _encode(self, pd: _Pd, seq: int, code: int, data: bytes, scb: bytes | None) -> bytes:
         session = pd.session
