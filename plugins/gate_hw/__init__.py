@@ -100,7 +100,7 @@ def _osdp(ctx: DeviceContext, config: c.OsdpOutputConfig | c.OsdpInputConfig | c
     hub = hubs.get(f"osdp/{config.bus}")
     if not isinstance(hub, OsdpHub):
         pds = [PdConfig(p.address, p.secure, bytes.fromhex(p.scbk.reveal().strip()) if p.scbk else None,
-                        p.install_mode) for p in bus.pds]
+                        p.install_mode, p.resend_commands) for p in bus.pds]
         hub = OsdpHub(bus.port, pds, baudrate=bus.baudrate, reply_timeout=bus.reply_timeout_ms / 1000,
                       retries=bus.retries, offline_after=bus.offline_after,
                       poll_interval=bus.poll_interval_ms / 1000)

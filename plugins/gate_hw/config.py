@@ -17,6 +17,8 @@ class PdSection(ConfigModel):
     secure: bool = Field(True, description="use the OSDP secure channel (AES-128)")
     scbk: SecretRef | None = Field(None, description="the PD's key as 32 hex digits, from 'env:NAME' or 'file:PATH'")
     install_mode: bool = Field(False, description="the PD is new: connect with SCBK-D, then give it `scbk`")
+    resend_commands: bool = Field(True, description="re-send a command whose reply was lost; turn off for a PD "
+                                  "that acts twice on a repeated sequence number (libosdp 3.2.9 in plain mode)")
 
     @model_validator(mode="after")
     def _keys(self) -> PdSection:
