@@ -135,7 +135,7 @@ def test_zero_budget_stops_before_the_ladder() -> None:
     assert reader.last_stats.rungs == 0 and reader.last_stats.budget_spent
 
 
-def test_region_of_last_hit_is_tried_first_on_the_next_frame() -> None:
+def test_region_of_last_hit_is_tried_on_the_next_frame() -> None:
     frame = _on_page("QRCode", "GP1:ROI")
     blind = BarcodeReader(budget_ms=1e6, max_regions=0, full_frame_fallback=False)
     assert blind.read(frame) == []

@@ -87,6 +87,30 @@ def _text(raw: bytes) -> tuple[str, bool]:
         return "", True
 
 
+LINEAR = frozenset({"Code128", "Code39", "EAN13", "EAN8", "UPCA", "UPCE", "PDF417"})  # PDF417: stacked rows
+MATRIX = frozenset({"QRCode", "MicroQRCode", "DataMatrix", "PDF417", "Aztec"})
+Found = tuple[str, bytes, str, bool, list[tuple[float, float]]]
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What a backend may skip for one image (the defaults are a raw whole-frame call).
+
+    ``downscale``: also scan downscaled copies; ``invert``: also scan the inverted image;
+    ``rotate``: also scan 1D codes at 90 degrees; ``kind``: ``"linear"`` or ``"matrix"``
+    narrows the formats tried to those families.
+    """
+
+    downscale: bool = True
+    invert: bool = True
+    rotate: bool = True
+    kind: str = "all"
+
+
+WHOLE = Hints()
+REGION = Hints(downscale=False, invert=False)
+
+
 class ZxingBackend:
     """zxing-cpp (self-contained wheel): every format in :data:`FORMATS`."""
 
@@ -94,19 +118,17 @@ class ZxingBackend:
 
     def __init__(self, formats: Sequence[str] = FORMATS) -> None:
         self.formats = tuple(formats)
-        self._formats = zxingcpp.barcode_formats_from_str(",".join(self.formats))
+        self._formats = {
+            "all": zxingcpp.barcode_formats_from_str(",".join(self.formats)),
+            "linear": zxingcpp.barcode_formats_from_str(",".join(f for f in self.formats if f in LINEAR)),
+            "matrix": zxingcpp.barcode_formats_from_str(",".join(f for f in self.formats if f in MATRIX)),
+        }
 
-    def decode(self, img: Image, whole: bool = True, rung: bool = False,
-               upright: bool = False) -> list[tuple[str, bytes, str, bool, list[tuple[float, float]]]]:
-        """All codes in ``img``.
-
-        ``whole=False`` skips the downscaled passes (``img`` is a fitted region); ``rung=True``
-        skips the inverted pass (the ladder has its own inversion rung); ``upright=True`` skips
-        the 90-degree pass for 1D codes (``img`` was deskewed).
-        """
+    def decode(self, img: Image, hints: Hints = WHOLE) -> list[Found]:
+        """All codes in ``img`` that ``hints`` allow."""
         out = []
-        for r in zxingcpp.read_barcodes(img, formats=self._formats, try_downscale=whole, try_invert=not rung,
-                                        try_rotate=not upright):
+        for r in zxingcpp.read_barcodes(img, formats=self._formats[hints.kind], try_downscale=hints.downscale,
+                                        try_invert=hints.invert, try_rotate=hints.rotate):
             name = r.format.name
             if name not in self.formats and name == "EAN13" and "UPCA" in self.formats:
                 name = "UPCA"
@@ -132,9 +154,8 @@ class ZbarBackend:
         self.unsupported = tuple(unsupported)
         self._symbols = [pyzbar.ZBarSymbol[_ZBAR_SYMBOLS[f]] for f in self.formats]
 
-    def decode(self, img: Image, whole: bool = True, rung: bool = False,
-               upright: bool = False) -> list[tuple[str, bytes, str, bool, list[tuple[float, float]]]]:
-        """All codes in ``img`` (zbar has no downscaled, inverted or rotated passes: flags are ignored)."""
+    def decode(self, img: Image, hints: Hints = WHOLE) -> list[Found]:
+        """All codes in ``img`` (zbar has no downscaled, inverted or rotated passes to skip)."""
         out = []
         for d in pyzbar.decode(img, symbols=self._symbols):
             name = _ZBAR_NAMES.get(d.type, d.type)
@@ -182,16 +203,20 @@ def candidates(grey: Image, limit: int = 8, min_side: int = 32) -> list[tuple[in
     ref = float(np.partition(sample, k)[k])
     level = max(float(np.median(sample)) * 2.5, ref * 0.35, 4.0)
     scored: list[tuple[float, tuple[int, int, int, int]]] = []
-    _regions(dens, level, 0, 0, f, min_side, scored, depth=2)
+    _regions(dens, level, 0, 0, f, min_side, scored, depth=2, big=dens.size // 16)
     scored.sort(key=lambda s: -s[0])
     return [box for _, box in scored[:limit]]
 
 
+_CLOSE = cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15))
+
+
 def _regions(dens: Image, level: float, ox: int, oy: int, f: int, min_side: int,
-             out: list[tuple[float, tuple[int, int, int, int]]], depth: int) -> None:
-    """Blobs of ``dens`` above ``level``; a ragged blob (a code merged with clutter) is split
-    by thresholding it again halfway between ``level`` and its peak."""
-    mask = (dens > level).astype(np.uint8)
+             out: list[tuple[float, tuple[int, int, int, int]]], depth: int, big: int) -> None:
+    """Blobs of ``dens`` above ``level``.  A ragged blob (a code merged with clutter) or a big
+    one (several codes) is split by thresholding it again halfway between ``level`` and its peak;
+    a big solid blob is kept as well as its parts."""
+    mask = cv2.morphologyEx((dens > level).astype(np.uint8), cv2.MORPH_CLOSE, _CLOSE)  # bridge wide 1D spaces
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     for c in contours:
         (_, _), (rw, rh), _ = cv2.minAreaRect(c)
@@ -199,10 +224,21 @@ def _regions(dens: Image, level: float, ox: int, oy: int, f: int, min_side: int,
             continue  # thin: a line or an edge, not a code
         x, y, w, h = cv2.boundingRect(c)
         peak = float(dens[y:y + h, x:x + w].max())
-        if cv2.contourArea(c) >= 0.3 * rw * rh:
+        solid = cv2.contourArea(c) >= 0.3 * rw * rh
+        if solid:
             out.append((peak, ((ox + x) * f, (oy + y) * f, w * f, h * f)))
-        elif depth > 0:  # ragged: texture, or a code merged with it
-            _regions(dens[y:y + h, x:x + w], (level + peak) / 2, ox + x, oy + y, f, min_side, out, depth - 1)
+        if depth > 0 and (not solid or w * h > big):  # ragged or big: codes merged with clutter or each other
+            _regions(dens[y:y + h, x:x + w], (level + peak) / 2, ox + x, oy + y, f, min_side, out, depth - 1, big)
+
+
+def _widen(box: tuple[int, int, int, int], angle: float, shape: tuple[int, ...],
+           frac: float = 0.4) -> tuple[int, int, int, int]:
+    """Grow ``box`` by ``frac`` of its size on each side along the direction ``angle``."""
+    x, y, w, h = box
+    dx, dy = int(frac * w * abs(np.cos(angle))), int(frac * h * abs(np.sin(angle)))
+    x0, y0 = max(x - dx, 0), max(y - dy, 0)
+    x1, y1 = min(x + w + dx, shape[1]), min(y + h + dy, shape[0])
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def noise_level(grey: Image) -> float:
@@ -225,7 +261,7 @@ def _expand(box: tuple[int, int, int, int], shape: tuple[int, ...],
 
 # ---------------------------------------------------------------- ladder rungs
 
-Rung = Callable[[Image], tuple[Image, Affine]]
+Rung = Callable[[Image], tuple[Image, Affine] | None]  # None: the rung does not apply to this crop
 _ID: Affine = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
@@ -273,12 +309,28 @@ def rung_binarise(img: Image) -> tuple[Image, Affine]:
                                             cv2.THRESH_BINARY, block, 2), np.uint8), m
 
 
-def rung_deskew(img: Image) -> tuple[Image, Affine]:
-    """Skewed 1D codes: rotate so the dominant gradient direction is horizontal."""
-    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0)
-    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1)
-    # structure tensor: the angle of the dominant gradient orientation
-    angle = 0.5 * np.degrees(np.arctan2(2 * float((gx * gy).sum()), float((gx * gx - gy * gy).sum())))
+def region_kind(img: Image, coherent: float = 0.45) -> tuple[str, float]:
+    """(``"linear"`` or ``"matrix"``, dominant gradient angle in radians).
+
+    Linear when the gradients share one orientation (bars): the coherence of the structure
+    tensor is ~1 for a 1D code or PDF417 and low for QR, Data Matrix and Aztec.  PDF417
+    belongs to both families, so either answer can read it.
+    """
+    small = img[::2, ::2]
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1)
+    jxx, jyy, jxy = float((gx * gx).sum()), float((gy * gy).sum()), float((gx * gy).sum())
+    if jxx + jyy <= 0:
+        return "all", 0.0
+    angle = 0.5 * float(np.arctan2(2 * jxy, jxx - jyy))
+    return ("linear" if np.hypot(jxx - jyy, 2 * jxy) / (jxx + jyy) >= coherent else "matrix"), angle
+
+
+MIN_SKEW = 4.0  # degrees below which a deskew rung is skipped
+
+
+def _rotate(img: Image, angle: float) -> tuple[Image, Affine]:
+    """Rotate by ``angle`` degrees into a canvas that holds the whole input."""
     h, w = img.shape
     rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     c, s = abs(rot[0, 0]), abs(rot[0, 1])
@@ -289,15 +341,35 @@ def rung_deskew(img: Image) -> tuple[Image, Affine]:
     return np.asarray(out, np.uint8), cv2.invertAffineTransform(rot).astype(np.float64)
 
 
+def rung_deskew(img: Image) -> tuple[Image, Affine] | None:
+    """Skewed 1D codes: rotate so the dominant gradient direction (structure tensor) is horizontal."""
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1)
+    angle = 0.5 * np.degrees(np.arctan2(2 * float((gx * gy).sum()), float((gx * gx - gy * gy).sum())))
+    return _rotate(img, float(angle)) if abs(angle) >= MIN_SKEW else None
+
+
+def rung_square(img: Image) -> tuple[Image, Affine] | None:
+    """Skewed 2D codes: rotate the module grid onto the pixel axes (edge orientation modulo 90 degrees)."""
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1)
+    m2 = gx * gx + gy * gy
+    phi = np.arctan2(gy, gx)
+    angle = 0.25 * np.degrees(np.arctan2(float((m2 * np.sin(4 * phi)).sum()), float((m2 * np.cos(4 * phi)).sum())))
+    return _rotate(img, float(angle)) if abs(angle) >= MIN_SKEW else None
+
+
 def rung_invert(img: Image) -> tuple[Image, Affine]:
     """Light-on-dark codes (screens in dark mode): invert."""
     return np.asarray(255 - img, np.uint8), _ID
 
 
 rung_deskew.upright = True  # type: ignore[attr-defined]  # its output needs no 90-degree retry
+rung_deskew.only = "linear"  # type: ignore[attr-defined]
+rung_square.only = "matrix"  # type: ignore[attr-defined]
 
 #: rungs in order of yield per millisecond on the benchmark's degraded classes
-LADDER: tuple[Rung, ...] = (rung_sharpen, rung_deskew, rung_upscale, rung_denoise,
+LADDER: tuple[Rung, ...] = (rung_deskew, rung_square, rung_sharpen, rung_upscale, rung_denoise,
                             rung_stretch, rung_binarise, rung_invert)
 
 
@@ -321,7 +393,7 @@ class _Region:
     x: int
     y: int
     crop: Image
-    rung: int = 0
+    kind: str = "all"
 
 
 @dataclass
@@ -337,7 +409,7 @@ class BarcodeReader:
     ladder: tuple[Rung, ...] = LADDER
     max_regions: int = 12
     ladder_regions: int = 6
-    large_region: int = 640
+    large_region: int = 1100
     denoise_above: float = 8.0
     full_frame_fallback: bool = True
     last_stats: ReadStats = field(default_factory=ReadStats)
@@ -354,7 +426,9 @@ class BarcodeReader:
 
         noisy = noise_level(grey) > self.denoise_above
         regions = []
-        for box in self._last_hits + candidates(grey, self.max_regions):
+        # last hits go after the candidates: in a stream they are usually candidates again (and then
+        # skipped as covered); they matter when detection misses a code that has not moved
+        for box in candidates(grey, self.max_regions) + self._last_hits:
             x, y, w, h = _expand(box, grey.shape)
             if w < 8 or h < 8 or self._covered((x, y, w, h), found.values()):
                 continue
@@ -366,7 +440,13 @@ class BarcodeReader:
             img, m = rung_denoise(region.crop) if noisy else (region.crop, _ID)
             if max(img.shape) > self.large_region:  # merged clutter or a code close up: half size first
                 img, m = _then(_scale(img, 0.5), m)
-            if not self._try(region, img, m, found, stats, rung=True):
+            if not self._try(region, img, m, found, stats, REGION):
+                region.kind, angle = region_kind(region.crop)
+                if region.kind == "linear":  # the blob may hold only part of the bars: widen across them
+                    x, y, w, h = _widen((x, y, w, h), angle, grey.shape)
+                    region = _Region(x, y, grey[y:y + h, x:x + w], "linear")
+                    if self._try(region, region.crop, _ID, found, stats, Hints(False, False, True, "linear")):
+                        continue
                 regions.append(region)
         regions = regions[: self.ladder_regions]
         for rung in self.ladder:
@@ -376,19 +456,24 @@ class BarcodeReader:
             for region in regions:
                 if self._covered((region.x, region.y, *region.crop.shape[::-1]), found.values()):
                     continue
-                if over():
+                if over() or getattr(rung, "only", region.kind) != region.kind:
                     still.append(region)
                     continue
-                img, m = rung(region.crop)
+                step = rung(region.crop)
+                if step is None:
+                    still.append(region)
+                    continue
+                img, m = step
                 stats.rungs += 1
-                if not self._try(region, img, m, found, stats, rung=True,
-                                 upright=getattr(rung, "upright", False)):
+                hints = Hints(downscale=False, invert=False, rotate=not getattr(rung, "upright", False),
+                              kind=region.kind)
+                if not self._try(region, img, m, found, stats, hints):
                     still.append(region)
             regions = still
         if self.full_frame_fallback and not over():
             stats.full_frame = True
             half, m = _scale(grey, 0.5)
-            self._collect(self.backend.decode(half, whole=False), 0, 0, m, found, stats)
+            self._collect(self.backend.decode(half, REGION), 0, 0, m, found, stats)
         stats.budget_spent = over()
         stats.elapsed_ms = (time.perf_counter() - t0) * 1000
         stats.cpu_ms = (time.thread_time() - c0) * 1000
@@ -398,12 +483,11 @@ class BarcodeReader:
         return codes
 
     def _try(self, region: _Region, img: Image, m: Affine, found: dict[tuple[str, bytes], Code],
-             stats: ReadStats, rung: bool = False, upright: bool = False) -> bool:
-        results = self.backend.decode(img, whole=False, rung=rung, upright=upright)
-        return self._collect(results, region.x, region.y, m, found, stats) > 0
+             stats: ReadStats, hints: Hints) -> bool:
+        return self._collect(self.backend.decode(img, hints), region.x, region.y, m, found, stats) > 0
 
     @staticmethod
-    def _collect(results: Iterable[tuple[str, bytes, str, bool, list[tuple[float, float]]]],
+    def _collect(results: Iterable[Found],
                  ox: int, oy: int, m: Affine, found: dict[tuple[str, bytes], Code],
                  stats: ReadStats) -> int:
         stats.calls += 1
