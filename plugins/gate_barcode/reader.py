@@ -231,6 +231,20 @@ def _regions(dens: Image, level: float, ox: int, oy: int, f: int, min_side: int,
             _regions(dens[y:y + h, x:x + w], (level + peak) / 2, ox + x, oy + y, f, min_side, out, depth - 1, big)
 
 
+def _pct(a: npt.NDArray[np.generic], q: float) -> float:
+    flat = a.ravel()
+    k = min(int(flat.size * q), flat.size - 1)
+    return float(np.partition(flat, k)[k])
+
+
+def sharpness(img: Image) -> float:
+    """Steepest edges relative to contrast: ~0.5 for a crisp code, under ~0.25 once defocused."""
+    f = img.astype(np.float32)
+    g = cv2.magnitude(cv2.Sobel(f, cv2.CV_32F, 1, 0), cv2.Sobel(f, cv2.CV_32F, 0, 1))[::2, ::2]
+    sample = img[::2, ::2]
+    return _pct(g, 0.99) / 8 / max(_pct(sample, 0.95) - _pct(sample, 0.05), 1.0)
+
+
 def _widen(box: tuple[int, int, int, int], angle: float, shape: tuple[int, ...],
            frac: float = 0.4) -> tuple[int, int, int, int]:
     """Grow ``box`` by ``frac`` of its size on each side along the direction ``angle``."""
@@ -411,6 +425,7 @@ class BarcodeReader:
     ladder_regions: int = 6
     large_region: int = 1100
     denoise_above: float = 8.0
+    blurry_below: float = 0.22
     full_frame_fallback: bool = True
     last_stats: ReadStats = field(default_factory=ReadStats)
     _last_hits: list[tuple[int, int, int, int]] = field(default_factory=list)
@@ -449,26 +464,28 @@ class BarcodeReader:
                         continue
                 regions.append(region)
         regions = regions[: self.ladder_regions]
-        for rung in self.ladder:
+        # defocus is a property of the camera, not of one code: judge it once, on the strongest region
+        blurry = bool(regions) and sharpness(regions[0].crop) < self.blurry_below
+        plans = {id(r): self._plan(r, blurry) for r in regions}
+        for step in range(len(self.ladder)):
             if not regions or over():
                 break
             still = []
             for region in regions:
                 if self._covered((region.x, region.y, *region.crop.shape[::-1]), found.values()):
                     continue
-                if over() or getattr(rung, "only", region.kind) != region.kind:
-                    still.append(region)
+                plan = plans[id(region)]
+                if step >= len(plan):
                     continue
-                step = rung(region.crop)
-                if step is None:
-                    still.append(region)
+                still.append(region)
+                if over() or (done := plan[step](region.crop)) is None:
                     continue
-                img, m = step
+                img, m = done
                 stats.rungs += 1
-                hints = Hints(downscale=False, invert=False, rotate=not getattr(rung, "upright", False),
+                hints = Hints(downscale=False, invert=False, rotate=not getattr(plan[step], "upright", False),
                               kind=region.kind)
-                if not self._try(region, img, m, found, stats, hints):
-                    still.append(region)
+                if self._try(region, img, m, found, stats, hints):
+                    still.pop()
             regions = still
         if self.full_frame_fallback and not over():
             stats.full_frame = True
@@ -481,6 +498,14 @@ class BarcodeReader:
         codes = list(found.values())
         self._last_hits = [c.bbox() for c in codes][: self.max_regions]
         return codes
+
+    def _plan(self, region: _Region, blurry: bool) -> list[Rung]:
+        """This region's ladder: the rungs for its kind, sharpening first when the frame is soft."""
+        plan = [r for r in self.ladder if getattr(r, "only", region.kind) == region.kind]
+        if rung_sharpen in plan and blurry:
+            plan.remove(rung_sharpen)
+            plan.insert(0, rung_sharpen)
+        return plan
 
     def _try(self, region: _Region, img: Image, m: Affine, found: dict[tuple[str, bytes], Code],
              stats: ReadStats, hints: Hints) -> bool:
