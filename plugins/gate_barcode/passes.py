@@ -189,8 +189,8 @@ def _spki(public_key: cose.PublicKey) -> bytes:
 def trusted_key(public_key: cose.PublicKey, issuer: str, not_before: datetime, not_after: datetime,
                 revoked: bool = False) -> TrustedKey:
     """A trust-list entry for ``public_key``."""
-    return TrustedKey(kid=kid_for(public_key).hex(), issuer=issuer,
-                      alg=cose.ALG_NAMES[cose.alg_for(public_key)],  # type: ignore[arg-type]
+    alg: Literal["EdDSA", "ES256"] = "EdDSA" if cose.alg_for(public_key) == cose.ALG_EDDSA else "ES256"
+    return TrustedKey(kid=kid_for(public_key).hex(), issuer=issuer, alg=alg,
                       public_key=base64.b64encode(_spki(public_key)).decode(),
                       not_before=not_before, not_after=not_after, revoked=revoked)
 
