@@ -143,6 +143,7 @@ async def test_pass_shown_to_the_camera_gives_pass_and_the_claimed_identity(
     assert SUBJECT not in record and evidence.summary["pass_id_hash"] in record
     checked = [e for e in logs if e["event"] == "pass_checked"]
     assert checked and SUBJECT not in json.dumps(checked, default=str)
+    assert [e["ok"] for e in logs if e["event"] == "barcode_summary"] == [1]
 
 
 async def test_expired_pass_from_the_reader_is_denied_with_its_reason(

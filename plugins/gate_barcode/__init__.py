@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gatecore.api import ConfigModel, EvidenceConfig, EvidenceSource, LaneInfo, StashKey, hookimpl
+from gatecore.api import ConfigModel, EvidenceConfig, EvidenceSource, LaneInfo, Site, StashKey, hookimpl
 
 from . import cli
 from .config import BarcodeSection, PassEvidenceConfig
-from .evidence import PassEvidence, SiteState
+from .evidence import PassEvidence, SiteState, log
 
 NAME = "gate_barcode"
 STATE = StashKey[SiteState]()
@@ -52,6 +52,13 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Evi
         state = SiteState.from_section(section if isinstance(section, BarcodeSection) else None)
         lane.stash[STATE] = state
     return PassEvidence(config, lane.id, state)
+
+
+@hookimpl
+def gatecore_site_stop(site: Site) -> None:
+    state = site.stash.get(STATE, None)
+    if state is not None:  # verdicts by reason and dropped frames, for the run's log
+        log.info("barcode_summary", **state.counts)
 
 
 @hookimpl
