@@ -126,6 +126,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     args = ap.parse_args()
 
+    load = os.getloadavg()
     core = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
     cv2.setNumThreads(1)
@@ -146,8 +147,10 @@ def main() -> None:
         cmd = f"PYTHONPATH=. python bench/barcode.py --frames {args.frames} --seed {args.seed}"
         section = (f"## barcode\n\nCommand: `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                    f"{platform.processor() or platform.machine()}, pinned to one core, OpenCV single-threaded; "
-                   f"budget {args.budget_ms:g} ms CPU per frame).\n"
-                   f"Rates: exact payloads read / codes placed. Times: median per 1080p frame.\n\n"
+                   f"budget {args.budget_ms:g} ms CPU per frame; load average {load[0]:.1f} -> "
+                   f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs).\n"
+                   f"Rates: exact payloads read / codes placed. Times: median per 1080p frame; `ms` is wall clock, "
+                   f"`cpu ms` this thread's CPU time (the wall figures include waiting for other processes).\n\n"
                    f"{table}\n" + "\n".join(verdict) + "\n\n")
         write_section(Path("BENCHMARKS.md"), section)
     print(json.dumps(out))

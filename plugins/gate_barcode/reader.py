@@ -84,6 +84,8 @@ class BarcodeReader:
     large_region: int = 1100
     denoise_above: float = 8.0
     blurry_below: float = 0.22
+    narrow: bool = True
+    min_bars_px: int = 120
     full_frame_fallback: bool = True
     last_stats: ReadStats = field(default_factory=ReadStats)
     _last_hits: list[tuple[int, int, int, int]] = field(default_factory=list)
@@ -113,8 +115,11 @@ class BarcodeReader:
             img, m = rung_denoise(region.crop) if noisy else (region.crop, IDENTITY)
             if max(img.shape) > self.large_region:  # merged clutter or a code close up: half size first
                 img, m = then(scale(img, 0.5), m)
-            if not self._try(region, img, m, found, stats, REGION):
-                region.kind, angle = region_kind(region.crop)
+            region.kind, angle = region_kind(region.crop)
+            hints = Hints(downscale=False, invert=False, kind=region.kind if self.narrow else "all")
+            if not self._try(region, img, m, found, stats, hints):
+                if region.kind == "linear" and w * abs(np.cos(angle)) + h * abs(np.sin(angle)) < self.min_bars_px:
+                    continue  # too short across its bars for any 1D code: an edge or a line, not a code
                 if region.kind == "linear":  # the blob may hold only part of the bars: widen across them
                     x, y, w, h = widen((x, y, w, h), angle, grey.shape)
                     region = _Region(x, y, grey[y:y + h, x:x + w], "linear")
