@@ -19,6 +19,7 @@ Figures: ``bench/barcode.py`` and BENCHMARKS.md.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,8 +90,15 @@ class BarcodeReader:
     full_frame_fallback: bool = True
     last_stats: ReadStats = field(default_factory=ReadStats)
     _last_hits: list[tuple[int, int, int, int]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def read(self, frame: npt.NDArray[np.generic]) -> list[Code]:
+        """Every code in ``frame``. Thread-safe: a call still running in an executor after its caller
+        gave up (a lane deadline) finishes before the next one starts."""
+        with self._lock:
+            return self._read(frame)
+
+    def _read(self, frame: npt.NDArray[np.generic]) -> list[Code]:
         t0, c0 = time.perf_counter(), time.thread_time()
         grey = to_grey(frame)
         stats = ReadStats()
