@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from structlog.testing import capture_logs
 
 import plugins.gate_barcode as gate_barcode
-from gatecore.api import Outcome, Site
+from gatecore.api import BarrierPosition, Outcome, Site
 from gatecore.plugins import make_manager, register
 from gatecore.profile import ProfileError
 from gatecore.testing import Recorder, make_site, running, wait_for
@@ -74,6 +74,7 @@ traffic = false
 trust_list = "{trust}"
 replay_window_s = 300
 budget_ms = 200
+hold_s = 60
 """
 
 
@@ -120,8 +121,11 @@ async def _arrive(site: Site, lane: str) -> None:
     site.lanes[lane].info.devices["entry"].set(True)  # type: ignore[attr-defined]
 
 
-async def _leave(site: Site, lane: str) -> None:
+async def _leave(site: Site, rec: Recorder, lane: str) -> None:
+    """The traveller walks through once the barrier is open (after a PASS), else steps back."""
     devices = site.lanes[lane].info.devices
+    if rec.decisions[-1].outcome is Outcome.PASS:
+        await wait_for(lambda: devices["barrier"].position is BarrierPosition.OPEN)  # type: ignore[attr-defined]
     devices["exit"].set(True)  # type: ignore[attr-defined]
     devices["entry"].set(False)  # type: ignore[attr-defined]
     devices["exit"].set(False)  # type: ignore[attr-defined]
@@ -134,7 +138,7 @@ async def test_pass_shown_to_the_camera_gives_pass_and_the_claimed_identity(
         async with running(site):
             await _arrive(site, "in-1")
             await wait_for(lambda: rec.decisions, timeout=20)
-            await _leave(site, "in-1")
+            await _leave(site, rec, "in-1")
     decision = rec.decisions[0]
     evidence = decision.evidence["pass"]
     assert decision.outcome is Outcome.PASS and evidence.outcome is Outcome.PASS
@@ -144,6 +148,19 @@ async def test_pass_shown_to_the_camera_gives_pass_and_the_claimed_identity(
     checked = [e for e in logs if e["event"] == "pass_checked"]
     assert checked and SUBJECT not in json.dumps(checked, default=str)
     assert [e["ok"] for e in logs if e["event"] == "barcode_summary"] == [1]
+
+
+async def test_a_pass_still_held_up_after_its_crossing_does_not_open_the_next_one(
+        tmp_path: Path, trust: Path, issuer: Issuer) -> None:
+    site, rec = _site(tmp_path, trust, [("in-1", "entry", _camera_folder(tmp_path, "cam", _pass(issuer)))])
+    async with running(site):
+        for n in (1, 2):
+            await _arrive(site, "in-1")
+            await wait_for(lambda: len(rec.decisions) == n, timeout=20)  # noqa: B023 - n is read at once
+            await _leave(site, rec, "in-1")
+    first, second = rec.decisions
+    assert first.outcome is Outcome.PASS
+    assert second.outcome is Outcome.REFER and "pass" in second.missing  # the same pass, never out of sight
 
 
 async def test_expired_pass_from_the_reader_is_denied_with_its_reason(
@@ -172,7 +189,7 @@ async def test_camera_without_a_pass_in_view_ends_in_refer_at_the_deadline(tmp_p
     async with running(site):
         await _arrive(site, "in-1")
         await wait_for(lambda: rec.decisions, timeout=20)
-        await _leave(site, "in-1")
+        await _leave(site, rec, "in-1")
     assert rec.decisions[0].outcome is Outcome.REFER and "pass" in rec.decisions[0].missing
 
 
@@ -184,7 +201,7 @@ async def test_same_pass_at_a_second_lane_within_the_window_is_referred_as_repla
     async with running(site):
         site.lanes["in-1"].info.devices["qr"].present(text)  # type: ignore[attr-defined]
         await wait_for(lambda: len(rec.decisions) == 1, timeout=20)
-        await _leave(site, "in-1")
+        await _leave(site, rec, "in-1")
         site.lanes["in-2"].info.devices["qr"].present(text)  # type: ignore[attr-defined]
         await wait_for(lambda: len(rec.decisions) == 2, timeout=20)
     first, second = rec.decisions

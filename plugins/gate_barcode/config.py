@@ -20,6 +20,8 @@ class BarcodeSection(ConfigModel):
     replay_window_s: float = Field(300.0, ge=0, le=86_400,
                                    description="the same pass at another lane within this window is REFER")
     leeway_s: int = Field(60, ge=0, le=3600, description="clock tolerance for not-before and expiry")
+    hold_s: float = Field(2.0, ge=0, le=60, description="a pass the camera keeps seeing is one scan until it has "
+                          "been out of sight this long")
 
     @field_validator("trust_list")
     @classmethod

@@ -13,7 +13,7 @@ from gatecore.api import Camera, Evidence, Outcome, Scanned, TransactionContext
 
 from .config import BarcodeSection, PassEvidenceConfig
 from .passes import DEFAULT_OUTCOMES, PassResult, Reason, ReplayGuard, TrustList, verify
-from .reader import BarcodeReader, ReaderError, make_backend
+from .reader import BarcodeReader, Deduplicator, ReaderError, make_backend
 
 log = structlog.get_logger("gate_barcode")
 
@@ -50,6 +50,7 @@ class PassEvidence:
         self.lane_id = lane_id
         self.state = state
         self.reader = BarcodeReader(backend=make_backend(state.section.backend), budget_ms=state.section.budget_ms)
+        self.seen = Deduplicator(state.section.hold_s)  # a pass still held up after its crossing is not a new scan
 
     async def collect(self, txn: TransactionContext) -> Evidence:
         t0 = time.monotonic()
@@ -99,7 +100,7 @@ class PassEvidence:
                 self.state.counts["bad_frame"] = self.state.counts.get("bad_frame", 0) + 1
                 log.warning("bad_frame", lane=self.lane_id, role=camera.role, error=str(exc))
                 codes = []
-            for code in codes:  # other codes in view (a container label, a boarding card) are not passes
-                if not code.is_bytes and looks_like_pass(code.text):
-                    return code.text, "camera", frames
+            passes = [c for c in codes if not c.is_bytes and looks_like_pass(c.text)]  # not a container label
+            for code in self.seen.fresh(passes, time.monotonic()):
+                return code.text, "camera", frames
             await asyncio.sleep(self.config.frame_interval_ms / 1000)
