@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -83,14 +84,9 @@ class LaneStats:
     crossings: int = 0
     decisions: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
     faults: int = 0
-    decision_ms: list[float] = field(default_factory=list)
-    command_ms: list[float] = field(default_factory=list)
-    window: int = 100_000
-
-    def add(self, samples: list[float], value: float) -> None:
-        samples.append(value)
-        if len(samples) > self.window:
-            del samples[: len(samples) - self.window]
+    #: the latest latencies (a bounded window, so a lane can run for months)
+    decision_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    command_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Lane:
@@ -279,7 +275,7 @@ class Lane:
                             evidence, verdict.missing, (time.monotonic() - txn.started) * 1000)
         self.decision = decision
         self.stats.decisions[decision.outcome.value] += 1
-        self.stats.add(self.stats.decision_ms, decision.latency_ms)
+        self.stats.decision_ms.append(decision.latency_ms)
         await self.services.report_decision(decision)
         self._log.info("decision", txn=txn.txn_id, outcome=decision.outcome.value,
                        reasons=list(decision.reasons), latency_ms=round(decision.latency_ms, 2))
@@ -328,7 +324,7 @@ class Lane:
             await self._wait_until(lambda: self.barrier.position is BarrierPosition.OPEN,
                                    self.policy.confirm_timeout_ms / 1000, what="barrier open confirmation")
         else:
-            self.stats.add(self.stats.command_ms, (time.monotonic() - txn.started) * 1000)
+            self.stats.command_ms.append((time.monotonic() - txn.started) * 1000)
             await self._signal(Aspect.RED, "refer to officer" if decision.outcome is Outcome.REFER else "denied")
 
     async def _open_barrier(self, txn: TransactionContext, decision: Decision) -> None:
@@ -337,7 +333,7 @@ class Lane:
         if not (self.state is LaneState.ACTUATING and self.txn is txn and self.decision is decision
                 and decision.txn_id == txn.txn_id and decision.outcome is Outcome.PASS):
             raise LaneFault("safety", "open refused: no PASS for the transaction in progress")
-        self.stats.add(self.stats.command_ms, (time.monotonic() - txn.started) * 1000)
+        self.stats.command_ms.append((time.monotonic() - txn.started) * 1000)
         await self._command(self.barrier.open(), "barrier open")
 
     async def _command(self, coro: Any, what: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import statistics
 import time
@@ -14,7 +15,7 @@ import pluggy
 import structlog
 
 from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig, LaneConfig
-from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
+from gatecore.devices import Barrier, Device, DeviceContext, DeviceError, DeviceEvent
 from gatecore.evidence import EvidenceSource, TransactionContext
 from gatecore.lane import Lane, LaneInfo
 from gatecore.plugins import Pending, await_pending, call_all, call_now, log_failures
@@ -182,16 +183,24 @@ class Site:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
 
+    async def _start_device(self, lane_id: str, device: Device) -> None:
+        """Start one device; one that cannot start leaves its lane degraded, not the site down."""
+        try:
+            await asyncio.wait_for(device.start(), self.profile.run.shutdown_timeout_s)
+        except (TimeoutError, DeviceError, OSError) as exc:
+            log.error("device_start_failed", lane=lane_id, device=device.role, error=f"{type(exc).__name__}: {exc}")
+            device.set_online(False, f"start failed: {type(exc).__name__}")
+
     async def _start(self) -> None:
-        for lane in self.lanes.values():
-            for device in lane.info.devices.values():
-                await asyncio.wait_for(device.start(), self.profile.run.shutdown_timeout_s)
+        await asyncio.gather(*(self._start_device(lane.cfg.id, device) for lane in self.lanes.values()
+                               for device in lane.info.devices.values()))
         if self._want_states:
             self.spawn(self._state_reporter(), "site/state-reporter")
         await call_all(self.pm, "gatecore_site_start", self.profile.run.shutdown_timeout_s, site=self)
         for coro, name in self._pending:
             self.spawn(coro, name)
         self._pending.clear()
+        gc.freeze()  # what start-up built lives for the whole run: keep it out of every collection
         log.info("site_started", site=self.id, lanes=list(self.lanes))
 
     async def _shutdown(self, lanes: list[asyncio.Task[None]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from gatecore.api import BarrierPosition, LaneState, Outcome, Site
@@ -205,3 +206,21 @@ async def test_lanes_run_independently(make_site: Callable[..., Site]) -> None:
         await wait_for(lambda: site.lanes["l2"].state is LaneState.DEGRADED)
         await cross(site, "l1")
         await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+
+
+async def test_a_device_that_cannot_start_leaves_its_lane_degraded(make_site: Callable[..., Site]) -> None:
+    site = make_site(lanes=lane_toml("l1") + lane_toml("l2"))
+    lights = site.lanes["l2"].info.devices["lights"]
+
+    async def broken_start() -> None:
+        raise OSError("no such port")
+
+    lights.start = broken_start  # type: ignore[method-assign]
+    task = asyncio.create_task(site.run())
+    try:
+        await wait_for(lambda: site.lanes["l2"].state is LaneState.DEGRADED
+                       and site.lanes["l1"].state is LaneState.IDLE)
+        assert reports(site).faults[0].device == "lights"
+    finally:
+        site.request_stop()
+        await asyncio.wait_for(task, 10)
