@@ -1,0 +1,1 @@
+"""gate_face: face verification and watchlist search for gatecore lanes."""
