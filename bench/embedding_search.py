@@ -1,0 +1,237 @@
+"""1:N embedding search: the gate_face index against numpy (BLAS), faiss and usearch.
+
+Usage: python bench/embedding_search.py [--n 100000 1000000] [--dim 512] [--threads 2]
+
+For each gallery size: single-query top-5 latency (median over mated and non-mated
+queries), batch-of-64 throughput, recall@1 against an exact numpy search, the machine's
+read bandwidth measured in the same run and the fraction of it each method reaches, and
+the process's peak memory after each method.  Writes its section of BENCHMARKS.md and
+prints a JSON line last (for the largest gallery).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+THREADS = "2"
+for _arg in range(len(sys.argv) - 1):
+    if sys.argv[_arg] == "--threads":
+        THREADS = sys.argv[_arg + 1]
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = THREADS
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import faiss  # noqa: E402
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+from usearch.index import MetricKind  # noqa: E402
+from usearch.index import search as usearch_search  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from plugins.gate_face import _vnni  # noqa: E402
+from plugins.gate_face.index import EmbeddingIndex  # noqa: E402
+
+Array = np.ndarray[Any, Any]
+Search = Callable[[Array, int], Array]  # (queries, k) -> ids (nq, k)
+K = 5
+SINGLE = 16  # single queries timed per method: half mated, half non-mated
+BATCH = 64
+
+
+@njit(parallel=True, nogil=True)  # type: ignore[untyped-decorator]
+def _read_all(buf: Any) -> int:
+    total = 0
+    for i in prange(buf.shape[0]):
+        total += buf[i]
+    return total
+
+
+def bandwidth_gbs() -> float:
+    """Read bandwidth: a parallel sum over 1 GiB of int64, best of five."""
+    buf = np.ones(1 << 27, np.int64)
+    _read_all(buf)
+    best = min(_timed(lambda: _read_all(buf)) for _ in range(5))
+    return buf.nbytes / best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def unit(rng: np.random.Generator, n: int, d: int, chunk: int = 100_000) -> Array:
+    out = np.empty((n, d), np.float32)
+    for s in range(0, n, chunk):
+        x = rng.standard_normal((min(chunk, n - s), d), dtype=np.float32)
+        out[s: s + chunk] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def make_queries(rng: np.random.Generator, g: Array, count: int) -> Array:
+    """Half mated (a gallery vector plus noise, cosine about 0.7), half non-mated."""
+    half = count // 2
+    d = g.shape[1]
+    mated = g[rng.choice(g.shape[0], half, replace=False)]
+    mated = mated + rng.standard_normal((half, d), dtype=np.float32) / np.sqrt(d)
+    q = np.vstack([mated, unit(rng, count - half, d)])
+    out: Array = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+    return out
+
+
+def numpy_search(g: Array) -> Search:
+    def run(q: Array, k: int) -> Array:
+        s = q @ g.T
+        part = np.argpartition(-s, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1)
+        out: Array = np.take_along_axis(part, order, axis=1)
+        return out
+    return run
+
+
+def faiss_search(index: Any, threshold: int | None) -> Search:
+    default = faiss.cvar.distance_compute_blas_threshold
+
+    def run(q: Array, k: int) -> Array:
+        faiss.cvar.distance_compute_blas_threshold = default if threshold is None else threshold
+        out: Array = index.search(q, k)[1]
+        return out
+    return run
+
+
+def usearch_exact(g: Array) -> Search:
+    def run(q: Array, k: int) -> Array:
+        m = usearch_search(g, q, k, MetricKind.IP, exact=True, threads=int(THREADS))
+        return np.atleast_2d(np.asarray(m.keys))
+    return run
+
+
+def gate_face(index: EmbeddingIndex, mode: str) -> Search:
+    def run(q: Array, k: int) -> Array:
+        ids = index.search_batch(q, k, mode=mode)[1]  # type: ignore[arg-type]
+        return np.array([[int(x) for x in row] for row in ids])
+    return run
+
+
+def measure(name: str, search: Search, qs: Array, batch: Array, truth: Array,
+            bytes_scanned: int, bw: float) -> dict[str, Any]:
+    search(qs[:1], K)  # warm up (compilation, page faults)
+    times, hits = [], []
+    for i in range(qs.shape[0]):
+        t = time.perf_counter()
+        ids = search(qs[i: i + 1], K)
+        times.append(time.perf_counter() - t)
+        hits.append(int(ids[0, 0]) == int(truth[i, 0]))
+    batch_t = statistics.median(_timed(lambda: search(batch, K)) for _ in range(3))
+    single = statistics.median(times)
+    half = qs.shape[0] // 2
+    row = {"method": name, "single_ms": single * 1e3, "batch64_qps": BATCH / batch_t,
+           "recall_mated": float(np.mean(hits[:half])), "recall_non_mated": float(np.mean(hits[half:])),
+           "bandwidth_fraction": bytes_scanned / single / 1e9 / bw,
+           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+    print(f"  {name:<28} single {row['single_ms']:8.2f} ms  batch64 {row['batch64_qps']:8.1f} q/s  "
+          f"recall@1 {row['recall_mated']:.3f}/{row['recall_non_mated']:.3f}  "
+          f"bw {row['bandwidth_fraction']:.0%}  peak {row['peak_rss_gb']:.1f} GB", flush=True)
+    return row
+
+
+def run_size(n: int, d: int, bw: float, rng: np.random.Generator) -> dict[str, Any]:
+    print(f"n = {n}, dim = {d}", flush=True)
+    g = unit(rng, n, d)
+    qs = make_queries(rng, g, SINGLE)
+    batch = make_queries(rng, g, BATCH)
+    truth = numpy_search(g)(qs, K)
+    fbytes, ibytes = n * d * 4, n * d
+    rows = [measure("numpy BLAS + argpartition", numpy_search(g), qs, batch, truth, fbytes, bw)]
+    flat = faiss.IndexFlatIP(d)
+    flat.add(g)
+    rows.append(measure("faiss IndexFlatIP", faiss_search(flat, None), qs, batch, truth, fbytes, bw))
+    rows.append(measure("faiss IndexFlatIP blas_thr=1", faiss_search(flat, 1), qs, batch, truth,
+                        fbytes, bw))
+    del flat
+    rows.append(measure("usearch exact", usearch_exact(g), qs, batch, truth, fbytes, bw))
+    index = EmbeddingIndex(d, capacity=n)
+    t = time.perf_counter()
+    for s in range(0, n, 100_000):
+        index.add([str(i) for i in range(s, min(n, s + 100_000))], g[s: s + 100_000])
+    print(f"  (gate_face index built in {time.perf_counter() - t:.1f} s)")
+    del g
+    rows.append(measure("gate_face f32", gate_face(index, "f32"), qs, batch, truth, fbytes, bw))
+    rows.append(measure("gate_face int8+rerank", gate_face(index, "int8"), qs, batch, truth,
+                        ibytes, bw))
+    return {"n": n, "dim": d, "rows": rows}
+
+
+def summary(result: dict[str, Any], bw: float) -> dict[str, Any]:
+    peers = [r for r in result["rows"] if not r["method"].startswith("gate_face")]
+    ours = next(r for r in result["rows"] if r["method"] == "gate_face int8+rerank")
+    best_single = min(peers, key=lambda r: r["single_ms"])
+    best_batch = max(peers, key=lambda r: r["batch64_qps"])
+    return {"bench": "embedding_search", "n": result["n"], "dim": result["dim"],
+            "best_peer": best_single["method"], "best_peer_single_ms": round(best_single["single_ms"], 2),
+            "int8_single_ms": round(ours["single_ms"], 2),
+            "speedup_single": round(best_single["single_ms"] / ours["single_ms"], 2),
+            "best_peer_batch64": best_batch["method"],
+            "best_peer_batch64_qps": round(best_batch["batch64_qps"], 1),
+            "int8_batch64_qps": round(ours["batch64_qps"], 1),
+            "speedup_batch64": round(ours["batch64_qps"] / best_batch["batch64_qps"], 2),
+            "recall_at_1": min(ours["recall_mated"], ours["recall_non_mated"]),
+            "bandwidth_fraction": round(ours["bandwidth_fraction"], 3),
+            "int8_floor_ms": round(result["n"] * result["dim"] / bw / 1e6, 2),
+            "read_bandwidth_gbs": round(bw, 1), "threads": int(THREADS), "vnni": _vnni.AVAILABLE}
+
+
+def write_markdown(results: list[dict[str, Any]], summ: dict[str, Any], bw: float, cmd: str) -> None:
+    lines = ["## Embedding search (gate_face index)", "",
+             f"Command: `{cmd}`  ", f"Machine: {platform.processor() or platform.machine()}, "
+             f"{THREADS} threads, read bandwidth {bw:.1f} GB/s (measured in the run), "
+             f"AVX-512 VNNI kernel: {'yes' if _vnni.AVAILABLE else 'no'}; "
+             f"load average at start {os.getloadavg()[0]:.2f}.", ""]
+    for res in results:
+        lines += [f"Gallery {res['n']:,} x {res['dim']} (top-{K}; single = median of {SINGLE} "
+                  "queries, half mated; recall@1 mated/non-mated vs exact):", "",
+                  "| method | single ms | batch-64 q/s | recall@1 | bandwidth | peak RSS GB |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['method']} | {r['single_ms']:.2f} | {r['batch64_qps']:.1f} | "
+                  f"{r['recall_mated']:.3f}/{r['recall_non_mated']:.3f} | "
+                  f"{r['bandwidth_fraction']:.0%} | {r['peak_rss_gb']:.1f} |" for r in res["rows"]]
+        lines.append("")
+    lines += ["Summary (largest gallery):", "", "```json", json.dumps(summ), "```", ""]
+    path = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    head, sep, rest = text.partition(lines[0])
+    tail = rest[rest.find("\n## ") + 1:] if sep and "\n## " in rest else ""
+    path.write_text(head.rstrip() + "\n\n" + "\n".join(lines) + ("\n" + tail if tail else ""))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--n", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    numba.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    bw = bandwidth_gbs()
+    print(f"read bandwidth {bw:.1f} GB/s ({args.threads} threads)")
+    rng = np.random.default_rng(args.seed)
+    results = [run_size(n, args.dim, bw, rng) for n in sorted(args.n)]
+    summ = summary(results[-1], bw)
+    write_markdown(results, summ, bw, "python " + " ".join(sys.argv))
+    print(json.dumps(summ))
+
+
+if __name__ == "__main__":
+    main()
