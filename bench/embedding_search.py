@@ -22,25 +22,25 @@ for _arg in range(len(sys.argv) - 1):
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_var] = THREADS
 
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import json
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import faiss  # noqa: E402
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
-from usearch.index import MetricKind  # noqa: E402
-from usearch.index import search as usearch_search  # noqa: E402
+import faiss
+import numba
+import numpy as np
+from numba import njit, prange
+from usearch.index import MetricKind  # type: ignore[attr-defined]
+from usearch.index import search as usearch_search
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from plugins.gate_face import _vnni  # noqa: E402
-from plugins.gate_face.index import EmbeddingIndex  # noqa: E402
+from plugins.gate_face import _vnni
+from plugins.gate_face.index import EmbeddingIndex
 
 Array = np.ndarray[Any, Any]
 Search = Callable[[Array, int], Array]  # (queries, k) -> ids (nq, k)
@@ -49,7 +49,7 @@ SINGLE = 16  # single queries timed per method: half mated, half non-mated
 BATCH = 64
 
 
-@njit(parallel=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(parallel=True, nogil=True)
 def _read_all(buf: Any) -> int:
     total = 0
     for i in prange(buf.shape[0]):
@@ -194,13 +194,13 @@ def summary(result: dict[str, Any], bw: float) -> dict[str, Any]:
 
 def write_markdown(results: list[dict[str, Any]], summ: dict[str, Any], bw: float, cmd: str) -> None:
     lines = ["## Embedding search (gate_face index)", "",
-             f"Command: `{cmd}`  ", f"Machine: {platform.processor() or platform.machine()}, "
+             f"Command: `{cmd}`  ", (f"Machine: {platform.processor() or platform.machine()}, "
              f"{THREADS} threads, read bandwidth {bw:.1f} GB/s (measured in the run), "
              f"AVX-512 VNNI kernel: {'yes' if _vnni.AVAILABLE else 'no'}; "
-             f"load average at start {os.getloadavg()[0]:.2f}.", ""]
+             f"load average at start {os.getloadavg()[0]:.2f}."), ""]
     for res in results:
-        lines += [f"Gallery {res['n']:,} x {res['dim']} (top-{K}; single = median of {SINGLE} "
-                  "queries, half mated; recall@1 mated/non-mated vs exact):", "",
+        lines += [(f"Gallery {res['n']:,} x {res['dim']} (top-{K}; single = median of {SINGLE} "
+                   "queries, half mated; recall@1 mated/non-mated vs exact):"), "",
                   "| method | single ms | batch-64 q/s | recall@1 | bandwidth | peak RSS GB |",
                   "|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['method']} | {r['single_ms']:.2f} | {r['batch64_qps']:.1f} | "

@@ -55,10 +55,13 @@ class YuNetDetector:
                                                   nms_threshold, top_k)
         except cv2.error as exc:
             raise ModelError(f"cannot load {model}: {exc}") from exc
+        self._size = (320, 320)
 
     def detect(self, image: Array) -> list[Detection]:
         h, w = image.shape[:2]
-        self._det.setInputSize((w, h))
+        if self._size != (w, h):  # re-sizing rebuilds the network: only when it changes
+            self._det.setInputSize((w, h))
+            self._size = (w, h)
         _, faces = self._det.detect(image)
         if faces is None:
             return []

@@ -48,13 +48,16 @@ class _Graph:
 
     def head(self, x: str, name: str, stride: int, weight: float, bias: Array, width: int,
              rows_first: bool, sigmoid: bool, size: int) -> str:
-        """A stride-s conv (constant ``weight`` per input pixel, ``bias`` per channel) laid out
-        as (cells x anchors, width): the shape of a detector head output."""
+        """Cell means (stride-s average pool) through a 1 x 1 conv (``weight`` for every input
+        channel, ``bias`` per output channel), laid out as (cells x anchors, width): the
+        shape of a detector head's output."""
         ch = len(bias)
-        w = np.full((ch, 3, stride, stride), weight, np.float32)
-        y = self.node("Conv", [x, self.const(f"{name}_w", w),
-                               self.const(f"{name}_b", np.asarray(bias, np.float32))],
-                      f"{name}_conv", kernel_shape=[stride, stride], strides=[stride, stride])
+        pooled = f"pool_{stride}"
+        if pooled not in {n.output[0] for n in self.nodes}:
+            self.node("AveragePool", [x], pooled, kernel_shape=[stride, stride], strides=[stride, stride])
+        w = np.full((ch, 3, 1, 1), weight, np.float32)
+        y = self.node("Conv", [pooled, self.const(f"{name}_w", w),
+                               self.const(f"{name}_b", np.asarray(bias, np.float32))], f"{name}_conv")
         if sigmoid:
             y = self.node("Sigmoid", [y], f"{name}_sig")
         y = self.node("Transpose", [y], f"{name}_t", perm=[0, 2, 3, 1])
@@ -64,11 +67,12 @@ class _Graph:
             name, TensorProto.FLOAT, [1, cells, width] if rows_first else [cells, width]))
         return self.node("Reshape", [y, self.const(f"{name}_shape", np.array(shape, np.int64))], name)
 
+
 def _fire(gain: float, thresh: float, scale: float, anchors: int, stride: int) -> tuple[float, Array]:
     """Conv weight and bias so that sigmoid(out) > 0.5 iff the cell mean exceeds ``thresh``."""
     if stride != STRIDE:
         return 0.0, np.full(anchors, -12.0)
-    return gain * scale / (3 * stride * stride), np.full(anchors, -gain * thresh)
+    return gain * scale / 3, np.full(anchors, -gain * thresh)
 
 def make_scrfd_like(path: Path, size: int = 320) -> Path:
     """SCRFD conventions: input ``input.1`` (1, 3, size, size) of (x - 127.5) / 128, RGB;
