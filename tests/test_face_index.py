@@ -100,8 +100,9 @@ def test_int8_kernels_compute_the_quantised_dot_product(nq: int) -> None:
     kernels_to_check = [kernels.scan_int8_portable] + ([kernels.scan_int8_vnni] if _vnni.AVAILABLE else [])
     for scan in kernels_to_check:
         hs, hi = _heaps(nq)
-        scan(a.g_t, 200, a.alive, a.scales, a.qsums, qu, qscale, nq, hs, hi)
+        scan(a.g_t, 200, a.alive, a.scales, a.qsums, qu, nq, hs, hi)
         top_s, top_i = kernels.merge_heaps(hs, hi, 8)
+        top_s *= qscale[:, None]
         np.testing.assert_allclose(top_s, np.sort(want, axis=1)[:, ::-1][:, :8], rtol=1e-5)
         np.testing.assert_allclose(np.take_along_axis(want, top_i, axis=1), top_s, rtol=1e-5)
 

@@ -24,6 +24,7 @@ from numba.extending import intrinsic
 
 _I32 = ir.IntType(32)
 _I32X16 = ir.VectorType(_I32, 16)
+_F32X16 = ir.VectorType(ir.FloatType(), 16)
 
 
 def _host_has_vnni() -> bool:
@@ -37,28 +38,31 @@ AVAILABLE = _host_has_vnni()
 
 
 def make_block_kernel(nq: int) -> Any:
-    """Return an intrinsic ``f(gT, boff, qu, qoff, qstride, nk, out)``.
+    """Return an intrinsic ``mask = f(gT, boff, qu, qoff, qstride, nk, terms, thr, out)``.
 
-    It accumulates, for ``nq`` queries (rows of ``qu`` from byte ``qoff``, ``qstride`` apart,
-    unsigned bytes) and the 16 gallery vectors of the block starting at byte ``boff`` of
-    ``gT`` (signed bytes), ``nk`` groups of four dimensions, and stores ``nq`` x 16 int32 sums
-    into the C-contiguous ``out``.
+    For ``nq`` queries (rows of ``qu`` from byte ``qoff``, ``qstride`` apart, unsigned bytes)
+    and the 16 gallery vectors of the block starting at byte ``boff`` of ``gT`` (signed
+    bytes), it sums ``nk`` groups of four dimensions, turns the int32 sums into approximate
+    scores ``(sum - terms[0]) * terms[1]`` (float32, per lane), stores them into the
+    C-contiguous float32 ``out`` (nq x 16) and returns a bit mask of the queries ``j`` with
+    any score above ``thr[j]``.
     """
 
     @intrinsic
     def block(typingctx: Any, g_t: Any, boff: Any, qu: Any, qoff: Any, qstride: Any,
-              nk: Any, out: Any) -> Any:
-        sig = types.void(g_t, types.intp, qu, types.intp, types.intp, types.intp, out)
+              nk: Any, terms: Any, thr: Any, out: Any) -> Any:
+        sig = types.int64(g_t, types.intp, qu, types.intp, types.intp, types.intp, terms, thr,
+                          out)
 
         def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            gty, _, qty, _, _, _, oty = signature.args
+            tys = signature.args
             i8p = ir.IntType(8).as_pointer()
-            gdata = context.make_array(gty)(context, builder, args[0]).data
-            qdata = context.make_array(qty)(context, builder, args[2]).data
-            odata = context.make_array(oty)(context, builder, args[6]).data
+            data = [builder.bitcast(context.make_array(tys[i])(context, builder, args[i]).data, i8p)
+                    for i in (0, 2, 6, 7, 8)]
+            gdata, qdata, tdata, thdata, odata = data
             boff_v, qoff_v, stride_v, nk_v = args[1], args[3], args[4], args[5]
-            gbase = builder.gep(builder.bitcast(gdata, i8p), [boff_v])
-            qbase = builder.gep(builder.bitcast(qdata, i8p), [qoff_v])
+            gbase = builder.gep(gdata, [boff_v])
+            qbase = builder.gep(qdata, [qoff_v])
             fnty = ir.FunctionType(_I32X16, [_I32X16] * 3)
             dpbusd = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
                 builder.module, fnty, "llvm.x86.avx512.vpdpbusd.512")
@@ -81,12 +85,34 @@ def make_block_kernel(nq: int) -> Any:
                     qv = builder.shuffle_vector(qv, ir.Constant(_I32X16, ir.Undefined), splat)
                     acc = builder.call(dpbusd, [builder.load(accs[j]), qv, gv])
                     builder.store(acc, accs[j])
-            obase = builder.bitcast(odata, i8p)
+            fvptr = _F32X16.as_pointer()
+            corr = builder.load(builder.bitcast(tdata, fvptr), align=1)
+            scale = builder.load(builder.bitcast(builder.gep(tdata, [_c64(64)]), fvptr), align=1)
+            mask = ir.Constant(ir.IntType(64), 0)
             for j in range(nq):
-                optr = builder.gep(obase, [ir.Constant(boff_v.type, 64 * j)])
-                builder.store(builder.load(accs[j]), builder.bitcast(optr, vptr), align=1)
-            return context.get_dummy_value()
+                approx = builder.fmul(builder.fsub(builder.sitofp(builder.load(accs[j]), _F32X16),
+                                                   corr), scale)
+                builder.store(approx, builder.bitcast(builder.gep(odata, [_c64(64 * j)]), fvptr),
+                              align=1)
+                t = builder.load(builder.bitcast(builder.gep(thdata, [_c64(4 * j)]),
+                                                 ir.FloatType().as_pointer()), align=1)
+                tv = builder.shuffle_vector(
+                    builder.insert_element(ir.Constant(_F32X16, ir.Undefined), t, _c32(0)),
+                    ir.Constant(_F32X16, ir.Undefined), splat)
+                hit = builder.bitcast(builder.fcmp_ordered(">", approx, tv), ir.IntType(16))
+                any_hit = builder.zext(builder.icmp_unsigned("!=", hit, ir.Constant(ir.IntType(16), 0)),
+                                       ir.IntType(64))
+                mask = builder.or_(mask, builder.shl(any_hit, ir.Constant(ir.IntType(64), j)))
+            return mask
 
         return sig, codegen
 
     return block
+
+
+def _c64(v: int) -> ir.Constant:
+    return ir.Constant(ir.IntType(64), v)
+
+
+def _c32(v: int) -> ir.Constant:
+    return ir.Constant(_I32, v)

@@ -159,7 +159,7 @@ class EmbeddingIndex:
         with self._lock:
             old = [i for i, x in enumerate(ids) if x in self._slots()]
             new = [i for i, x in enumerate(ids) if x not in self._slots()]
-            arr = np.asarray(vectors)
+            arr = np.atleast_2d(np.asarray(vectors))
             if old:
                 self.update([ids[i] for i in old], arr[old])
             if new:
@@ -265,12 +265,12 @@ class EmbeddingIndex:
         nq = qs.shape[0]
         keep = max(k, self.rerank)
         rows = -(-nq // kernels.BATCH) * kernels.BATCH if nq > 1 else 1
-        q, qscale, _ = kernels.quantise(qs)
+        q, _, _ = kernels.quantise(qs)
         qu = np.full((rows, self.dpad), 128, np.uint8)
         qu[:nq] = (q.astype(np.int16) + 128).astype(np.uint8)
         hs, hi = self._heaps(nq, keep, self._round(self._n) // kernels.LANES)
         kernels.scan_int8(self._g_t, self._n, self._alive, self._scales, self._qsums, qu,
-                          qscale, nq, hs, hi)
+                          nq, hs, hi)
         _, cand = kernels.merge_heaps(hs, hi, keep)
         scores, slots = kernels.rerank(self._vecs, qs, cand, k)
         return scores, slots

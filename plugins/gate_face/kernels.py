@@ -61,54 +61,83 @@ def _span(c: int, total: int, nchunks: int) -> tuple[int, int]:
 
 
 @njit(inline="always", **_JIT)  # type: ignore[untyped-decorator]
-def _emit(loc: Any, j0: int, nq: int, block: int, n: int, alive: Any, scales: Any,
-          qsums: Any, qscale: Any, hs: Any, hi: Any) -> None:
-    for jj in range(min(loc.shape[0], nq - j0)):
+def _block_terms(block: int, n: int, alive: Any, scales: Any, qsums: Any, terms: Any) -> None:
+    """Per-lane correction ``128 * qsum`` and scale of one block; 0 scale for dead lanes."""
+    base = block * LANES
+    for w in range(LANES):
+        slot = base + w
+        live = slot < n and alive[slot]
+        terms[0, w] = np.float32(128 * qsums[slot]) if live else np.float32(0)
+        terms[1, w] = scales[slot] if live else np.float32(0)
+
+
+@njit(inline="always", **_JIT)  # type: ignore[untyped-decorator]
+def _offer(approx: Any, mask: int, j0: int, nq: int, block: int, terms: Any, hs: Any,
+           hi: Any) -> None:
+    """Offer the approximate scores of the queries flagged in ``mask`` to their heaps."""
+    for jj in range(min(approx.shape[0], nq - j0)):
+        if not (mask >> jj) & 1:
+            continue
         j = j0 + jj
         for w in range(LANES):
-            slot = block * LANES + w
-            if slot < n and alive[slot]:
-                dot = loc[jj, w] - 128 * qsums[slot]
-                _heap_push(hs[j], hi[j], dot * scales[slot] * qscale[j], slot)
+            if terms[1, w] != 0:
+                _heap_push(hs[j], hi[j], approx[jj, w], block * LANES + w)
+
+
+@njit(inline="always", **_JIT)  # type: ignore[untyped-decorator]
+def _thresholds(hs: Any, j0: int, nq: int, thr: Any) -> None:
+    for jj in range(thr.shape[0]):
+        thr[jj] = hs[j0 + jj, 0] if j0 + jj < nq else np.inf
 
 
 @njit(parallel=True, **_JIT)  # type: ignore[untyped-decorator]
 def scan_int8_vnni(g_t: Any, n: int, alive: Any, scales: Any, qsums: Any, qu: Any,
-                   qscale: Any, nq: int, hs: Any, hi: Any) -> None:
-    """Approximate scores of ``nq`` queries against ``n`` slots (AVX-512 VNNI only)."""
+                   nq: int, hs: Any, hi: Any) -> None:
+    """Approximate scores (up to each query's positive scale) of ``nq`` queries against
+    ``n`` slots (AVX-512 VNNI only)."""
     d4 = g_t.shape[1]
+    rows = 1 if nq == 1 else BATCH
     for c in prange(hs.shape[0]):
-        loc1 = np.empty((1, LANES), np.int32)
-        loc8 = np.empty((BATCH, LANES), np.int32)
+        approx = np.empty((rows, LANES), np.float32)
+        thr = np.empty(rows, np.float32)
+        terms = np.empty((2, LANES), np.float32)
         first, end = _span(c, (n + LANES - 1) // LANES, hs.shape[0])
         for b in range(first, end):
             boff = b * d4 * LANES * GROUP
-            if nq == 1:
-                _BLOCK1(g_t, boff, qu, 0, d4 * GROUP, d4, loc1)
-                _emit(loc1, 0, nq, b, n, alive, scales, qsums, qscale, hs[c], hi[c])
-                continue
-            for j0 in range(0, nq, BATCH):
-                _BLOCK8(g_t, boff, qu, j0 * d4 * GROUP, d4 * GROUP, d4, loc8)
-                _emit(loc8, j0, nq, b, n, alive, scales, qsums, qscale, hs[c], hi[c])
+            _block_terms(b, n, alive, scales, qsums, terms)
+            for j0 in range(0, nq, rows):
+                _thresholds(hs[c], j0, nq, thr)
+                if rows == 1:
+                    mask = _BLOCK1(g_t, boff, qu, 0, d4 * GROUP, d4, terms, thr, approx)
+                else:
+                    mask = _BLOCK8(g_t, boff, qu, j0 * d4 * GROUP, d4 * GROUP, d4, terms, thr,
+                                   approx)
+                if mask:
+                    _offer(approx, mask, j0, nq, b, terms, hs[c], hi[c])
 
 
 @njit(parallel=True, **_JIT)  # type: ignore[untyped-decorator]
 def scan_int8_portable(g_t: Any, n: int, alive: Any, scales: Any, qsums: Any, qu: Any,
-                       qscale: Any, nq: int, hs: Any, hi: Any) -> None:
+                       nq: int, hs: Any, hi: Any) -> None:
     """The same result as :func:`scan_int8_vnni` with plain loops, on any CPU."""
     d4 = g_t.shape[1]
     for c in prange(hs.shape[0]):
-        loc = np.empty((1, LANES), np.int32)
+        loc = np.empty(LANES, np.int32)
+        approx = np.empty((1, LANES), np.float32)
+        terms = np.empty((2, LANES), np.float32)
         first, end = _span(c, (n + LANES - 1) // LANES, hs.shape[0])
         for b in range(first, end):
+            _block_terms(b, n, alive, scales, qsums, terms)
             for j in range(nq):
-                loc[0, :] = 0
+                loc[:] = 0
                 for k in range(d4):
                     for t in range(GROUP):
                         qv = np.int32(qu[j, k * GROUP + t])
                         for w in range(LANES):
-                            loc[0, w] += np.int32(g_t[b, k, w, t]) * qv
-                _emit(loc, j, j + 1, b, n, alive, scales, qsums, qscale, hs[c], hi[c])
+                            loc[w] += np.int32(g_t[b, k, w, t]) * qv
+                for w in range(LANES):
+                    approx[0, w] = (np.float32(loc[w]) - terms[0, w]) * terms[1, w]
+                _offer(approx, 1, j, j + 1, b, terms, hs[c], hi[c])
 
 
 @njit(parallel=True, **_JIT)  # type: ignore[untyped-decorator]
