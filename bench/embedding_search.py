@@ -3,9 +3,10 @@
 Usage: python bench/embedding_search.py [--n 100000 1000000] [--dim 512] [--threads 2]
 
 For each gallery size: single-query top-5 latency (median over mated and non-mated
-queries), batch-of-64 throughput, recall@1 against an exact numpy search, the machine's
-read bandwidth measured in the same run and the fraction of it each method reaches, and
-the process's peak memory after each method.  Writes its section of BENCHMARKS.md and
+queries), batch-of-64 throughput (median of three), recall@1 against an exact numpy search,
+the machine's read bandwidth measured in the same run and the fraction of it each method
+reaches, and the process's peak memory as each structure is built.  Every method is timed
+in its own block and the blocks are run twice; per method the better pass is reported.  Writes its section of BENCHMARKS.md and
 prints a JSON line last (for the largest gallery).
 """
 
@@ -47,6 +48,8 @@ Search = Callable[[Array, int], Array]  # (queries, k) -> ids (nq, k)
 K = 5
 SINGLE = 16  # single queries timed per method: half mated, half non-mated
 BATCH = 64
+BATCH_ROUNDS = 3
+PASSES = 2
 
 
 @njit(parallel=True, nogil=True)
@@ -124,26 +127,48 @@ def gate_face(index: EmbeddingIndex, mode: str) -> Search:
     return run
 
 
-def measure(name: str, search: Search, qs: Array, batch: Array, truth: Array,
-            bytes_scanned: int, bw: float) -> dict[str, Any]:
-    search(qs[:1], K)  # warm up (compilation, page faults)
+def measure_once(search: Search, qs: Array, batch: Array, truth: Array) -> tuple[float, float, list[bool]]:
+    """(median single-query seconds, median batch seconds, top-1 hits) in one block."""
+    search(qs[:1], K)  # warm up: compilation, page faults, the library's thread pool
+    search(batch, K)
     times, hits = [], []
     for i in range(qs.shape[0]):
         t = time.perf_counter()
         ids = search(qs[i: i + 1], K)
         times.append(time.perf_counter() - t)
         hits.append(int(ids[0, 0]) == int(truth[i, 0]))
-    batch_t = statistics.median(_timed(lambda: search(batch, K)) for _ in range(3))
-    single = statistics.median(times)
+    batch_t = [_timed(lambda: search(batch, K)) for _ in range(BATCH_ROUNDS)]
+    return statistics.median(times), statistics.median(batch_t), hits
+
+
+def measure(searchers: dict[str, tuple[Search, int]], qs: Array, batch: Array, truth: Array,
+            bw: float) -> list[dict[str, Any]]:
+    """Each method in its own block, all blocks repeated ``PASSES`` times; per method the
+    better pass counts (load from other processes on a shared machine only adds time)."""
+    best: dict[str, tuple[float, float, list[bool]]] = {}
+    for _ in range(PASSES):
+        for name, (search, _) in searchers.items():
+            single, batch_s, hits = measure_once(search, qs, batch, truth)
+            old = best.get(name)
+            best[name] = (min(single, old[0]) if old else single,
+                          min(batch_s, old[1]) if old else batch_s, hits)
     half = qs.shape[0] // 2
-    row = {"method": name, "single_ms": single * 1e3, "batch64_qps": BATCH / batch_t,
-           "recall_mated": float(np.mean(hits[:half])), "recall_non_mated": float(np.mean(hits[half:])),
-           "bandwidth_fraction": bytes_scanned / single / 1e9 / bw,
-           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
-    print(f"  {name:<28} single {row['single_ms']:8.2f} ms  batch64 {row['batch64_qps']:8.1f} q/s  "
-          f"recall@1 {row['recall_mated']:.3f}/{row['recall_non_mated']:.3f}  "
-          f"bw {row['bandwidth_fraction']:.0%}  peak {row['peak_rss_gb']:.1f} GB", flush=True)
-    return row
+    rows = []
+    for name, (_, nbytes) in searchers.items():
+        t1, tb, hits = best[name]
+        row = {"method": name, "single_ms": t1 * 1e3, "batch64_qps": BATCH / tb,
+               "recall_mated": float(np.mean(hits[:half])),
+               "recall_non_mated": float(np.mean(hits[half:])),
+               "bandwidth_fraction": nbytes / t1 / 1e9 / bw}
+        print(f"  {name:<28} single {row['single_ms']:8.2f} ms  batch64 {row['batch64_qps']:8.1f} q/s  "
+              f"recall@1 {row['recall_mated']:.3f}/{row['recall_non_mated']:.3f}  "
+              f"bw {row['bandwidth_fraction']:.0%}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def run_size(n: int, d: int, bw: float, rng: np.random.Generator) -> dict[str, Any]:
@@ -153,24 +178,27 @@ def run_size(n: int, d: int, bw: float, rng: np.random.Generator) -> dict[str, A
     batch = make_queries(rng, g, BATCH)
     truth = numpy_search(g)(qs, K)
     fbytes, ibytes = n * d * 4, n * d
-    rows = [measure("numpy BLAS + argpartition", numpy_search(g), qs, batch, truth, fbytes, bw)]
+    memory = {"gallery (numpy float32)": peak_gb()}
     flat = faiss.IndexFlatIP(d)
     flat.add(g)
-    rows.append(measure("faiss IndexFlatIP", faiss_search(flat, None), qs, batch, truth, fbytes, bw))
-    rows.append(measure("faiss IndexFlatIP blas_thr=1", faiss_search(flat, 1), qs, batch, truth,
-                        fbytes, bw))
-    del flat
-    rows.append(measure("usearch exact", usearch_exact(g), qs, batch, truth, fbytes, bw))
+    memory["+ faiss IndexFlatIP"] = peak_gb()
     index = EmbeddingIndex(d, capacity=n)
     t = time.perf_counter()
     for s in range(0, n, 100_000):
         index.add([str(i) for i in range(s, min(n, s + 100_000))], g[s: s + 100_000])
     print(f"  (gate_face index built in {time.perf_counter() - t:.1f} s)")
-    del g
-    rows.append(measure("gate_face f32", gate_face(index, "f32"), qs, batch, truth, fbytes, bw))
-    rows.append(measure("gate_face int8+rerank", gate_face(index, "int8"), qs, batch, truth,
-                        ibytes, bw))
-    return {"n": n, "dim": d, "rows": rows}
+    memory["+ gate_face index (float32 + int8)"] = peak_gb()
+    searchers = {
+        "numpy BLAS + argpartition": (numpy_search(g), fbytes),
+        "faiss IndexFlatIP": (faiss_search(flat, None), fbytes),
+        "faiss IndexFlatIP blas_thr=1": (faiss_search(flat, 1), fbytes),
+        "usearch exact": (usearch_exact(g), fbytes),
+        "gate_face f32": (gate_face(index, "f32"), fbytes),
+        "gate_face int8+rerank": (gate_face(index, "int8"), ibytes),
+    }
+    rows = measure(searchers, qs, batch, truth, bw)
+    memory["peak after all searches"] = peak_gb()
+    return {"n": n, "dim": d, "rows": rows, "memory_gb": memory}
 
 
 def summary(result: dict[str, Any], bw: float) -> dict[str, Any]:
@@ -201,12 +229,13 @@ def write_markdown(results: list[dict[str, Any]], summ: dict[str, Any], bw: floa
     for res in results:
         lines += [(f"Gallery {res['n']:,} x {res['dim']} (top-{K}; single = median of {SINGLE} "
                    "queries, half mated; recall@1 mated/non-mated vs exact):"), "",
-                  "| method | single ms | batch-64 q/s | recall@1 | bandwidth | peak RSS GB |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| method | single ms | batch-64 q/s | recall@1 | bandwidth |",
+                  "|---|---:|---:|---:|---:|"]
         lines += [f"| {r['method']} | {r['single_ms']:.2f} | {r['batch64_qps']:.1f} | "
                   f"{r['recall_mated']:.3f}/{r['recall_non_mated']:.3f} | "
-                  f"{r['bandwidth_fraction']:.0%} | {r['peak_rss_gb']:.1f} |" for r in res["rows"]]
-        lines.append("")
+                  f"{r['bandwidth_fraction']:.0%} |" for r in res["rows"]]
+        lines += ["", "Peak RSS of the process (GB) as the structures are built: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in res["memory_gb"].items()), ""]
     lines += ["Summary (largest gallery):", "", "```json", json.dumps(summ), "```", ""]
     path = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
