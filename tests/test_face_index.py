@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from plugins.gate_face import _vnni, kernels
 from plugins.gate_face.calibrate import calibrate, pair_scores
-from plugins.gate_face.index import EmbeddingIndex, IndexError_
+from plugins.gate_face.index import EmbeddingIndex, IndexError_, StaleDelta
 from plugins.gate_face.store import GalleryFileError, GalleryStore, load, save
 
 Array = np.ndarray[Any, Any]
@@ -273,3 +273,24 @@ def test_any_mutation_sequence_matches_a_dict_model(ops: list[tuple[str, int]], 
         _, ref = exact_topk(g, q, 3)
         for mode in ("f32", "int8"):
             assert index.search_batch(q, 3, mode=mode)[1] == [[names[i] for i in r] for r in ref]
+
+
+def test_replicas_follow_a_gallery_by_snapshot_and_deltas(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    primary = build(unit(rng, 50, 64))
+    save(primary, tmp_path / "snap.gcidx")
+    replica = load(tmp_path / "snap.gcidx")
+    base = primary.version
+    primary.add(["new-1", "new-2"], unit(rng, 2, 64))
+    primary.update(["id3"], unit(rng, 1, 64))
+    primary.remove(["id4", "new-2"])
+    delta = primary.delta_since(base)
+    assert sorted(delta.ids) == ["id3", "new-1"] and sorted(delta.removed) == ["id4", "new-2"]
+    replica.apply_delta(delta)
+    assert replica.version == primary.version and sorted(replica.ids()) == sorted(primary.ids())
+    q = unit(rng, 5, 64)
+    assert replica.search_batch(q, 3)[1] == primary.search_batch(q, 3)[1]
+    with pytest.raises(StaleDelta):
+        replica.apply_delta(delta)
+    with pytest.raises(StaleDelta):
+        load(tmp_path / "snap.gcidx").delta_since(base - 1)

@@ -34,6 +34,24 @@ class Match:
 
 
 @dataclass(frozen=True)
+class GalleryDelta:
+    """The changes that take a gallery from ``base_version`` to ``version``: the current
+    vectors of the ids added or updated, and the ids removed.  A controller holding the
+    gallery at ``base_version`` applies it with :meth:`EmbeddingIndex.apply_delta`; one
+    holding anything else needs a snapshot (the gallery file) instead."""
+
+    base_version: int
+    version: int
+    ids: list[str]
+    vectors: Array
+    removed: list[str]
+
+
+class StaleDelta(ValueError):
+    """A delta that does not start at this gallery's version, or cannot be made from it."""
+
+
+@dataclass(frozen=True)
 class Arrays:
     """The raw state of an index, as persisted (see :mod:`plugins.gate_face.store`)."""
 
@@ -76,6 +94,8 @@ class EmbeddingIndex:
         self._free: list[int] = []
         self._ids: list[str] = []
         self._slot_of: dict[str, int] | None = {}
+        self._changed: dict[str, int] = {}  # id -> version of its last change (this process)
+        self._journal_base = 0
         self._alloc(self._round(max(capacity, 1)))
 
     # ---- construction -------------------------------------------------------------------
@@ -92,6 +112,7 @@ class EmbeddingIndex:
         index._n = len(arrays.ids)
         index._free = [i for i, x in enumerate(arrays.ids) if not x]
         index._slot_of = None  # built on first use by id
+        index._changed, index._journal_base = {}, version
         return index
 
     def arrays(self) -> Arrays:
@@ -176,6 +197,7 @@ class EmbeddingIndex:
                 self._alive[slot] = 0
                 self._ids[slot] = ""
                 self._free.append(slot)
+                self._changed[id_] = self.version + 1
                 removed += 1
             self.version += bool(removed)
         return removed
@@ -211,6 +233,33 @@ class EmbeddingIndex:
         kernels.pack(self._g_t, q, idx)
         self._scales[idx], self._qsums[idx], self._alive[idx] = scale, qsum, 1
         self.version += 1
+        for slot in slots:
+            self._changed[self._ids[slot]] = self.version
+
+    # ---- distribution -------------------------------------------------------------------
+    def delta_since(self, base_version: int) -> GalleryDelta:
+        """The changes since ``base_version`` (made in this process since load or creation)."""
+        with self._lock:
+            if not self._journal_base <= base_version <= self.version:
+                raise StaleDelta(f"no journal from version {base_version} "
+                                 f"(kept from {self._journal_base}); send a snapshot")
+            changed = [x for x, v in self._changed.items() if v > base_version]
+            slots = self._slots()
+            ids = [x for x in changed if x in slots]
+            vecs = (self._vecs[[slots[x] for x in ids], : self.dim].copy() if ids
+                    else np.zeros((0, self.dim), np.float32))
+            return GalleryDelta(base_version, self.version, ids, vecs,
+                                [x for x in changed if x not in slots])
+
+    def apply_delta(self, delta: GalleryDelta) -> None:
+        """Bring this gallery from ``delta.base_version`` to ``delta.version``."""
+        with self._lock:
+            if delta.base_version != self.version:
+                raise StaleDelta(f"delta from version {delta.base_version}, gallery at {self.version}")
+            if delta.ids:
+                self.upsert(delta.ids, delta.vectors)
+            self.remove(delta.removed)
+            self.version = delta.version
 
     # ---- queries ------------------------------------------------------------------------
     def vector(self, id_: str) -> Array:
