@@ -6,8 +6,8 @@ For each gallery size: single-query top-5 latency (median over mated and non-mat
 queries), batch-of-64 throughput (median of three), recall@1 against an exact numpy search,
 the machine's read bandwidth measured in the same run and the fraction of it each method
 reaches, and the process's peak memory as each structure is built.  Every method is timed
-in its own block and the blocks are run twice; per method the better pass is reported.  Writes its section of BENCHMARKS.md and
-prints a JSON line last (for the largest gallery).
+in its own block and the blocks are run twice; per method the better pass is reported.
+Writes its section of BENCHMARKS.md and prints a JSON line last (for the largest gallery).
 """
 
 from __future__ import annotations
@@ -23,25 +23,25 @@ for _arg in range(len(sys.argv) - 1):
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_var] = THREADS
 
-import json
-import platform
-import resource
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
-import faiss
-import numba
-import numpy as np
-from numba import njit, prange
-from usearch.index import MetricKind  # type: ignore[attr-defined]
-from usearch.index import search as usearch_search
+import faiss  # noqa: E402
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+from usearch.index import MetricKind  # type: ignore[attr-defined]  # noqa: E402
+from usearch.index import search as usearch_search  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from plugins.gate_face import _vnni
-from plugins.gate_face.index import EmbeddingIndex
+from plugins.gate_face import _vnni  # noqa: E402
+from plugins.gate_face.index import EmbeddingIndex  # noqa: E402
 
 Array = np.ndarray[Any, Any]
 Search = Callable[[Array, int], Array]  # (queries, k) -> ids (nq, k)

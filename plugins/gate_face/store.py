@@ -83,6 +83,8 @@ def save(index: EmbeddingIndex, path: Path) -> None:
 
 def load(path: Path, *, verify: bool = False, rerank: int = 64) -> EmbeddingIndex:
     """Map the gallery at ``path``; raises :class:`GalleryFileError` on any inconsistency."""
+    if not Path(path).is_file():
+        raise GalleryFileError(f"{path}: no such gallery (create it with: gatecore face enroll)")
     try:
         raw = np.memmap(path, dtype=np.uint8, mode="c")
     except (OSError, ValueError) as exc:
