@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import structlog
 
 from plugins.gate_face.config import FaceConfig
 from plugins.gate_face.detectors import ScrfdDetector, YuNetDetector
@@ -18,6 +19,7 @@ from plugins.gate_face.quality import QualityLimits
 from plugins.gate_face.store import GalleryFileError, GalleryStore
 
 Array = np.ndarray[Any, Any]
+log = structlog.get_logger("gate_face")
 
 
 class FaceSetupError(RuntimeError):
@@ -96,6 +98,8 @@ class FaceEngine:
         store = GalleryStore(cfg.galleries_dir)
         galleries = {n: Gallery(n, store.load(n), threshold_for(cfg, store, n))
                      for n in cfg.gallery_names()}
+        log.info("face_galleries", **{n: {"size": len(g.index), "version": g.index.version,
+                                         "threshold": round(g.threshold, 4)} for n, g in galleries.items()})
         return cls(cfg, galleries, ThreadPoolExecutor(cfg.workers, thread_name_prefix="gate_face"))
 
     def pipeline(self) -> FacePipeline:

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Generic, TypeVar
 
+import structlog
+
 R = TypeVar("R")
+log = structlog.get_logger("gate_face")
 
 
 class LatestFrameWorker(Generic[R]):
@@ -53,6 +56,7 @@ class LatestFrameWorker(Generic[R]):
                 result = await loop.run_in_executor(self._executor, self._process, frame)
             except Exception as exc:  # noqa: BLE001 - a bad frame must not stop the worker
                 self.failed += 1
+                log.warning("face_frame_failed", error=type(exc).__name__, failed=self.failed)
                 self._finish(None, exc)
                 continue
             self.processed += 1
