@@ -218,3 +218,26 @@ def test_enroll_calibrate_and_info_commands(tmp_path: Path, capsys: pytest.Captu
     out = capsys.readouterr().out
     assert "watchlist: 40 identities, dim 128" in out and "@ FMR 0.001" in out
     assert run_cli(["face", "enroll", "watchlist", "--images", str(tmp_path)]) == 2
+
+
+def test_enroll_images_with_the_profile_models(setup: FaceConfig, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    for person, identity in (("P-1", 1), ("P-2", 2), ("P-0", 0)):
+        (tmp_path / "img" / person).mkdir(parents=True)
+        assert cv2.imwrite(str(tmp_path / "img" / person / "a.png"), face_image(identity))
+    profile = tmp_path / "site.toml"
+    profile.write_text(f"""
+[plugins.gate_face]
+family = "insightface"
+detector = {{ path = "{setup.detector.path}", sha256 = "{setup.detector.sha256}" }}
+embedder = {{ path = "{setup.embedder.path}", sha256 = "{setup.embedder.sha256}" }}
+detector_input = [320, 320]
+galleries_dir = "{tmp_path / 'g'}"
+""")
+    assert run_cli(["face", "enroll", "staff", "--images", str(tmp_path / "img"),
+                    "--profile", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert "enrolled 2 identities, rejected 2 inputs" in out and "no_face" in out
+    assert sorted(GalleryStore(tmp_path / "g").load("staff").ids()) == ["P-1", "P-2"]
