@@ -140,20 +140,43 @@ def scan_int8_portable(g_t: Any, n: int, alive: Any, scales: Any, qsums: Any, qu
                 _offer(approx, 1, j, j + 1, b, terms, hs[c], hi[c])
 
 
+@njit(inline="always", **_JIT)  # type: ignore[untyped-decorator]
+def _offer_row(hs: Any, hi: Any, alive: Any, slot: int, score: float) -> None:
+    if alive[slot]:
+        _heap_push(hs, hi, score, slot)
+
+
 @njit(parallel=True, **_JIT)  # type: ignore[untyped-decorator]
 def scan_f32(vecs: Any, n: int, alive: Any, queries: Any, hs: Any, hi: Any) -> None:
-    """Exact inner products of every query with every live slot below ``n``."""
+    """Exact inner products of every query with every live slot below ``n``; for a batch,
+    four gallery rows at a time (each query element is loaded once for four products)."""
     nq, d = queries.shape
     for c in prange(hs.shape[0]):
         first, end = _span(c, n, hs.shape[0])
-        for i in range(first, end):
-            if not alive[i]:
-                continue
+        i = first
+        while nq > 1 and i + 4 <= end:
+            v0, v1, v2, v3 = vecs[i], vecs[i + 1], vecs[i + 2], vecs[i + 3]
+            for j in range(nq):
+                q = queries[j]
+                a0 = a1 = a2 = a3 = np.float32(0.0)
+                for k in range(d):
+                    qk = q[k]
+                    a0 += v0[k] * qk
+                    a1 += v1[k] * qk
+                    a2 += v2[k] * qk
+                    a3 += v3[k] * qk
+                if max(max(a0, a1), max(a2, a3)) > hs[c, j, 0]:
+                    _offer_row(hs[c, j], hi[c, j], alive, i, a0)
+                    _offer_row(hs[c, j], hi[c, j], alive, i + 1, a1)
+                    _offer_row(hs[c, j], hi[c, j], alive, i + 2, a2)
+                    _offer_row(hs[c, j], hi[c, j], alive, i + 3, a3)
+            i += 4
+        for r in range(i, end):
             for j in range(nq):
                 acc = np.float32(0.0)
                 for k in range(d):
-                    acc += vecs[i, k] * queries[j, k]
-                _heap_push(hs[c, j], hi[c, j], acc, i)
+                    acc += vecs[r, k] * queries[j, k]
+                _offer_row(hs[c, j], hi[c, j], alive, r, acc)
 
 
 @njit(**_JIT)  # type: ignore[untyped-decorator]
