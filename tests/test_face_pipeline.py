@@ -170,27 +170,27 @@ async def test_latest_frame_wins_and_the_loop_keeps_running() -> None:
 
     worker: LatestFrameWorker[int] = LatestFrameWorker(slow)
     task = asyncio.create_task(worker.run())
-    worker.submit(0)
+    first = worker.submit(0)
     await asyncio.sleep(0.05)  # frame 0 is now in the executor
-    for frame in range(1, 6):
-        worker.submit(frame)
+    tickets = [worker.submit(frame) for frame in range(1, 6)]
     ticks = 0
     t_end = time.monotonic() + 0.1
     while time.monotonic() < t_end:
         await asyncio.sleep(0.01)
         ticks += 1
     assert ticks >= 3  # the event loop is not blocked by the running inference
-    waiting = asyncio.create_task(worker.next_result(5))
+    for_first = asyncio.create_task(worker.result(first, 5))
+    for_third = asyncio.create_task(worker.result(tickets[2], 5))  # frame 3: replaced by frame 5
     await asyncio.sleep(0)
     release[0].set()
-    assert await waiting == 0
-    waiting = asyncio.create_task(worker.next_result(5))
-    await asyncio.sleep(0)
+    assert await for_first == 0
+    await asyncio.sleep(0.05)
+    assert not for_third.done()  # frame 0 is older than frame 3: it cannot answer for it
     release[5].set()
-    assert await waiting == 50
+    assert await for_third == 50
     assert seen == [0, 5] and worker.dropped == 4
     with pytest.raises(TimeoutError):
-        await worker.next_result(0.05)
+        await worker.result(tickets[-1] + 1, 0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -204,15 +204,9 @@ async def test_a_failing_frame_does_not_stop_the_worker() -> None:
 
     worker: LatestFrameWorker[int] = LatestFrameWorker(fragile)
     task = asyncio.create_task(worker.run())
-    waiting = asyncio.create_task(worker.next_result(5))
-    await asyncio.sleep(0)
-    worker.submit(-1)
     with pytest.raises(ValueError):
-        await waiting
-    waiting = asyncio.create_task(worker.next_result(5))
-    await asyncio.sleep(0)
-    worker.submit(7)
-    assert await waiting == 7 and worker.failed == 1
+        await worker.result(worker.submit(-1), 5)
+    assert await worker.result(worker.submit(7), 5) == 7 and worker.failed == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

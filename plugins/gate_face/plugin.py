@@ -83,8 +83,8 @@ class FaceSource:
         result = FaceResult("no_face")
         for frame_no in range(1, self.cfg.max_frames + 1):
             obs = await camera.grab()
-            self.worker.submit(obs.payload)
-            result = await self.worker.next_result(self.cfg.deadline_ms / 1000)
+            ticket = self.worker.submit(obs.payload)
+            result = await self.worker.result(ticket, self.cfg.deadline_ms / 1000)
             if result.status == "ok":
                 return result, frame_no
         return result, self.cfg.max_frames
