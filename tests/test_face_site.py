@@ -28,7 +28,7 @@ def manager() -> pluggy.PluginManager:
     return pm
 
 
-def write_profile(tmp: Path, identity: int, det_sha: str | None = None) -> Path:
+def write_profile(tmp: Path, identity: int, det_sha: str | None = None, camera: str = "face") -> Path:
     det, emb = testing.make_scrfd_like(tmp / "det.onnx"), testing.make_embedder(tmp / "emb.onnx")
     frames = tmp / f"frames-{identity}"
     frames.mkdir()
@@ -83,6 +83,7 @@ policy = {{ require = ["face"], deadline_ms = 3000, refer_hold_ms = 0 }}
   [[lanes.evidence]]
   kind = "face"
   source = "face"
+  camera = "{camera}"
   claim_wait_ms = 20
   deadline_ms = 2500
 """)
@@ -113,6 +114,14 @@ def test_check_reports_an_altered_model_at_its_line(tmp_path: Path) -> None:
         load_profile(profile, manager())
     text = str(err.value)
     assert "plugins.gate_face.detector.path" in text and "SHA-256" in text
+
+
+def test_check_reports_a_face_source_without_its_camera(tmp_path: Path) -> None:
+    profile = write_profile(tmp_path, 3, camera="face-cam")
+    enroll(tmp_path)
+    with pytest.raises(ProfileError) as err:
+        load_profile(profile, manager())
+    assert "lanes[0].evidence[0].camera" in str(err.value) and "'face-cam'" in str(err.value)
 
 
 @pytest.mark.parametrize(("identity", "outcome"), [(3, "pass"), (9, "deny"), (5, "refer")])

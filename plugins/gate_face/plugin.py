@@ -121,12 +121,20 @@ def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
 
 @hookimpl
 def gatecore_check_profile(profile: Profile) -> list[tuple[tuple[str | int, ...], str]]:
-    cfg = profile.plugin_config(NAME)
+    issues: list[tuple[tuple[str | int, ...], str]] = []
+    for i, lane in enumerate(profile.lanes):
+        roles = {d.role for d in lane.devices}
+        for j, ev in enumerate(lane.evidence):
+            if isinstance(ev, FaceEvidence) and ev.camera not in roles:
+                issues.append((("lanes", i, "evidence", j, "camera"),
+                               f"lane {lane.id} has no device with role {ev.camera!r} (known: {sorted(roles)})"))
     uses_face = any(isinstance(ev, FaceEvidence) for lane in profile.lanes for ev in lane.evidence)
+    cfg = profile.plugin_config(NAME)
     if not isinstance(cfg, FaceConfig):
-        return [(("plugins", NAME), "a lane uses face evidence but [plugins.gate_face] is missing")] \
-            if uses_face else []
-    return [(("plugins", NAME, *path), msg) for path, msg in check_models(cfg) + check_galleries(cfg)]
+        if uses_face:
+            issues.append((("plugins",), f"a lane uses face evidence but [plugins.{NAME}] is missing"))
+        return issues
+    return issues + [(("plugins", NAME, *path), msg) for path, msg in check_models(cfg) + check_galleries(cfg)]
 
 
 @hookimpl
