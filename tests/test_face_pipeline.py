@@ -154,6 +154,9 @@ def test_models_are_pinned_by_sha256(models: dict[str, Path], tmp_path: Path) ->
         check_model(models["arcface"], "0" * 64)
     with pytest.raises(ModelError, match="missing"):
         check_model(tmp_path / "absent.onnx", good)
+    with pytest.raises(ModelError, match="no output 'fc1'"):
+        ArcFaceEmbedder(models["arcface"], output="fc1")
+    assert ArcFaceEmbedder(models["arcface"], output="683").dim == 512
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ModelError, match="cannot load"):
         ArcFaceEmbedder(tmp_path / "junk.onnx")

@@ -29,6 +29,10 @@ class FaceConfig(ConfigModel):
     detector: ModelFile
     embedder: ModelFile
     detector_input: tuple[int, int] = Field((640, 640), description="SCRFD input width, height")
+    embedder_mean: float = Field(127.5, description="ArcFace: pixel value subtracted")
+    embedder_std: float = Field(127.5, gt=0, description="ArcFace: divisor after the mean")
+    embedder_rgb: bool = Field(True, description="ArcFace: feed RGB (false: BGR)")
+    embedder_output: str | None = Field(None, description="ArcFace: output name (default: the first)")
     galleries_dir: Path = Field(description="directory of NAME.gcidx gallery files")
     verify_gallery: Identifier = Field("travellers", description="gallery of claimed identities (1:1)")
     watchlist: Identifier | None = Field("watchlist", description="gallery searched 1:N; a hit denies")

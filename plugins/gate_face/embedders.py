@@ -47,20 +47,25 @@ class SFaceEmbedder:
 
 
 class ArcFaceEmbedder:
-    """InsightFace ArcFace conventions: RGB, (x - 127.5) / 127.5, NCHW, first output."""
+    """InsightFace ArcFace conventions: RGB, (x - 127.5) / 127.5, NCHW; the output named
+    ``output`` (default: the first)."""
 
     def __init__(self, model: Path, *, mean: float = 127.5, std: float = 127.5,
-                 swap_rb: bool = True, threads: int = 1) -> None:
+                 swap_rb: bool = True, output: str | None = None, threads: int = 1) -> None:
         self._sess = session(model, threads)
         inp = self._sess.get_inputs()[0]
         self._input = inp.name
+        names = [o.name for o in self._sess.get_outputs()]
+        if output is not None and output not in names:
+            raise ModelError(f"{model} has no output {output!r} (outputs: {names})")
+        self._output = output or names[0]
         self.size = int(inp.shape[2]) if isinstance(inp.shape[2], int) else 112
         self._mean, self._std, self._swap = mean, std, swap_rb
-        out = self._sess.get_outputs()[0].shape[-1]
+        out = next(o for o in self._sess.get_outputs() if o.name == self._output).shape[-1]
         self.dim = out if isinstance(out, int) else int(
             self.embed(np.full((self.size, self.size, 3), 64, np.uint8)).size)
 
     def embed(self, aligned: Array) -> Array:
         blob = cv2.dnn.blobFromImage(aligned, 1.0 / self._std, (self.size, self.size),
                                      (self._mean,) * 3, swapRB=self._swap)
-        return _unit(self._sess.run(None, {self._input: blob})[0])
+        return _unit(self._sess.run([self._output], {self._input: blob})[0])

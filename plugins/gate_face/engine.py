@@ -71,7 +71,9 @@ def make_pipeline(c: FaceConfig) -> FacePipeline:
         return FacePipeline(YuNetDetector(c.detector.path), SFaceEmbedder(c.embedder.path),
                             limits=limits, multiple=c.multiple_faces)
     return FacePipeline(ScrfdDetector(c.detector.path, input_size=c.detector_input),
-                        ArcFaceEmbedder(c.embedder.path), limits=limits, multiple=c.multiple_faces)
+                        ArcFaceEmbedder(c.embedder.path, mean=c.embedder_mean, std=c.embedder_std,
+                                        swap_rb=c.embedder_rgb, output=c.embedder_output),
+                        limits=limits, multiple=c.multiple_faces)
 
 
 @dataclass
