@@ -149,12 +149,14 @@ class Lane:
             self._wake.set_result(None)
 
     async def _changed(self, timeout: float) -> None:
-        """Wait for the next device event, at most ``timeout`` seconds."""
-        self._wake = asyncio.get_running_loop().create_future()
+        """Wait for the next device event, at most ``timeout`` seconds (a bare timer: this runs often)."""
+        loop = asyncio.get_running_loop()
+        wake = self._wake = loop.create_future()
+        timer = loop.call_later(timeout, _wake_up, wake)
         try:
-            await asyncio.wait_for(self._wake, timeout)
-        except TimeoutError:
-            pass
+            await wake
+        finally:
+            timer.cancel()
 
     async def _wait_until(self, ready: Callable[[], bool], timeout: float, *, what: str) -> None:
         """Wait for ``ready()``; a fault or the deadline raises :class:`LaneFault`."""
@@ -338,7 +340,8 @@ class Lane:
 
     async def _command(self, coro: Any, what: str) -> None:
         try:
-            await asyncio.wait_for(coro, self.policy.confirm_timeout_ms / 1000)
+            async with asyncio.timeout(self.policy.confirm_timeout_ms / 1000):
+                await coro
         except TimeoutError:
             raise LaneFault("command_timeout", f"{what}: no answer") from None
         except DeviceError as exc:
@@ -415,6 +418,11 @@ class Lane:
         if self.state is LaneState.DEGRADED:
             self._log.info("lane_recovered")
         self._set_state(LaneState.IDLE, "recovered")
+
+
+def _wake_up(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _with_elapsed(ev: Evidence, elapsed_ms: float) -> Evidence:

@@ -18,11 +18,18 @@ class LaneWorld:
             self._wake.set_result(None)
 
     async def wait_change(self, timeout: float) -> None:
-        self._wake = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        wake = self._wake = loop.create_future()
+        timer = loop.call_later(timeout, _wake_up, wake)
         try:
-            await asyncio.wait_for(self._wake, timeout)
-        except TimeoutError:
-            pass
+            await wake
+        finally:
+            timer.cancel()
+
+
+def _wake_up(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @dataclass
