@@ -1,0 +1,184 @@
+"""The durable outbox: commit before return, ordered delivery per lane, retries, budget, restart, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from gatecore.outbox import Outbox, OutRecord, Transport, TransportError, new_id
+
+
+class RecordingTransport:
+    """A transport that confirms what ``accept`` allows and raises while ``down`` is set."""
+
+    def __init__(self, accept: Callable[[OutRecord], bool] = lambda r: True) -> None:
+        self.accept = accept
+        self.down = False
+        self.sent: list[OutRecord] = []
+        self.calls = 0
+
+    async def publish(self, records: Sequence[OutRecord]) -> Collection[str]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self.down:
+            raise TransportError("link down")
+        self.sent.extend(records)
+        return [r.id for r in records if self.accept(r)]
+
+
+@asynccontextmanager
+async def delivering(box: Outbox, transport: Transport) -> AsyncIterator[None]:
+    task = asyncio.create_task(box.deliver(transport))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached before the timeout")
+        await asyncio.sleep(0.005)
+
+
+def first_seen_by_lane(records: list[OutRecord]) -> dict[str, list[str]]:
+    seen: set[str] = set()
+    lanes: dict[str, list[str]] = {}
+    for r in records:
+        if r.id not in seen:
+            seen.add(r.id)
+            lanes.setdefault(r.lane, []).append(r.id)
+    return lanes
+
+
+def test_new_id_is_uuid7_and_increasing() -> None:
+    ids = [new_id() for _ in range(2000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
+
+
+async def test_put_is_committed_before_it_returns(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite"
+    async with Outbox(path) as box:
+        rid = await box.put("lane-1", "decision", {"schema": "x/1", "n": 1})
+        other = sqlite3.connect(path)
+        row = other.execute("SELECT lane, kind, payload, delivered FROM records WHERE id = ?", (rid,)).fetchone()
+        other.close()
+    assert row == ("lane-1", "decision", b'{"schema":"x/1","n":1}', None)
+
+
+async def test_delivers_everything_in_order_per_lane(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    async with Outbox(tmp_path / "box.sqlite", window=16, batch=4) as box:
+        expected: dict[str, list[str]] = {}
+        async with delivering(box, transport):
+            for n in range(300):
+                lane = f"lane-{n % 3}"
+                expected.setdefault(lane, []).append(await box.put(lane, "decision", b"{}"))
+            await until(lambda: box.delivered == 300)
+        status = await box.status()
+    assert first_seen_by_lane(transport.sent) == expected
+    assert status.pending == 0 and status.delivered_kept == 300
+
+
+async def test_transport_failure_resends_from_oldest_without_loss(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    async with Outbox(tmp_path / "box.sqlite", window=32, batch=8, backoff_base_s=0.001, backoff_max_s=0.01) as box:
+        expected: dict[str, list[str]] = {}
+        async with delivering(box, transport):
+            for n in range(400):
+                if n % 50 == 0:
+                    transport.down = not transport.down
+                lane = f"lane-{n % 4}"
+                expected.setdefault(lane, []).append(await box.put(lane, "decision", b"{}"))
+            transport.down = False
+            await until(lambda: box.delivered == 400)
+    assert first_seen_by_lane(transport.sent) == expected
+    assert box.retries > 0
+
+
+async def test_unconfirmed_lane_is_retried_while_other_lanes_flow(tmp_path: Path) -> None:
+    refuse = {"stuck"}
+    transport = RecordingTransport(accept=lambda r: r.lane not in refuse)
+    async with Outbox(tmp_path / "box.sqlite", window=8, batch=2, backoff_base_s=0.001, backoff_max_s=0.02) as box:
+        async with delivering(box, transport):
+            stuck = await box.put("stuck", "decision", b"{}")
+            fine = [await box.put("fine", "decision", b"{}") for _ in range(20)]
+            await until(lambda: box.delivered == 20)
+            assert sum(1 for r in transport.sent if r.id == stuck) >= 2
+            refuse.clear()
+            await until(lambda: box.delivered == 21)
+        status = await box.status()
+    assert status.pending == 0
+    assert [r.id for r in transport.sent if r.lane == "fine"] == fine
+
+
+async def test_budget_drops_oldest_telemetry_never_decisions(tmp_path: Path) -> None:
+    payload = b"x" * 872  # 1000 bytes with the per-row overhead
+    async with Outbox(tmp_path / "box.sqlite", budget_bytes=10_000) as box:
+        decisions = [await box.put("l", "decision", payload, must=True) for _ in range(4)]
+        telemetry = [await box.put("l", "heartbeat", payload, must=False) for _ in range(10)]
+        status = await box.status()
+        kept = {r.id for r in await box.pending()}
+        assert status.dropped == 4 and status.bytes <= 10_000
+        assert set(decisions) <= kept and kept - set(decisions) == set(telemetry[4:])
+        more = [await box.put("l", "decision", payload) for _ in range(10)]
+        status = await box.status()
+        kept = {r.id for r in await box.pending()}
+    assert set(decisions + more) <= kept
+    assert not kept & set(telemetry)
+    assert status.dropped == 10 and status.over_budget
+
+
+async def test_restart_resumes_pending(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite"
+    async with Outbox(path) as box:
+        ids = [await box.put("lane-1", "fault", b"{}") for _ in range(50)]
+    transport = RecordingTransport()
+    async with Outbox(path) as box:
+        assert (await box.status()).pending == 50
+        async with delivering(box, transport):
+            await until(lambda: box.delivered == 50)
+    assert [r.id for r in transport.sent] == ids
+
+
+async def test_replay_resends_delivered_records_since(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    async with Outbox(tmp_path / "box.sqlite", poll_s=0.05) as box, delivering(box, transport):
+        old = [await box.put("l", "decision", b"{}") for _ in range(5)]
+        await until(lambda: box.delivered == 5)
+        since = time.time()
+        await asyncio.sleep(0.01)
+        new = [await box.put("l", "decision", b"{}") for _ in range(5)]
+        await until(lambda: box.delivered == 10)
+        assert await box.replay(since) == 5
+        await until(lambda: box.delivered == 15)
+    assert [r.id for r in transport.sent] == old + new + new
+
+
+async def test_retention_purges_old_delivered_records(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    async with Outbox(tmp_path / "box.sqlite", retention_s=0.0) as box:
+        await box.put("l", "decision", b"{}")
+        async with delivering(box, transport):
+            await until(lambda: box.delivered == 1)
+        assert await box.purge() == 1
+        status = await box.status()
+    assert status.delivered_kept == 0 and status.bytes == 0
+
+
+async def test_closed_outbox_refuses_puts(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "box.sqlite")
+    with pytest.raises(Exception, match="not open"):
+        await box.put("l", "decision", b"{}")
