@@ -26,6 +26,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -75,7 +76,14 @@ class OutboxError(Exception):
 
 
 class TransportError(Exception):
-    """The transport cannot deliver right now (not connected, connection lost); the outbox backs off."""
+    """The transport cannot deliver right now (not connected, connection lost); the outbox backs off.
+
+    ``confirmed`` names records of the failed call that the peer did confirm before the failure.
+    """
+
+    def __init__(self, message: str, *, confirmed: Collection[str] = ()) -> None:
+        super().__init__(message)
+        self.confirmed = tuple(confirmed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,17 +321,30 @@ class _Backoff:
 
 @dataclass(slots=True)
 class _Delivery:
-    """State of one running delivery loop."""
+    """State of one running delivery loop.
 
+    ``buffer`` holds records read ahead (or handed over by ``put``) in commit order, up to ``cursor``.
+    A reset (transport failure, a lane's backoff ended, idle poll) empties it and reads again from the
+    oldest pending record; ``generation`` lets a read that was under way when that happened be ignored.
+    """
+
+    buffer: deque[OutRecord] = field(default_factory=deque)
     cursor: int = 0
     at_end: bool = False
+    generation: int = 0
+    reading: asyncio.Future[list[OutRecord]] | None = None
+    reading_generation: int = 0
     inflight: dict[str, str] = field(default_factory=dict)  # id -> lane
-    calls: set[asyncio.Task[Collection[str]]] = field(default_factory=set)
-    call_records: dict[asyncio.Task[Collection[str]], Sequence[OutRecord]] = field(default_factory=dict)
+    calls: dict[asyncio.Task[Collection[str]], Sequence[OutRecord]] = field(default_factory=dict)
     blocked: dict[str, float] = field(default_factory=dict)  # lane -> monotonic time it may retry
     lane_backoff: dict[str, _Backoff] = field(default_factory=dict)
     down_until: float = 0.0
     draining: bool = False  # a transport error: wait for every call to end, then resend from the oldest
+
+    def reset(self) -> None:
+        self.buffer.clear()
+        self.cursor, self.at_end = 0, False
+        self.generation += 1
 
 
 class Outbox:
@@ -355,6 +376,9 @@ class Outbox:
         self.call_timeout_s = call_timeout_s
         self._store = _Store(self.path, synchronous, budget_bytes)
         self._wake = asyncio.Event()
+        self._stale = False
+        self._delivery: _Delivery | None = None
+        self.read_ahead = max(1024, 4 * window)
         self._last_purge = -1e9
         self.delivered = 0
         self.retries = 0
@@ -391,16 +415,20 @@ class Outbox:
             rows.append((rid or new_id(), lane, kind, int(must), now, data))
         store = self._store
 
-        def insert(conn: sqlite3.Connection) -> list[str]:
+        def insert(conn: sqlite3.Connection) -> int:
             conn.executemany(
                 "INSERT INTO records (id, lane, kind, must, created, payload) VALUES (?, ?, ?, ?, ?, ?)", rows
             )
             store.bytes += sum(len(r[5]) + ROW_OVERHEAD for r in rows)
-            return [r[0] for r in rows]
+            last: int = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            return last - len(rows) + 1  # AUTOINCREMENT rows of one transaction are consecutive
 
-        ids: list[str] = await store.submit(insert, write=True, durable=True)
+        first: int = await store.submit(insert, write=True, durable=True)
+        records = [OutRecord(first + i, r[0], r[1], r[2], r[5], r[4]) for i, r in enumerate(rows)]
+        if not self._offer(first, records):
+            self._stale = True
         self._wake.set()
-        return ids
+        return [r[0] for r in rows]
 
     # -- inspecting and replaying ----------------------------------------------------------------
     async def status(self) -> OutboxStatus:
@@ -431,6 +459,8 @@ class Outbox:
             return conn.execute(sql, args).rowcount
 
         n: int = await self._store.submit(mark, write=True, durable=True)
+        if self._delivery is not None:
+            self._delivery.reset()
         self._wake.set()
         return n
 
@@ -441,83 +471,102 @@ class Outbox:
     # -- delivering ------------------------------------------------------------------------------
     async def deliver(self, transport: Transport) -> None:
         """Deliver pending records through ``transport`` until cancelled."""
-        st = _Delivery()
+        if self._delivery is not None:
+            raise OutboxError("a delivery loop is already running on this outbox")
+        st = self._delivery = _Delivery()
         glob = _Backoff(self.backoff_base_s, self.backoff_max_s)
         try:
             while True:
                 await self._maybe_purge()
                 now = time.monotonic()
                 self._unblock_lanes(st, now)
+                if self._stale:
+                    self._stale = False
+                    st.at_end = False
                 if not st.draining and now >= st.down_until:
-                    await self._dispatch(st, transport)
-                await self._wait(st, now)
+                    self._dispatch(st, transport)
+                self._read_ahead(st)
+                idle = await self._wait(st, now)
                 self._collect(st, glob)
+                if idle and not st.calls and not st.buffer and st.at_end:
+                    st.reset()  # idle poll: pick up records that other processes made pending
         finally:
+            self._delivery = None
             for task in st.calls:
                 task.cancel()
             if st.calls:
                 await asyncio.wait(st.calls, timeout=5)
 
-    async def _dispatch(self, st: _Delivery, transport: Transport) -> None:
-        while len(st.inflight) + self.batch <= self.window or (not st.inflight and not st.calls):
-            if st.at_end and not self._wake.is_set():
-                return
-            if st.at_end:
-                self._wake.clear()
-                st.at_end = False
-            room = self.window - len(st.inflight)
-            exclude = set(st.inflight)
-            want, cursor = room + len(exclude), st.cursor
-            rows = await self._store.submit(partial(_read_pending, after=cursor, limit=want), write=False)
-            if len(rows) < want:
-                st.at_end = True
-            if rows:
-                st.cursor = rows[-1].seq
-            fresh = [r for r in rows if r.id not in exclude and r.lane not in st.blocked][:room]
-            for i in range(0, len(fresh), self.batch):
-                chunk = fresh[i : i + self.batch]
-                for r in chunk:
-                    st.inflight[r.id] = r.lane
-                task = asyncio.create_task(
-                    asyncio.wait_for(transport.publish(chunk), self.call_timeout_s), name="outbox-publish"
-                )
-                st.calls.add(task)
-                st.call_records[task] = chunk
-            if st.at_end and not fresh:
-                return
+    def _offer(self, first_seq: int, records: list[OutRecord]) -> bool:
+        """Hand freshly committed records to a caught-up delivery loop, saving it a read."""
+        st = self._delivery
+        if st is None or not st.at_end or st.reading is not None or first_seq != st.cursor + 1:
+            return False
+        st.buffer.extend(records)
+        st.cursor = records[-1].seq
+        return True
 
-    async def _wait(self, st: _Delivery, now: float) -> None:
-        deadline = self.poll_s
+    def _dispatch(self, st: _Delivery, transport: Transport) -> None:
+        while st.buffer and len(st.inflight) < self.window:
+            chunk: list[OutRecord] = []
+            limit = min(self.batch, self.window - len(st.inflight))
+            while st.buffer and len(chunk) < limit:
+                r = st.buffer.popleft()
+                if r.lane not in st.blocked and r.id not in st.inflight:
+                    chunk.append(r)
+            if not chunk:
+                return
+            for r in chunk:
+                st.inflight[r.id] = r.lane
+            task = asyncio.create_task(
+                asyncio.wait_for(transport.publish(chunk), self.call_timeout_s), name="outbox-publish"
+            )
+            st.calls[task] = chunk
+
+    def _read_ahead(self, st: _Delivery) -> None:
+        if st.reading is not None or st.at_end or st.draining or len(st.buffer) >= self.window:
+            return
+        st.reading = self._store.submit(
+            partial(_read_pending, after=st.cursor, limit=self.read_ahead), write=False
+        )
+        st.reading_generation = st.generation
+
+    async def _wait(self, st: _Delivery, now: float) -> bool:
+        """Wait for a call or read to finish, new records, or the next timer; True when nothing happened."""
+        timeout = self.poll_s
         if st.down_until > now:
-            deadline = min(deadline, st.down_until - now)
+            timeout = min(timeout, st.down_until - now)
         if st.blocked:
-            deadline = min(deadline, max(0.0, min(st.blocked.values()) - now))
+            timeout = min(timeout, max(0.0, min(st.blocked.values()) - now))
         waiters: set[asyncio.Future[Any]] = set(st.calls)
-        wake: asyncio.Task[bool] | None = None
-        if not st.draining and now >= st.down_until and len(st.inflight) + self.batch <= self.window:
-            wake = asyncio.create_task(self._wake.wait())
-            waiters.add(wake)
-        if waiters:
-            await asyncio.wait(waiters, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
-        else:
-            await asyncio.sleep(deadline)
-        if wake is not None and not wake.done():
+        if st.reading is not None:
+            waiters.add(st.reading)
+        self._wake.clear()
+        if self._stale or (st.buffer and len(st.inflight) < self.window and now >= st.down_until):
+            return False
+        wake = asyncio.create_task(self._wake.wait())
+        waiters.add(wake)
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not wake.done():
             wake.cancel()
-        if not st.calls and not st.inflight and st.at_end and time.monotonic() - now >= deadline * 0.99:
-            st.cursor, st.at_end = 0, False  # idle poll: pick up records other processes made pending
+        return not done
 
     def _collect(self, st: _Delivery, glob: _Backoff) -> None:
+        if st.reading is not None and st.reading.done():
+            self._take_read(st, st.reading)
+            st.reading = None
         acked: list[str] = []
         for task in [t for t in st.calls if t.done()]:
-            st.calls.discard(task)
-            chunk = st.call_records.pop(task)
+            chunk = st.calls.pop(task)
             for r in chunk:
                 st.inflight.pop(r.id, None)
             confirmed: Collection[str] = ()
             if task.cancelled():
                 st.draining = True
             elif (exc := task.exception()) is not None:
-                if not isinstance(exc, TransportError | TimeoutError):
+                if isinstance(exc, TransportError):
+                    confirmed = exc.confirmed
+                elif not isinstance(exc, TimeoutError):
                     log.error("outbox transport failed: %r", exc)
                 st.draining = True
             else:
@@ -525,28 +574,43 @@ class Outbox:
             ok = set(confirmed)
             acked.extend(r.id for r in chunk if r.id in ok)
             if not st.draining:
-                for lane in {r.lane for r in chunk if r.id not in ok}:
-                    backoff = st.lane_backoff.setdefault(lane, _Backoff(self.backoff_base_s, self.backoff_max_s))
-                    st.blocked[lane] = time.monotonic() + backoff.next_delay()
-                    self.retries += 1
-                for lane in {r.lane for r in chunk if r.id in ok} - st.blocked.keys():
-                    if lane in st.lane_backoff:
-                        st.lane_backoff[lane].reset()
+                self._backoff_lanes(st, chunk, ok)
         if acked:
             self._ack(acked)
             glob.reset()
         if st.draining and not st.calls:
             st.draining = False
             st.down_until = time.monotonic() + glob.next_delay()
-            st.cursor, st.at_end = 0, False
+            st.reset()
             self.retries += 1
+
+    def _take_read(self, st: _Delivery, fut: asyncio.Future[list[OutRecord]]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            log.error("outbox read failed: %s", None if fut.cancelled() else fut.exception())
+            return
+        if st.reading_generation != st.generation:
+            return
+        rows = fut.result()
+        st.at_end = len(rows) < self.read_ahead
+        if rows:
+            st.cursor = rows[-1].seq
+            st.buffer.extend(r for r in rows if r.id not in st.inflight)
+
+    def _backoff_lanes(self, st: _Delivery, chunk: Sequence[OutRecord], ok: set[str]) -> None:
+        for lane in {r.lane for r in chunk if r.id not in ok}:
+            backoff = st.lane_backoff.setdefault(lane, _Backoff(self.backoff_base_s, self.backoff_max_s))
+            st.blocked[lane] = time.monotonic() + backoff.next_delay()
+            self.retries += 1
+        for lane in {r.lane for r in chunk if r.id in ok} - st.blocked.keys():
+            if lane in st.lane_backoff:
+                st.lane_backoff[lane].reset()
 
     def _unblock_lanes(self, st: _Delivery, now: float) -> None:
         ready = [lane for lane, until in st.blocked.items() if until <= now]
         for lane in ready:
             del st.blocked[lane]
         if ready:
-            st.cursor, st.at_end = 0, False
+            st.reset()
 
     def _ack(self, ids: list[str]) -> None:
         now = time.time()
