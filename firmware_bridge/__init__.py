@@ -1,0 +1,1 @@
+"""Links to lane hardware (OSDP, Modbus) exposed as gatecore device models."""

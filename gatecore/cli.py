@@ -1,0 +1,124 @@
+"""``gatecore run | check | plugins | schema`` and the sub-commands plugins add."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pluggy
+
+from gatecore import __version__, logs
+from gatecore.plugins import PluginError, describe, make_manager
+from gatecore.profile import Profile, ProfileError, disabled_plugins, load_profile, read_profile
+from gatecore.profile_models import build_models
+from gatecore.site import Site, SiteError
+
+EXIT_INVALID = 2
+
+
+def manager_for(path: str) -> pluggy.PluginManager:
+    """The plugin manager a profile asks for (its ``[plugins] disable`` list applied)."""
+    try:
+        raw, _ = read_profile(path)
+    except ProfileError:
+        return make_manager()
+    return make_manager(disabled_plugins(raw))
+
+
+def load(path: str) -> tuple[Profile, pluggy.PluginManager]:
+    pm = manager_for(path)
+    return load_profile(path, pm), pm
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        profile, _ = load(args.profile)
+    except ProfileError as exc:
+        for issue in exc.issues:
+            print(issue)
+        print(f"{args.profile}: {len(exc.issues)} error(s)", file=sys.stderr)
+        return EXIT_INVALID
+    except PluginError as exc:
+        print(f"{args.profile}:1:1: plugins: {exc}")
+        return EXIT_INVALID
+    kinds = sum(len(lane.devices) for lane in profile.lanes)
+    print(f"{args.profile}: ok ({len(profile.lanes)} lanes, {kinds} devices)", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        profile, pm = load(args.profile)
+    except ProfileError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_INVALID
+    logs.configure(args.log_level or profile.logging.level, args.log_format or profile.logging.format)
+    try:
+        site = Site(profile, pm)
+    except SiteError as exc:
+        print(f"{args.profile}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    asyncio.run(site.run(crossings=args.crossings, duration=args.duration))
+    summary = site.summary()
+    print(_human(summary), file=sys.stderr)
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def _human(s: dict[str, Any]) -> str:
+    outcomes = ", ".join(f"{k} {v}" for k, v in s["decisions"].items())
+    return (f"site {s['site']}: {s['crossings']} crossings in {s['seconds']:.1f}s; decisions: {outcomes}; "
+            f"faults {s['faults']}; decision latency p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms")
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    pm = manager_for(args.profile) if args.profile else make_manager()
+    for info in describe(pm):
+        print(f"{info.name} {info.version} ({info.origin})")
+        for hook in info.hooks:
+            print(f"    {hook}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    models = build_models(make_manager())
+    print(json.dumps(models.root.model_json_schema(), indent=2))
+    return 0
+
+
+def parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="gatecore", description="smart border gate controller")
+    top.add_argument("--version", action="version", version=f"gatecore {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a site from a profile")
+    run.add_argument("profile")
+    run.add_argument("--crossings", type=int, help="stop after N completed crossings")
+    run.add_argument("--duration", type=float, help="stop after S seconds")
+    run.add_argument("--log-format", choices=["auto", "json", "console"])
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="validate a profile without starting hardware")
+    check.add_argument("profile")
+    check.set_defaults(func=cmd_check)
+    plugins = sub.add_parser("plugins", help="list plugins, versions and hooks")
+    plugins.add_argument("profile", nargs="?")
+    plugins.set_defaults(func=cmd_plugins)
+    schema = sub.add_parser("schema", help="print the JSON Schema of profiles (for editors)")
+    schema.set_defaults(func=cmd_schema)
+    (pm or make_manager()).hook.gatecore_add_commands(subparsers=sub)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

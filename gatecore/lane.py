@@ -1,0 +1,417 @@
+"""The lane: one crossing at a time, as an explicit state machine that fails safe.
+
+``idle -> collecting -> deciding -> actuating -> clearing -> idle``, plus ``degraded`` (barrier commanded
+closed, refer to an officer, recovering by itself) and ``manual`` (an officer has the lane).
+
+Safety invariant: the barrier is commanded open only from :meth:`Lane._open_barrier`, which requires
+the lane to be actuating the transaction in progress with a PASS decision for that very transaction
+and no fault pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from gatecore.config import LaneConfig
+from gatecore.devices import (
+    Aspect,
+    Barrier,
+    BarrierPosition,
+    Device,
+    DeviceError,
+    DeviceEvent,
+    DeviceOffline,
+    DeviceOnline,
+    Display,
+    Lights,
+    Presence,
+    PresenceChanged,
+    Scanned,
+)
+from gatecore.evidence import EvidenceSource, TransactionContext
+from gatecore.policy import combine
+from gatecore.stash import Stash
+from gatecore.types import Decision, Evidence, Fault, LaneState, LaneStateChange, Outcome, Stamp, Vote, new_id
+
+log = structlog.get_logger("gatecore.lane")
+
+
+class LaneFault(Exception):
+    """Raised inside a transaction when the lane must go degraded."""
+
+    def __init__(self, kind: str, message: str, device: str | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.device = kind, device
+
+
+class LaneServices(Protocol):
+    """What a lane needs from its site (the site implements this through the plugin hooks)."""
+
+    async def vote(self, txn: TransactionContext, evidence: Mapping[str, Evidence], timeout: float) -> list[Vote]: ...
+    async def report_decision(self, decision: Decision) -> None: ...
+    async def report_fault(self, fault: Fault) -> None: ...
+    def report_state(self, change: LaneStateChange) -> None: ...
+
+
+@dataclass
+class LaneInfo:
+    """A lane as plugins see it when they make evidence sources."""
+
+    site_id: str
+    config: LaneConfig
+    devices: dict[str, Device] = field(default_factory=dict)
+    stash: Stash = field(default_factory=Stash)
+    """The site's stash, for per-site plugin state."""
+    plugin_config: Callable[[str], Any] = field(default=lambda name: None)
+    """``plugin_config(NAME)``: the validated ``[plugins.NAME]`` section, or ``None``."""
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+
+@dataclass
+class LaneStats:
+    crossings: int = 0
+    decisions: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
+    faults: int = 0
+    decision_ms: list[float] = field(default_factory=list)
+    command_ms: list[float] = field(default_factory=list)
+    window: int = 100_000
+
+    def add(self, samples: list[float], value: float) -> None:
+        samples.append(value)
+        if len(samples) > self.window:
+            del samples[: len(samples) - self.window]
+
+
+class Lane:
+    def __init__(self, info: LaneInfo, sources: Sequence[tuple[EvidenceSource, float]],
+                 services: LaneServices) -> None:
+        """``sources`` pairs each evidence source with its deadline in seconds."""
+        self.info = info
+        self.cfg = info.config
+        self.policy = info.config.policy
+        self.sources = tuple(src for src, _ in sources)
+        self._deadlines = {src.source: deadline for src, deadline in sources}
+        self.services = services
+        self.state = LaneState.IDLE
+        self.stats = LaneStats()
+        self.txn: TransactionContext | None = None
+        self.decision: Decision | None = None
+        self.on_crossing: Callable[[Lane], None] | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._offline: dict[str, str] = {}
+        self._faults: list[LaneFault] = []
+        self._scans: list[Scanned] = []
+        self._exit_seen = False
+        self._manual = False
+        self._stopping = False
+        self._log = log.bind(lane=self.cfg.id)
+
+    # -- devices -----------------------------------------------------------------------------
+    def device(self, role: str | None) -> Device | None:
+        return self.info.devices.get(role) if role else None
+
+    @property
+    def barrier(self) -> Barrier:
+        dev = self.info.devices[self.cfg.barrier]
+        assert isinstance(dev, Barrier)
+        return dev
+
+    def _occupied(self, role: str | None) -> bool:
+        dev = self.device(role)
+        return isinstance(dev, Presence) and dev.occupied
+
+    def on_event(self, event: DeviceEvent) -> None:
+        """The sink every device of this lane reports to (synchronous, on the loop thread)."""
+        if isinstance(event, DeviceOffline):
+            self._offline[event.role] = event.reason
+            self._faults.append(LaneFault("device_offline", event.reason or "device offline", event.role))
+        elif isinstance(event, DeviceOnline):
+            self._offline.pop(event.role, None)
+        elif isinstance(event, Scanned) and event.role == self.cfg.trigger and self.state is LaneState.IDLE:
+            self._scans.append(event)
+        elif isinstance(event, PresenceChanged) and event.occupied and event.role == self.cfg.exit:
+            self._exit_seen = True
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _changed(self, timeout: float) -> None:
+        """Wait for the next device event, at most ``timeout`` seconds."""
+        self._wake = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(self._wake, timeout)
+        except TimeoutError:
+            pass
+
+    async def _wait_until(self, ready: Callable[[], bool], timeout: float, *, what: str) -> None:
+        """Wait for ``ready()``; a fault or the deadline raises :class:`LaneFault`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._raise_pending_fault()
+            if ready():
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LaneFault("timeout", f"no {what} within {timeout:g}s")
+            await self._changed(left)
+
+    def _raise_pending_fault(self) -> None:
+        if self._stopping or self._manual:
+            raise LaneFault("interrupted", "lane stopping" if self._stopping else "manual mode")
+        if self._faults:
+            raise self._faults.pop(0)
+        if self._offline:
+            role, reason = next(iter(self._offline.items()))
+            raise LaneFault("device_offline", reason or "device offline", role)
+
+    # -- state -------------------------------------------------------------------------------
+    def _stamp(self) -> Stamp:
+        return Stamp(self.info.site_id, self.cfg.id)
+
+    def _set_state(self, new: LaneState, reason: str = "") -> None:
+        old, self.state = self.state, new
+        if old is not new:
+            self.services.report_state(LaneStateChange(self._stamp(), old, new, reason))
+
+    def enter_manual(self) -> None:
+        """An officer takes the lane: the current transaction is abandoned, nothing is commanded."""
+        self._manual = True
+        self._notify()
+
+    def leave_manual(self) -> None:
+        self._manual = False
+        self._notify()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._notify()
+
+    # -- the main loop -----------------------------------------------------------------------
+    async def run(self) -> None:
+        self._log.info("lane_start", sources=[s.source for s in self.sources])
+        await self._recover()
+        try:
+            while not self._stopping:
+                await self._step()
+        finally:
+            await self._close_safely("lane stopping")
+            self._set_state(LaneState.STOPPED, "shutdown")
+
+    async def _step(self) -> None:
+        if self._manual:
+            self._set_state(LaneState.MANUAL, "officer")
+            await self._changed(1.0)
+            if not self._manual:
+                await self._recover()
+        elif self.state is LaneState.DEGRADED:
+            await self._changed(self.policy.recover_every_ms / 1000)
+            await self._recover()
+        else:
+            trigger = await self._next_trigger()
+            if trigger is not None:
+                await self._transaction(trigger)
+
+    async def _next_trigger(self) -> DeviceEvent | None:
+        if self._faults or self._offline:
+            await self._degrade(self._faults.pop(0) if self._faults else
+                                LaneFault("device_offline", "device offline", next(iter(self._offline))))
+            return None
+        if self._scans:
+            return self._scans.pop(0)
+        if self._occupied(self.cfg.trigger):
+            return PresenceChanged(self.cfg.trigger, occupied=True)
+        await self._changed(1.0)
+        return None
+
+    async def _transaction(self, trigger: DeviceEvent) -> None:
+        started = trigger.t_mono if isinstance(trigger, Scanned) else time.monotonic()
+        txn = TransactionContext(new_id(), self.info.site_id, self.cfg.id, trigger, self.info.devices, started)
+        self.txn, self.decision, self._exit_seen = txn, None, False
+        tlog = self._log.bind(txn=txn.txn_id)
+        try:
+            decision = await self._decide(txn)
+            await self._actuate(txn, decision)
+            await self._clear(decision)
+            self.stats.crossings += 1
+            self._set_state(LaneState.IDLE, "lane clear")
+            if self.on_crossing:
+                self.on_crossing(self)
+        except LaneFault as fault:
+            if self._stopping or self._manual:
+                tlog.info("txn_abandoned", why="stopping" if self._stopping else "manual")
+            else:
+                await self._degrade(fault, txn.txn_id)
+        finally:
+            txn.cancel_waits()
+            self.txn = self.decision = None
+            tlog.debug("txn_end")
+
+    # -- collecting and deciding -------------------------------------------------------------
+    async def _decide(self, txn: TransactionContext) -> Decision:
+        self._set_state(LaneState.COLLECTING, type(txn.trigger).__name__)
+        evidence = await self._collect(txn)
+        self._set_state(LaneState.DECIDING)
+        left = max(0.001, self.policy.deadline_ms / 1000 - (time.monotonic() - txn.started))
+        votes = await self.services.vote(txn, evidence, left)
+        faults = [f"{role}: {why or 'offline'}" for role, why in self._offline.items()]
+        verdict = combine(self.policy, [s.source for s in self.sources], evidence, votes, faults)
+        decision = Decision(self._stamp(), txn.txn_id, verdict.outcome, verdict.reasons, tuple(votes),
+                            evidence, verdict.missing, (time.monotonic() - txn.started) * 1000)
+        self.decision = decision
+        self.stats.decisions[decision.outcome.value] += 1
+        self.stats.add(self.stats.decision_ms, decision.latency_ms)
+        await self.services.report_decision(decision)
+        self._log.info("decision", txn=txn.txn_id, outcome=decision.outcome.value,
+                       reasons=list(decision.reasons), latency_ms=round(decision.latency_ms, 2))
+        return decision
+
+    async def _collect(self, txn: TransactionContext) -> dict[str, Evidence]:
+        if not self.sources:
+            return {}
+        overall = self.policy.deadline_ms / 1000
+        tasks = {asyncio.ensure_future(self._one_source(src, txn, overall)): src for src in self.sources}
+        try:
+            await asyncio.wait(tasks, timeout=overall + 0.05)
+        finally:
+            for task in tasks:
+                task.cancel()
+        found = {src.source: t.result() for t, src in tasks.items() if t.done() and not t.cancelled()}
+        return {name: ev for name, ev in found.items() if ev is not None}
+
+    async def _one_source(self, src: EvidenceSource, txn: TransactionContext, overall: float) -> Evidence | None:
+        deadline = min(overall, self._deadlines.get(src.source, overall))
+        t0 = time.monotonic()
+        result: Evidence | None = None
+        try:
+            async with asyncio.timeout(deadline):
+                result = await src.collect(txn)
+        except TimeoutError:
+            self._log.warning("evidence_late", source=src.source, deadline_ms=round(deadline * 1000))
+        except Exception as exc:  # noqa: BLE001 - a source's bug refers the crossing, it never stops the lane
+            self._log.error("evidence_failed", source=src.source, error=f"{type(exc).__name__}: {exc}")
+        else:
+            if not isinstance(result, Evidence) or result.source != src.source:
+                self._log.error("evidence_mislabelled", source=src.source)
+                result = None
+            elif not result.elapsed_ms:
+                result = _with_elapsed(result, (time.monotonic() - t0) * 1000)
+        finally:
+            txn.publish(src.source, result)
+        return result
+
+    # -- actuating and clearing --------------------------------------------------------------
+    async def _actuate(self, txn: TransactionContext, decision: Decision) -> None:
+        self._set_state(LaneState.ACTUATING, decision.outcome.value)
+        if decision.outcome is Outcome.PASS:
+            await self._open_barrier(txn, decision)
+            await self._signal(Aspect.GREEN, "proceed")
+            await self._wait_until(lambda: self.barrier.position is BarrierPosition.OPEN,
+                                   self.policy.confirm_timeout_ms / 1000, what="barrier open confirmation")
+        else:
+            self.stats.add(self.stats.command_ms, (time.monotonic() - txn.started) * 1000)
+            await self._signal(Aspect.RED, "refer to officer" if decision.outcome is Outcome.REFER else "denied")
+
+    async def _open_barrier(self, txn: TransactionContext, decision: Decision) -> None:
+        """The only place that opens a barrier."""
+        self._raise_pending_fault()
+        if not (self.state is LaneState.ACTUATING and self.txn is txn and self.decision is decision
+                and decision.txn_id == txn.txn_id and decision.outcome is Outcome.PASS):
+            raise LaneFault("safety", "open refused: no PASS for the transaction in progress")
+        self.stats.add(self.stats.command_ms, (time.monotonic() - txn.started) * 1000)
+        await self._command(self.barrier.open(), "barrier open")
+
+    async def _command(self, coro: Any, what: str) -> None:
+        try:
+            await asyncio.wait_for(coro, self.policy.confirm_timeout_ms / 1000)
+        except TimeoutError:
+            raise LaneFault("command_timeout", f"{what}: no answer") from None
+        except DeviceError as exc:
+            raise LaneFault("command_failed", f"{what}: {exc}") from exc
+
+    async def _signal(self, aspect: Aspect, text: str) -> None:
+        lights, display = self.device(self.cfg.lights), self.device(self.cfg.display)
+        if isinstance(lights, Lights):
+            await self._command(lights.show(aspect), "lights")
+        if isinstance(display, Display):
+            await self._command(display.show_text(text), "display")
+
+    async def _clear(self, decision: Decision) -> None:
+        self._set_state(LaneState.CLEARING)
+        if decision.outcome is Outcome.PASS:
+            exit_role = self.cfg.exit if self.device(self.cfg.exit) else None
+            await self._wait_until(
+                lambda: (exit_role is None or self._exit_seen)
+                and not self._occupied(self.cfg.trigger) and not self._occupied(exit_role),
+                self.policy.clear_timeout_ms / 1000, what="crossing")
+            await self._close_barrier()
+        else:
+            hold_until = time.monotonic() + self.policy.refer_hold_ms / 1000
+            while self._occupied(self.cfg.trigger) or self._occupied(self.cfg.exit) or time.monotonic() < hold_until:
+                self._raise_pending_fault()
+                await self._changed(max(0.001, min(1.0, hold_until - time.monotonic())))
+        await self._signal(Aspect.RED, "")
+
+    async def _close_barrier(self) -> None:
+        await self._command(self.barrier.close(), "barrier close")
+        await self._wait_until(lambda: self.barrier.position is BarrierPosition.CLOSED,
+                               self.policy.confirm_timeout_ms / 1000, what="barrier closed confirmation")
+
+    # -- degraded and recovery ---------------------------------------------------------------
+    async def _degrade(self, fault: LaneFault, txn_id: str | None = None) -> None:
+        """Fail safe: command the barrier closed, show refer, say so."""
+        self._faults.clear()
+        self.stats.faults += 1
+        record = Fault(self._stamp(), fault.kind, str(fault), fault.device, txn_id)
+        self._set_state(LaneState.DEGRADED, f"{fault.kind}: {fault}")
+        self._log.warning("lane_degraded", kind=fault.kind, device=fault.device, message=str(fault))
+        await self._close_safely("degraded")
+        await self.services.report_fault(record)
+
+    async def _close_safely(self, why: str) -> None:
+        """Best effort, bounded: barrier closed, lights red, display 'refer to officer'."""
+        timeout = self.policy.confirm_timeout_ms / 1000
+        for dev, cmd in ((self.device(self.cfg.barrier), "close"), (self.device(self.cfg.lights), "red"),
+                         (self.device(self.cfg.display), "text")):
+            try:
+                if isinstance(dev, Barrier) and cmd == "close":
+                    await asyncio.wait_for(dev.close(), timeout)
+                elif isinstance(dev, Lights):
+                    await asyncio.wait_for(dev.show(Aspect.RED), timeout)
+                elif isinstance(dev, Display):
+                    await asyncio.wait_for(dev.show_text("refer to officer"), timeout)
+            except (TimeoutError, DeviceError) as exc:
+                self._log.error("safe_close_failed", device=dev.role if dev else None, why=why,
+                                error=type(exc).__name__)
+
+    async def _recover(self) -> None:
+        """Back to idle when every device is online and the barrier confirms closed."""
+        if self._stopping or self._manual:
+            return
+        try:
+            self._faults.clear()
+            await self._close_barrier()
+            await self._signal(Aspect.RED, "")
+        except LaneFault as fault:
+            if self._stopping or self._manual:
+                return
+            if self.state is not LaneState.DEGRADED:
+                await self._degrade(fault)
+            return
+        if self.state is not LaneState.IDLE:
+            self._log.info("lane_recovered", previous=self.state.value)
+        self._set_state(LaneState.IDLE, "recovered")
+
+
+def _with_elapsed(ev: Evidence, elapsed_ms: float) -> Evidence:
+    return Evidence(ev.source, ev.kind, ev.outcome, ev.confidence, ev.reason, ev.claims, ev.summary, elapsed_ms)

@@ -1,0 +1,201 @@
+"""The records a lane produces: frozen, with stable ids and both clocks.
+
+Records that leave the controller are turned into JSON dicts by ``to_record()``; each carries a
+``schema`` field whose JSON Schema lives in ``gatecore/schemas/``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_uuid7_lock = threading.Lock()
+_uuid7_last = 0
+
+
+def new_id() -> str:
+    """A UUIDv7 (RFC 9562) as a string: time-ordered, unique within this process even at the same ms."""
+    global _uuid7_last
+    with _uuid7_lock:
+        ms = time.time_ns() // 1_000_000
+        # 12 bits of sub-ms counter keep ids strictly increasing within a process.
+        candidate = (ms << 12) | int.from_bytes(os.urandom(1), "big")
+        if candidate <= _uuid7_last:
+            candidate = _uuid7_last + 1
+        _uuid7_last = candidate
+    ms_part, seq = candidate >> 12, candidate & 0xFFF
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms_part << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
+    return str(uuid.UUID(int=value))
+
+
+def _frozen_map(data: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(data or {}))
+
+
+class Outcome(StrEnum):
+    """A verdict. ``PASS`` opens the barrier, ``DENY`` refuses, ``REFER`` sends the case to an officer."""
+
+    PASS = "pass"
+    DENY = "deny"
+    REFER = "refer"
+
+
+class LaneState(StrEnum):
+    IDLE = "idle"
+    COLLECTING = "collecting"
+    DECIDING = "deciding"
+    ACTUATING = "actuating"
+    CLEARING = "clearing"
+    DEGRADED = "degraded"
+    MANUAL = "manual"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Where and when a record was made."""
+
+    site_id: str
+    lane_id: str
+    id: str = field(default_factory=new_id)
+    t_wall: float = field(default_factory=time.time)
+    t_mono: float = field(default_factory=time.monotonic)
+
+    def fields(self) -> dict[str, Any]:
+        return {"id": self.id, "site": self.site_id, "lane": self.lane_id, "t_wall": self.t_wall}
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Something a device saw, before any interpretation: a frame, a scan, a manifest.
+
+    ``payload`` is opaque to the core (a numpy frame, bytes, a dict); ``kind`` tells plugins what it is
+    (e.g. ``"frame"``, ``"scan"``, ``"manifest"``). Observations never leave the controller.
+    """
+
+    kind: str
+    role: str
+    payload: Any
+    t_mono: float = field(default_factory=time.monotonic)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one source concluded for a transaction.
+
+    ``outcome`` is the source's own suggestion (``None`` when it has no opinion); ``claims`` carries facts
+    other sources may use (e.g. ``{"identity_ref": "..."}`` from a pass); ``summary`` carries scores and
+    timings for the record. Neither may hold names, document numbers, images or biometric templates.
+    """
+
+    source: str
+    kind: str
+    outcome: Outcome | None
+    confidence: float = 1.0
+    reason: str = ""
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "claims", _frozen_map(self.claims))
+        object.__setattr__(self, "summary", _frozen_map(self.summary))
+
+    def to_summary(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "outcome": self.outcome.value if self.outcome else None,
+            "confidence": round(self.confidence, 4),
+            "reason": self.reason,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "summary": dict(self.summary),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One decision plugin's vote. ``source`` names the evidence the vote is about, if any."""
+
+    voter: str
+    outcome: Outcome
+    reason: str = ""
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The lane policy's combination of the votes for one transaction."""
+
+    stamp: Stamp
+    txn_id: str
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    votes: tuple[Vote, ...]
+    evidence: Mapping[str, Evidence]
+    missing: tuple[str, ...]
+    latency_ms: float
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "schema": f"gatecore.decision/{SCHEMA_VERSION}",
+            **self.stamp.fields(),
+            "txn": self.txn_id,
+            "outcome": self.outcome.value,
+            "reasons": list(self.reasons),
+            "votes": [
+                {"voter": v.voter, "outcome": v.outcome.value, "reason": v.reason, "source": v.source}
+                for v in self.votes
+            ],
+            "evidence": {name: ev.to_summary() for name, ev in self.evidence.items()},
+            "missing": list(self.missing),
+            "latency_ms": round(self.latency_ms, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Something went wrong on a lane: a device dropped off, a confirmation never came, a hook failed."""
+
+    stamp: Stamp
+    kind: str
+    message: str
+    device: str | None = None
+    txn_id: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "schema": f"gatecore.fault/{SCHEMA_VERSION}",
+            **self.stamp.fields(),
+            "kind": self.kind,
+            "message": self.message,
+            "device": self.device,
+            "txn": self.txn_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LaneStateChange:
+    stamp: Stamp
+    old: LaneState
+    new: LaneState
+    reason: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "schema": f"gatecore.lane_state/{SCHEMA_VERSION}",
+            **self.stamp.fields(),
+            "old": self.old.value,
+            "new": self.new.value,
+            "reason": self.reason,
+        }

@@ -1,0 +1,100 @@
+"""gate_sim: simulated lane devices, SIMULATED evidence, traffic and fault injection.
+
+Runs a whole site with no hardware: loops, barriers with travel time, lights, displays, readers,
+cameras replaying files or generated frames, Poisson traffic per lane, and faults on a schedule.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Sequence
+
+from gatecore.api import (
+    ConfigModel,
+    Device,
+    DeviceConfig,
+    DeviceContext,
+    EvidenceConfig,
+    EvidenceSource,
+    LaneInfo,
+    Site,
+    StashKey,
+    hookimpl,
+)
+
+from . import config as c
+from .devices import SimBarrier, SimCamera, SimDisplay, SimLights, SimPresence, SimReader
+from .evidence import SimEvidence
+from .traffic import Traffic, run_faults
+from .world import World
+
+NAME = "gate_sim"
+WORLD = StashKey[World]()
+
+
+def _world(owner: DeviceContext | LaneInfo) -> World:
+    cfg = owner.plugin_config(NAME)
+    return owner.stash.setdefault(WORLD, World(seed=cfg.seed if isinstance(cfg, c.SimSection) else 1))
+
+
+@hookimpl
+def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
+    return NAME, c.SimSection
+
+
+@hookimpl
+def gatecore_device_kinds() -> Sequence[type[DeviceConfig]]:
+    return (c.SimPresenceConfig, c.SimBarrierConfig, c.SimLightsConfig, c.SimDisplayConfig,
+            c.SimReaderConfig, c.SimCameraConfig)
+
+
+@hookimpl
+def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
+    return (c.SimEvidenceConfig,)
+
+
+@hookimpl
+def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | None:
+    lane = _world(ctx).lane(ctx.lane_id)
+    device: Device
+    match config:
+        case c.SimPresenceConfig():
+            device = SimPresence(ctx, lane)
+        case c.SimBarrierConfig(travel_ms=travel):
+            device = SimBarrier(ctx, lane, travel)
+        case c.SimLightsConfig():
+            device = SimLights(ctx, lane)
+        case c.SimDisplayConfig():
+            device = SimDisplay(ctx, lane)
+        case c.SimReaderConfig():
+            device = SimReader(ctx, lane)
+        case c.SimCameraConfig(images=images, size=size):
+            device = SimCamera(ctx, lane, images, size, seed=zlib.crc32(f"{ctx.lane_id}/{ctx.role}".encode()))
+        case _:
+            return None
+    lane.devices[ctx.role] = device
+    return device
+
+
+@hookimpl
+def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> EvidenceSource | None:
+    if isinstance(config, c.SimEvidenceConfig):
+        return SimEvidence(config, lane.id, _world(lane).seed)
+    return None
+
+
+@hookimpl
+def gatecore_site_start(site: Site) -> None:
+    cfg = site.plugin_config(NAME)
+    if not isinstance(cfg, c.SimSection):
+        return
+    world = site.stash.setdefault(WORLD, World(seed=cfg.seed))
+    for lane_id, lane in site.lanes.items():
+        traffic = Traffic(world.lane(lane_id), lane.cfg.trigger, lane.cfg.exit, lane.cfg.barrier, cfg,
+                          random.Random(f"{cfg.seed}/{lane_id}"))
+        if cfg.traffic and traffic.ready():
+            site.spawn(traffic.arrivals(), f"sim/{lane_id}/arrivals")
+            site.spawn(traffic.crossings(), f"sim/{lane_id}/crossings")
+    if cfg.faults:
+        site.spawn(run_faults(world, cfg), "sim/faults")

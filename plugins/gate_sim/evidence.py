@@ -1,0 +1,37 @@
+"""SIMULATED evidence: outcomes drawn at random, for demos, tests and benchmarks. Never for a real lane."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+
+from gatecore.api import Evidence, Outcome, TransactionContext
+
+from .config import SimEvidenceConfig
+
+
+class SimEvidence:
+    def __init__(self, config: SimEvidenceConfig, lane_id: str, seed: int) -> None:
+        self.source = config.source
+        self.config = config
+        self.rng = random.Random(f"{seed}/{lane_id}/{config.source}")
+        self.outcomes = [Outcome.PASS, Outcome.DENY, Outcome.REFER]
+        self.weights = [config.pass_weight, config.deny_weight, config.refer_weight]
+
+    async def collect(self, txn: TransactionContext) -> Evidence:
+        low, high = self.config.latency_ms
+        delay = self.rng.uniform(low, high) / 1000 if high > 0 else 0.0
+        outcome = self.rng.choices(self.outcomes, self.weights)[0]
+        if delay:
+            await asyncio.sleep(delay)
+        ref = hashlib.sha256(f"{txn.txn_id}/{self.source}".encode()).hexdigest()[:16]
+        return Evidence(
+            source=self.source,
+            kind="sim.evidence",
+            outcome=outcome,
+            confidence=self.rng.uniform(0.5, 1.0),
+            reason=f"simulated {outcome.value}",
+            claims={"identity_ref": ref, "simulated": True},
+            summary={"simulated": True, "latency_ms": round(delay * 1000, 3)},
+        )
