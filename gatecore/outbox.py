@@ -293,7 +293,7 @@ class _Store:
                 if counted:
                     _bump(conn, "dropped", len(victims))
         if self.bytes > self.budget_bytes:
-            log.warning("outbox over budget with records that must arrive: %d > %d bytes", self.bytes, self.budget_bytes)
+            log.warning("outbox over budget with records that must arrive: %d > %d", self.bytes, self.budget_bytes)
 
 
 def _bump(conn: sqlite3.Connection, name: str, n: int) -> None:
@@ -377,6 +377,7 @@ class Outbox:
         self._store = _Store(self.path, synchronous, budget_bytes)
         self._wake = asyncio.Event()
         self._stale = False
+        self._idle = asyncio.Event()
         self._delivery: _Delivery | None = None
         self.read_ahead = max(1024, 4 * window)
         self._last_purge = -1e9
@@ -425,6 +426,7 @@ class Outbox:
 
         first: int = await store.submit(insert, write=True, durable=True)
         records = [OutRecord(first + i, r[0], r[1], r[2], r[5], r[4]) for i, r in enumerate(rows)]
+        self._idle.clear()
         if not self._offer(first, records):
             self._stale = True
         self._wake.set()
@@ -438,7 +440,8 @@ class Outbox:
             lanes = tuple(
                 LaneBacklog(lane, n, oldest)
                 for lane, n, oldest in conn.execute(
-                    "SELECT lane, COUNT(*), MIN(created) FROM records WHERE delivered IS NULL GROUP BY lane ORDER BY lane"
+                    "SELECT lane, COUNT(*), MIN(created) FROM records WHERE delivered IS NULL "
+                    "GROUP BY lane ORDER BY lane"
                 )
             )
             kept = conn.execute("SELECT COUNT(*) FROM records WHERE delivered IS NOT NULL").fetchone()[0]
@@ -461,8 +464,17 @@ class Outbox:
         n: int = await self._store.submit(mark, write=True, durable=True)
         if self._delivery is not None:
             self._delivery.reset()
+        self._idle.clear()
         self._wake.set()
         return n
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until the delivery loop has nothing left to send (True), or ``timeout`` s (False)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def pending(self, limit: int = 1000) -> list[OutRecord]:
         """The oldest pending records (for tools and tests)."""
@@ -488,6 +500,8 @@ class Outbox:
                 self._read_ahead(st)
                 idle = await self._wait(st, now)
                 self._collect(st, glob)
+                if not (st.calls or st.buffer or st.blocked or st.reading or self._stale) and st.at_end:
+                    self._idle.set()
                 if idle and not st.calls and not st.buffer and st.at_end:
                     st.reset()  # idle poll: pick up records that other processes made pending
         finally:
@@ -634,7 +648,8 @@ class Outbox:
 
         def purge(conn: sqlite3.Connection) -> int:
             freed = conn.execute(
-                "SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM records WHERE delivered IS NOT NULL AND delivered < ?",
+                "SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM records "
+                "WHERE delivered IS NOT NULL AND delivered < ?",
                 (cutoff,),
             ).fetchone()
             n = conn.execute("DELETE FROM records WHERE delivered IS NOT NULL AND delivered < ?", (cutoff,)).rowcount
