@@ -25,13 +25,14 @@ import random
 import sqlite3
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
+
+from gatecore.types import new_id
 
 log = logging.getLogger("gatecore.outbox")
 
@@ -55,21 +56,6 @@ CREATE INDEX IF NOT EXISTS records_pending ON records (seq) WHERE delivered IS N
 CREATE INDEX IF NOT EXISTS records_done ON records (delivered) WHERE delivered IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-_uuid7_lock = threading.Lock()
-_uuid7_last = 0
-
-
-def new_id() -> str:
-    """A UUIDv7 string, strictly increasing within this process (ms timestamp + 12-bit counter)."""
-    global _uuid7_last
-    with _uuid7_lock:
-        candidate = max((time.time_ns() // 1_000_000) << 12, _uuid7_last + 1)
-        _uuid7_last = candidate
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = ((candidate >> 12) << 80) | (0x7 << 76) | ((candidate & 0xFFF) << 64) | (0b10 << 62) | rand
-    return str(uuid.UUID(int=value))
-
 
 class OutboxError(Exception):
     """The outbox cannot do what was asked (closed, storage failure)."""

@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -181,3 +181,31 @@ def _more_than(n: int, received: Received) -> bool:
 
 def _offline(received: Received) -> bool:
     return any(t.endswith("/status") and p.get("online") is False for t, p in received.messages)
+
+
+@pytest.mark.parametrize(("protocol", "form"), [("5", "single"), ("3.1.1", "batch")])
+async def test_protocol_versions_and_the_batched_form_arrive_whole(
+    broker: Broker, subscriber: Subscriber, tmp_path: Path, protocol: str, form: str
+) -> None:
+    transport = MqttTransport(settings(broker.port, protocol=protocol, payload=form, batch_max=25))
+    sent = []
+    async with Outbox(tmp_path / "box.sqlite") as box, running(transport.run(), box.deliver(transport)):
+        for _ in range(200):
+            rid, p = decision_payload(LANES[0])
+            sent.append(await box.put(LANES[0], "decision", p, id=rid))
+        assert await box.wait_idle(30)
+    kind = "batch" if form == "batch" else "decision"
+    assert await asyncio.to_thread(subscriber.wait, partial(_records_in, kind, len(sent)), 30)
+    got = subscriber.stop()
+    messages = [p for t, p in got.messages if t.endswith("/" + kind)]
+    records = [r for m in messages for r in cast(list[dict[str, Any]], m["records"])] if form == "batch" else messages
+    assert [r["id"] for r in records] == sent
+    if form == "batch":
+        assert all(m["schema"] == "gatecore.ioc.batch/1" and len(cast(list[Any], m["records"])) <= 25 for m in messages)
+        assert len(messages) < len(sent)
+
+
+def _records_in(kind: str, n: int, received: Received) -> bool:
+    messages = [p for t, p in received.messages if t.endswith("/" + kind)]
+    total = sum(len(cast(list[Any], m["records"])) for m in messages) if kind == "batch" else len(messages)
+    return total >= n

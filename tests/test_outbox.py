@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gatecore.outbox import Outbox, OutRecord, Transport, TransportError, new_id
+from gatecore.outbox import Outbox, OutRecord, Transport, TransportError
 
 
 class RecordingTransport:
@@ -59,13 +59,6 @@ def first_seen_by_lane(records: list[OutRecord]) -> dict[str, list[str]]:
             seen.add(r.id)
             lanes.setdefault(r.lane, []).append(r.id)
     return lanes
-
-
-def test_new_id_is_uuid7_and_increasing() -> None:
-    ids = [new_id() for _ in range(2000)]
-    assert ids == sorted(ids)
-    assert len(set(ids)) == len(ids)
-    assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
 
 
 async def test_put_is_committed_before_it_returns(tmp_path: Path) -> None:
