@@ -121,15 +121,22 @@ class OutboxStatus:
 
 @dataclass(slots=True)
 class _Op:
-    fn: Callable[[sqlite3.Connection], Any]
+    fn: Callable[[sqlite3.Connection], Any] | None  # None: insert ``rows``, the result is the first seq
     write: bool
     durable: bool
     future: asyncio.Future[Any] | None
+    rows: list[tuple[Any, ...]] | None = None
     result: Any = None
     error: BaseException | None = None
 
 
 _STOP = object()
+_INSERT = "INSERT INTO records (id, lane, kind, must, created, payload) VALUES "
+_ROWS_PER_INSERT = 5000  # 6 parameters a row, under SQLite's 32766
+
+
+class _Retry(Exception):
+    """One operation of a batch failed: roll back and run them one by one."""
 
 
 class _Store:
@@ -144,6 +151,7 @@ class _Store:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
+        self._sync_now = ""
 
     # -- event-loop side -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -163,11 +171,18 @@ class _Store:
             log.error("outbox store thread did not stop within %.1f s", timeout)
 
     def submit(self, fn: Callable[[sqlite3.Connection], T], *, write: bool, durable: bool = False) -> asyncio.Future[T]:
+        return self._submit(_Op(fn, write, durable, None))
+
+    def insert(self, rows: list[tuple[Any, ...]]) -> asyncio.Future[int]:
+        """Insert ``(id, lane, kind, must, created, payload)`` rows durably; the future gives the first seq."""
+        return self._submit(_Op(None, True, True, None, rows))
+
+    def _submit(self, op: _Op) -> asyncio.Future[Any]:
         if self._thread is None or self._loop is None:
             raise OutboxError("outbox is not open")
-        fut: asyncio.Future[T] = self._loop.create_future()
-        self._ops.put(_Op(fn, write, durable, fut))
-        return fut
+        op.future = self._loop.create_future()
+        self._ops.put(op)
+        return op.future
 
     @staticmethod
     def _settle(ops: list[_Op]) -> None:
@@ -221,37 +236,65 @@ class _Store:
         return conn
 
     def _execute(self, ops: list[_Op]) -> None:
+        """Run a batch in one transaction with as few SQLite calls as possible: each call releases and
+        re-takes the GIL, and re-taking it costs up to the switch interval while the event loop is busy."""
         conn = self._conn
         assert conn is not None
-        writes = any(op.write for op in ops)
-        if writes:
-            sync = "FULL" if self.synchronous == "FULL" and any(op.durable for op in ops) else "NORMAL"
-            conn.execute(f"PRAGMA synchronous={sync}")
+        if not any(op.write for op in ops):
+            self._run_ops(conn, ops)
+            return
+        self._set_sync(conn, any(op.durable for op in ops))
+        before = self.bytes
+        try:
             conn.execute("BEGIN IMMEDIATE")
+            self._insert(conn, [op for op in ops if op.fn is None])
+            self._run_ops(conn, [op for op in ops if op.fn is not None])
+            if any(op.error is not None for op in ops):
+                raise _Retry
+            if self.bytes > self.budget_bytes:
+                self._enforce_budget(conn)
+            conn.execute("COMMIT")
+        except (_Retry, sqlite3.Error) as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.bytes = before
+            if len(ops) == 1:
+                op = ops[0]
+                op.error = op.error or OutboxError(f"outbox write failed: {exc}")
+                return
+            for op in ops:  # one by one, so that one bad operation fails alone
+                op.error = op.result = None
+                self._execute([op])
+
+    def _set_sync(self, conn: sqlite3.Connection, durable: bool) -> None:
+        want = "FULL" if durable and self.synchronous == "FULL" else "NORMAL"
+        if want != self._sync_now:
+            conn.execute(f"PRAGMA synchronous={want}")
+            self._sync_now = want
+
+    @staticmethod
+    def _run_ops(conn: sqlite3.Connection, ops: list[_Op]) -> None:
         for op in ops:
-            if writes:
-                conn.execute("SAVEPOINT op")
+            assert op.fn is not None
             try:
                 op.result = op.fn(conn)
             except Exception as exc:  # noqa: BLE001 - handed to the caller's future
                 op.error = exc
-                if writes:
-                    conn.execute("ROLLBACK TO op")
-            if writes:
-                conn.execute("RELEASE op")
-        if not writes:
+
+    def _insert(self, conn: sqlite3.Connection, ops: list[_Op]) -> None:
+        rows = [row for op in ops for row in op.rows or ()]
+        if not rows:
             return
-        try:
-            if self.bytes > self.budget_bytes:
-                self._enforce_budget(conn)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.error("outbox commit failed: %s", exc)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self.bytes = self._count_bytes(conn)
-            for op in ops:
-                op.error = OutboxError(f"outbox commit failed: {exc}")
+        last = 0
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            sql = _INSERT + ",".join(["(?,?,?,?,?,?)"] * len(chunk))
+            last = conn.execute(sql, [value for row in chunk for value in row]).lastrowid or 0
+        first = last - len(rows) + 1  # AUTOINCREMENT rows of one transaction are consecutive
+        for op in ops:
+            op.result = first
+            first += len(op.rows or ())
+        self.bytes += sum(len(row[5]) + ROW_OVERHEAD for row in rows)
 
     @staticmethod
     def _count_bytes(conn: sqlite3.Connection) -> int:
@@ -400,17 +443,7 @@ class Outbox:
         for lane, kind, payload, rid, must in items:
             data = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
             rows.append((rid or new_id(), lane, kind, int(must), now, data))
-        store = self._store
-
-        def insert(conn: sqlite3.Connection) -> int:
-            conn.executemany(
-                "INSERT INTO records (id, lane, kind, must, created, payload) VALUES (?, ?, ?, ?, ?, ?)", rows
-            )
-            store.bytes += sum(len(r[5]) + ROW_OVERHEAD for r in rows)
-            last: int = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-            return last - len(rows) + 1  # AUTOINCREMENT rows of one transaction are consecutive
-
-        first: int = await store.submit(insert, write=True, durable=True)
+        first = await self._store.insert(rows)
         records = [OutRecord(first + i, r[0], r[1], r[2], r[5], r[4]) for i, r in enumerate(rows)]
         self._idle.clear()
         if not self._offer(first, records):
@@ -614,12 +647,8 @@ class Outbox:
 
     def _ack(self, ids: list[str]) -> None:
         now = time.time()
-        args = [(now, i) for i in ids]
         self.delivered += len(ids)
-        fut = self._store.submit(
-            lambda conn: conn.executemany("UPDATE records SET delivered = ? WHERE id = ?", args).rowcount,
-            write=True,
-        )
+        fut = self._store.submit(partial(_mark_delivered, when=now, ids=ids), write=True)
         fut.add_done_callback(_log_failure)
 
     async def _maybe_purge(self) -> None:
@@ -649,6 +678,15 @@ class Outbox:
 def _log_failure(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None:
         log.error("outbox could not mark records delivered: %s", fut.exception())
+
+
+def _mark_delivered(conn: sqlite3.Connection, when: float, ids: list[str]) -> int:
+    n = 0
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        sql = f"UPDATE records SET delivered = ? WHERE id IN ({','.join('?' * len(chunk))})"
+        n += conn.execute(sql, [when, *chunk]).rowcount
+    return n
 
 
 def _read_pending(conn: sqlite3.Connection, after: int, limit: int) -> list[OutRecord]:

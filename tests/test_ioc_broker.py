@@ -21,7 +21,7 @@ from gatecore.api import Decision, Outcome, Stamp, new_id
 from gatecore.outbox import Outbox
 from plugins.gate_ioc import payloads
 from plugins.gate_ioc.mqtt import MqttSettings, MqttTransport
-from tests.mqtt_peers import Broker, Received, Subscriber, probe_until_seen
+from tools.mqtt_peers import Broker, Received, Subscriber, probe_until_seen
 
 SITE = "mong-cai/test"
 LANES = ("bl1-egate-1", "bl1-egate-2", "bl2-cargo-in-1", "bl2-cargo-out-1")

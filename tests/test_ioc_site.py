@@ -19,7 +19,7 @@ from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 from plugins.gate_ioc import payloads
 from plugins.gate_ioc.tool import add_outbox_command, parse_since
-from tests.mqtt_peers import free_port
+from tools.mqtt_peers import free_port
 
 SCHEMAS = Path(gate_ioc.__file__).parent / "schemas"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gatecore.outbox import Outbox, OutRecord, Transport, TransportError
+from gatecore.outbox import Outbox, OutboxError, OutRecord, Transport, TransportError
 
 
 class RecordingTransport:
@@ -69,6 +69,19 @@ async def test_put_is_committed_before_it_returns(tmp_path: Path) -> None:
         row = other.execute("SELECT lane, kind, payload, delivered FROM records WHERE id = ?", (rid,)).fetchone()
         other.close()
     assert row == ("lane-1", "decision", b'{"schema":"x/1","n":1}', None)
+
+
+async def test_a_failing_put_fails_alone_in_its_group_commit(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "box.sqlite") as box:
+        taken = await box.put("l", "decision", b"{}")
+        results = await asyncio.gather(
+            box.put("l", "decision", b"1"), box.put("l", "decision", b"2", id=taken), box.put("l", "decision", b"3"),
+            return_exceptions=True,
+        )
+        pending = await box.pending()
+    assert isinstance(results[1], OutboxError) and "UNIQUE" in str(results[1])
+    assert [r.payload for r in pending] == [b"{}", b"1", b"3"]
+    assert [r.id for r in pending][1:] == [results[0], results[2]]
 
 
 async def test_delivers_everything_in_order_per_lane(tmp_path: Path) -> None:

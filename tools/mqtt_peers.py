@@ -1,7 +1,7 @@
 """Real MQTT peers for tests and benchmarks: a Mosquitto broker on 127.0.0.1 and a ``mosquitto_sub`` reader.
 
-The broker keeps its sessions on disk (``persistence true``, saved every second) so that a subscriber's
-persistent session and the messages queued for it survive a restart.
+With ``durable_sessions`` (the default) the broker keeps its sessions on disk (``persistence true``, saved
+every second) so that a subscriber's persistent session and the messages queued for it survive a restart.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Broker:
     """A Mosquitto process; ``kill()`` is SIGKILL, ``start()`` brings it back on the same port and state."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = "") -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra: str = "", durable_sessions: bool = True) -> None:
         if shutil.which("mosquitto") is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto'; `make system-deps`)")
         self.dir = workdir
@@ -49,9 +49,10 @@ class Broker:
         os.chmod(self.dir, 0o755)
         self.port = port or free_port()
         self.conf = self.dir / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
-                 f"persistence_location {self.dir}/", "autosave_interval 1",
-                 "max_queued_messages 0", "max_inflight_messages 0", extra]
+        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", extra]
+        if durable_sessions:
+            lines += ["persistence true", f"persistence_location {self.dir}/", "autosave_interval 1",
+                      "max_queued_messages 0", "max_inflight_messages 0"]
         if os.geteuid() == 0:
             lines.append("user root")
         self.conf.write_text("\n".join(lines) + "\n")
