@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -57,6 +58,8 @@ class LaneServices(Protocol):
     async def report_decision(self, decision: Decision) -> None: ...
     async def report_fault(self, fault: Fault) -> None: ...
     def report_state(self, change: LaneStateChange) -> None: ...
+    @property
+    def wants_states(self) -> bool: ...
 
 
 @dataclass
@@ -81,14 +84,9 @@ class LaneStats:
     crossings: int = 0
     decisions: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
     faults: int = 0
-    decision_ms: list[float] = field(default_factory=list)
-    command_ms: list[float] = field(default_factory=list)
-    window: int = 100_000
-
-    def add(self, samples: list[float], value: float) -> None:
-        samples.append(value)
-        if len(samples) > self.window:
-            del samples[: len(samples) - self.window]
+    #: the latest latencies (a bounded window, so a lane can run for months)
+    decision_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    command_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Lane:
@@ -101,7 +99,7 @@ class Lane:
         self.sources = tuple(src for src, _ in sources)
         self._deadlines = {src.source: deadline for src, deadline in sources}
         self.services = services
-        self.state = LaneState.IDLE
+        self.state = LaneState.STOPPED  # until the barrier confirms closed at start
         self.stats = LaneStats()
         self.txn: TransactionContext | None = None
         self.decision: Decision | None = None
@@ -111,6 +109,7 @@ class Lane:
         self._faults: list[LaneFault] = []
         self._scans: list[Scanned] = []
         self._exit_seen = False
+        self._trigger_event: PresenceChanged | None = None
         self._manual = False
         self._stopping = False
         self._log = log.bind(lane=self.cfg.id)
@@ -138,8 +137,11 @@ class Lane:
             self._offline.pop(event.role, None)
         elif isinstance(event, Scanned) and event.role == self.cfg.trigger and self.state is LaneState.IDLE:
             self._scans.append(event)
-        elif isinstance(event, PresenceChanged) and event.occupied and event.role == self.cfg.exit:
-            self._exit_seen = True
+        elif isinstance(event, PresenceChanged):
+            if event.occupied and event.role == self.cfg.exit:
+                self._exit_seen = True
+            if event.role == self.cfg.trigger:
+                self._trigger_event = event
         self._notify()
 
     def _notify(self) -> None:
@@ -181,8 +183,9 @@ class Lane:
 
     def _set_state(self, new: LaneState, reason: str = "") -> None:
         old, self.state = self.state, new
-        if old is not new:
-            self.services.report_state(LaneStateChange(self._stamp(), old, new, reason))
+        if old is not new and self.services.wants_states:
+            txn = self.txn.txn_id if self.txn else None
+            self.services.report_state(LaneStateChange(self._stamp(), old, new, reason, txn))
 
     def enter_manual(self) -> None:
         """An officer takes the lane: the current transaction is abandoned, nothing is commanded."""
@@ -230,13 +233,15 @@ class Lane:
         if self._scans:
             return self._scans.pop(0)
         if self._occupied(self.cfg.trigger):
-            return PresenceChanged(self.cfg.trigger, occupied=True)
+            last = self._trigger_event
+            # the sensor's own report, so latency counts from when it saw the arrival
+            return last if last is not None and last.occupied else PresenceChanged(self.cfg.trigger, occupied=True)
         await self._changed(1.0)
         return None
 
     async def _transaction(self, trigger: DeviceEvent) -> None:
-        started = trigger.t_mono if isinstance(trigger, Scanned) else time.monotonic()
-        txn = TransactionContext(new_id(), self.info.site_id, self.cfg.id, trigger, self.info.devices, started)
+        self._trigger_event = None  # one report starts at most one transaction
+        txn = TransactionContext(new_id(), self.info.site_id, self.cfg.id, trigger, self.info.devices, trigger.t_mono)
         self.txn, self.decision, self._exit_seen = txn, None, False
         tlog = self._log.bind(txn=txn.txn_id)
         try:
@@ -270,7 +275,7 @@ class Lane:
                             evidence, verdict.missing, (time.monotonic() - txn.started) * 1000)
         self.decision = decision
         self.stats.decisions[decision.outcome.value] += 1
-        self.stats.add(self.stats.decision_ms, decision.latency_ms)
+        self.stats.decision_ms.append(decision.latency_ms)
         await self.services.report_decision(decision)
         self._log.info("decision", txn=txn.txn_id, outcome=decision.outcome.value,
                        reasons=list(decision.reasons), latency_ms=round(decision.latency_ms, 2))
@@ -319,7 +324,7 @@ class Lane:
             await self._wait_until(lambda: self.barrier.position is BarrierPosition.OPEN,
                                    self.policy.confirm_timeout_ms / 1000, what="barrier open confirmation")
         else:
-            self.stats.add(self.stats.command_ms, (time.monotonic() - txn.started) * 1000)
+            self.stats.command_ms.append((time.monotonic() - txn.started) * 1000)
             await self._signal(Aspect.RED, "refer to officer" if decision.outcome is Outcome.REFER else "denied")
 
     async def _open_barrier(self, txn: TransactionContext, decision: Decision) -> None:
@@ -328,7 +333,7 @@ class Lane:
         if not (self.state is LaneState.ACTUATING and self.txn is txn and self.decision is decision
                 and decision.txn_id == txn.txn_id and decision.outcome is Outcome.PASS):
             raise LaneFault("safety", "open refused: no PASS for the transaction in progress")
-        self.stats.add(self.stats.command_ms, (time.monotonic() - txn.started) * 1000)
+        self.stats.command_ms.append((time.monotonic() - txn.started) * 1000)
         await self._command(self.barrier.open(), "barrier open")
 
     async def _command(self, coro: Any, what: str) -> None:
@@ -375,8 +380,7 @@ class Lane:
         record = Fault(self._stamp(), fault.kind, str(fault), fault.device, txn_id)
         self._set_state(LaneState.DEGRADED, f"{fault.kind}: {fault}")
         self._log.warning("lane_degraded", kind=fault.kind, device=fault.device, message=str(fault))
-        await self._close_safely("degraded")
-        await self.services.report_fault(record)
+        await asyncio.gather(self._close_safely("degraded"), self.services.report_fault(record))
 
     async def _close_safely(self, why: str) -> None:
         """Best effort, bounded: barrier closed, lights red, display 'refer to officer'."""
@@ -408,8 +412,8 @@ class Lane:
             if self.state is not LaneState.DEGRADED:
                 await self._degrade(fault)
             return
-        if self.state is not LaneState.IDLE:
-            self._log.info("lane_recovered", previous=self.state.value)
+        if self.state is LaneState.DEGRADED:
+            self._log.info("lane_recovered")
         self._set_state(LaneState.IDLE, "recovered")
 
 

@@ -99,19 +99,16 @@ class HookFailure:
     error: BaseException
 
 
-async def call_all(
-    pm: pluggy.PluginManager, hook_name: str, timeout: float, **kwargs: Any
-) -> tuple[list[Any], list[HookFailure]]:
-    """Call every implementation of ``hook_name``; await the async ones concurrently under ``timeout``.
+Pending = list[tuple[str, Awaitable[Any]]]
 
-    Returns the non-``None`` results and the failures (exception or timeout), each named by plugin.
-    One plugin's failure never stops the others.
-    """
-    caller = getattr(pm.hook, hook_name)
+
+def call_now(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> tuple[list[Any], Pending, list[HookFailure]]:
+    """Call every implementation of ``hook_name`` now; return the plain results, the awaitables still
+    to await (named by plugin) and the implementations that raised."""
     results: list[Any] = []
+    pending: Pending = []
     failures: list[HookFailure] = []
-    pending: list[tuple[str, Awaitable[Any]]] = []
-    for impl in reversed(caller.get_hookimpls()):
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
         try:
             result = impl.function(*[kwargs[arg] for arg in impl.argnames])
         except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the lane
@@ -121,22 +118,48 @@ async def call_all(
             pending.append((impl.plugin_name, result))
         elif result is not None:
             results.append(result)
-    if pending:
-        tasks = [asyncio.ensure_future(aw) for _, aw in pending]
-        _, not_done = await asyncio.wait(tasks, timeout=timeout)
-        for task in not_done:
-            task.cancel()
-        for (plugin, _), task in zip(pending, tasks, strict=True):
-            if task in not_done:
-                failures.append(HookFailure(plugin, hook_name, TimeoutError(f"no answer in {timeout:g}s")))
-            elif task.exception() is not None:
-                failures.append(HookFailure(plugin, hook_name, task.exception()))  # type: ignore[arg-type]
-            elif task.result() is not None:
-                results.append(task.result())
-    for failure in failures:
-        log.error("hook_failed", plugin=failure.plugin, hook=hook_name,
-                  error=f"{type(failure.error).__name__}: {failure.error}")
+    return results, pending, failures
+
+
+async def await_pending(hook_name: str, pending: Pending, timeout: float) -> tuple[list[Any], list[HookFailure]]:
+    """Await what :func:`call_now` left, concurrently, under ``timeout``; a late one is cancelled."""
+    results: list[Any] = []
+    failures: list[HookFailure] = []
+    if not pending:
+        return results, failures
+    tasks = [asyncio.ensure_future(aw) for _, aw in pending]
+    _, late = await asyncio.wait(tasks, timeout=timeout)
+    for task in late:
+        task.cancel()
+    for (plugin, _), task in zip(pending, tasks, strict=True):
+        if task in late:
+            failures.append(HookFailure(plugin, hook_name, TimeoutError(f"no answer in {timeout:g}s")))
+        elif (error := task.exception()) is not None:
+            failures.append(HookFailure(plugin, hook_name, error))
+        elif task.result() is not None:
+            results.append(task.result())
     return results, failures
+
+
+def log_failures(failures: list[HookFailure]) -> None:
+    for failure in failures:
+        log.error("hook_failed", plugin=failure.plugin, hook=failure.hook,
+                  error=f"{type(failure.error).__name__}: {failure.error}")
+
+
+async def call_all(
+    pm: pluggy.PluginManager, hook_name: str, timeout: float, **kwargs: Any
+) -> tuple[list[Any], list[HookFailure]]:
+    """Call every implementation of ``hook_name``; await the async ones concurrently under ``timeout``.
+
+    Returns the non-``None`` results and the failures (exception or timeout), each named by plugin and
+    logged. One plugin's failure never stops the others.
+    """
+    results, pending, failures = call_now(pm, hook_name, **kwargs)
+    more, late = await await_pending(hook_name, pending, timeout)
+    failures += late
+    log_failures(failures)
+    return results + more, failures
 
 
 def call_sync(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[Any]:

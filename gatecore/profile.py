@@ -183,7 +183,8 @@ class Profile:
         return getattr(self.root.plugins, name, None)  # type: ignore[attr-defined]
 
     def where(self, path: KeyPath) -> Origin:
-        return self.origins.get(locate(dict.fromkeys(self.origins, (0, 0)), path)[0], (str(self.path), 1, 1))
+        found: Origin | None = locate(self.origins, path)[1]
+        return found or (str(self.path), 1, 1)
 
 
 def read_profile(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
@@ -226,8 +227,8 @@ class _Validator:
         self.unknown_kinds: set[KeyPath] = set()
 
     def add(self, path: KeyPath, message: str) -> None:
-        where, _ = locate(dict.fromkeys(self.origins, (0, 0)), path)
-        file, line, col = self.origins.get(where, (self.path, 1, 1))
+        found: Origin | None = locate(self.origins, path)[1]
+        file, line, col = found or (self.path, 1, 1)
         self.issues.append(ProfileIssue(file, line, col, dotted(path), message))
 
     def run(self) -> list[ProfileIssue]:
@@ -250,6 +251,8 @@ class _Validator:
 
     def check_lanes(self) -> None:
         lanes = self.raw.get("lanes")
+        if lanes == []:
+            self.add(("lanes",), "a site needs at least one lane")
         if not isinstance(lanes, list):
             return
         seen: dict[str, int] = {}

@@ -79,7 +79,7 @@ def build_models(pm: pluggy.PluginManager) -> ModelSet:
         site=(SiteConfig, ...),
         logging=(LoggingConfig, Field(default_factory=LoggingConfig)),
         run=(RunConfig, Field(default_factory=RunConfig)),
-        lanes=(tuple[lane, ...], Field(min_length=1)),
+        lanes=(tuple[lane, ...], Field(description="the lanes of this site")),
         plugins=(plugins, Field(default_factory=plugins)),
     )
     names = {name for name, _ in pm.list_name_plugin()}
@@ -119,37 +119,49 @@ def _real_path(loc: tuple[int | str, ...], raw: Any, tags: Mapping[str, Any]) ->
 
 def _model_at(models: ModelSet, raw: Any, path: KeyPath) -> type[BaseModel] | None:
     """The model that validates the table at ``path`` (to list its known keys)."""
-    model: Any = models.root
+    annotation: Any = models.root
     node = raw
     for part in path:
         if isinstance(part, int):
+            annotation = _element(annotation)
             node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
             continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+        model = _resolve(annotation, node)
+        if model is None or part not in model.model_fields:
             return None
-        model = _unwrap(model.model_fields[part].annotation, node.get(part) if isinstance(node, dict) else None)
+        annotation = model.model_fields[part].annotation
         node = node.get(part) if isinstance(node, dict) else None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return _resolve(annotation, node)
 
 
-def _unwrap(annotation: Any, value: Any) -> Any:
-    """From ``tuple[Union[A, B], ...] | None`` to the model a value of that field uses."""
+def _strip(annotation: Any) -> Any:
+    """``Annotated[X, ...]`` and ``X | None`` to ``X``."""
     while True:
-        origin = typing.get_origin(annotation)
-        args = typing.get_args(annotation)
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         if origin is Annotated:
             annotation = args[0]
-        elif origin is tuple:
-            annotation = args[0]
-            value = value[0] if isinstance(value, list) and value else None
-        elif origin in (Union, types.UnionType):
-            members = [a for a in args if a is not type(None)]
-            kind = value.get("kind") if isinstance(value, dict) else None
-            matching = [m for m in members if kind in typing.get_args(
-                getattr(m, "model_fields", {}).get("kind", Field()).annotation)]
-            annotation = (matching or members)[0]
+        elif origin in (Union, types.UnionType) and type(None) in args and len(args) == 2:
+            annotation = next(a for a in args if a is not type(None))
         else:
             return annotation
+
+
+def _element(annotation: Any) -> Any:
+    annotation = _strip(annotation)
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is tuple else annotation
+
+
+def _resolve(annotation: Any, value: Any) -> type[BaseModel] | None:
+    """The model a value of this annotation is validated with (a union member picked by ``kind``)."""
+    annotation = _strip(annotation)
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        kind = value.get("kind") if isinstance(value, dict) else None
+        for member in typing.get_args(annotation):
+            field = getattr(member, "model_fields", {}).get("kind")
+            if field is not None and kind in typing.get_args(field.annotation):
+                return member  # type: ignore[no-any-return]
+        return None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
 def describe_error(err: ErrorDetails, raw: Any, models: ModelSet) -> tuple[KeyPath, str]:
@@ -167,6 +179,8 @@ def describe_error(err: ErrorDetails, raw: Any, models: ModelSet) -> tuple[KeyPa
         return path, f"unknown key {name!r}{hint}"
     if msg.startswith("Input should be "):
         msg = "expected " + msg.removeprefix("Input should be ")
+    elif msg.startswith("String should "):
+        msg = "expected a string that would " + msg.removeprefix("String should ")
     elif msg.startswith("Value error, "):
         msg = msg.removeprefix("Value error, ")
     if kind in ("secret_ref", "secret_unreadable") or isinstance(found, dict | list):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import statistics
 import time
@@ -14,10 +15,10 @@ import pluggy
 import structlog
 
 from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig, LaneConfig
-from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
+from gatecore.devices import Barrier, Device, DeviceContext, DeviceError, DeviceEvent
 from gatecore.evidence import EvidenceSource, TransactionContext
 from gatecore.lane import Lane, LaneInfo
-from gatecore.plugins import call_all
+from gatecore.plugins import Pending, await_pending, call_all, call_now, log_failures
 from gatecore.profile import Profile
 from gatecore.stash import Stash
 from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, Stamp, Vote
@@ -45,7 +46,7 @@ class Site:
         self._background: set[asyncio.Task[Any]] = set()
         self._pending: list[tuple[Coroutine[Any, Any, Any], str]] = []
         self._stop = asyncio.Event()
-        self._states: asyncio.Queue[LaneStateChange] = asyncio.Queue()
+        self._states: asyncio.Queue[Pending] = asyncio.Queue()
         self._want_states = bool(pm.hook.gatecore_report_lane_state.get_hookimpls())
         self._report_timeout = profile.run.report_timeout_ms / 1000
         self._crossings_target: int | None = None
@@ -124,9 +125,18 @@ class Site:
     async def report_fault(self, fault: Fault) -> None:
         await self._report("gatecore_report_fault", fault.stamp.lane_id, fault=fault)
 
+    @property
+    def wants_states(self) -> bool:
+        """Whether any plugin listens to lane state changes (records are only made then)."""
+        return self._want_states
+
     def report_state(self, change: LaneStateChange) -> None:
+        """Called in order on the lane's own step; async implementations are awaited by a site task."""
         if self._want_states:
-            self._states.put_nowait(change)
+            _, pending, failures = call_now(self.pm, "gatecore_report_lane_state", site=self, change=change)
+            log_failures(failures)
+            if pending:
+                self._states.put_nowait(pending)
 
     async def _report(self, hook: str, lane_id: str, **kwargs: Any) -> None:
         _, failures = await call_all(self.pm, hook, self._report_timeout, site=self, **kwargs)
@@ -137,8 +147,9 @@ class Site:
 
     async def _state_reporter(self) -> None:
         while True:
-            change = await self._states.get()
-            await call_all(self.pm, "gatecore_report_lane_state", self._report_timeout, site=self, change=change)
+            pending = await self._states.get()
+            _, failures = await await_pending("gatecore_report_lane_state", pending, self._report_timeout)
+            log_failures(failures)
             self._states.task_done()
 
     # -- running ---------------------------------------------------------------------------------
@@ -172,16 +183,24 @@ class Site:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
 
+    async def _start_device(self, lane_id: str, device: Device) -> None:
+        """Start one device; one that cannot start leaves its lane degraded, not the site down."""
+        try:
+            await asyncio.wait_for(device.start(), self.profile.run.shutdown_timeout_s)
+        except (TimeoutError, DeviceError, OSError) as exc:
+            log.error("device_start_failed", lane=lane_id, device=device.role, error=f"{type(exc).__name__}: {exc}")
+            device.set_online(False, f"start failed: {type(exc).__name__}")
+
     async def _start(self) -> None:
-        for lane in self.lanes.values():
-            for device in lane.info.devices.values():
-                await asyncio.wait_for(device.start(), self.profile.run.shutdown_timeout_s)
+        await asyncio.gather(*(self._start_device(lane.cfg.id, device) for lane in self.lanes.values()
+                               for device in lane.info.devices.values()))
         if self._want_states:
             self.spawn(self._state_reporter(), "site/state-reporter")
         await call_all(self.pm, "gatecore_site_start", self.profile.run.shutdown_timeout_s, site=self)
         for coro, name in self._pending:
             self.spawn(coro, name)
         self._pending.clear()
+        gc.freeze()  # what start-up built lives for the whole run: keep it out of every collection
         log.info("site_started", site=self.id, lanes=list(self.lanes))
 
     async def _shutdown(self, lanes: list[asyncio.Task[None]]) -> None:

@@ -8,7 +8,8 @@ Table headers map to the header; array elements to the element.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Mapping
+from typing import Any, TypeAlias
 
 KeyPath: TypeAlias = tuple[str | int, ...]
 Position: TypeAlias = tuple[int, int]
@@ -177,10 +178,10 @@ def key_positions(text: str) -> dict[KeyPath, Position]:
     return _Scanner(text).document()
 
 
-def locate(positions: dict[KeyPath, Position], path: KeyPath) -> tuple[KeyPath, Position]:
-    """The position of ``path``, or of its nearest written ancestor (a missing key -> its table)."""
+def locate(positions: Mapping[KeyPath, Any], path: KeyPath) -> tuple[KeyPath, Any]:
+    """Where ``path`` is written, or its nearest written ancestor (a missing key -> its table)."""
     for cut in range(len(path), -1, -1):
         found = positions.get(path[:cut])
         if found is not None:
             return path[:cut], found
-    return (), (1, 1)
+    return (), None

@@ -190,6 +190,7 @@ class LaneStateChange:
     old: LaneState
     new: LaneState
     reason: str = ""
+    txn_id: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -198,4 +199,5 @@ class LaneStateChange:
             "old": self.old.value,
             "new": self.new.value,
             "reason": self.reason,
+            "txn": self.txn_id,
         }

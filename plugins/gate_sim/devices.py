@@ -117,6 +117,7 @@ class SimLights(SimFaults, Lights):
 
 class SimDisplay(SimFaults, Display):
     text = ""
+    version = 0  # counts messages, so a traffic agent reacts only to what is shown after it arrived
 
     def __init__(self, ctx: DeviceContext, world: LaneWorld) -> None:
         super().__init__(ctx)
@@ -125,6 +126,7 @@ class SimDisplay(SimFaults, Display):
     async def show_text(self, text: str) -> None:
         await self._check()
         self.text = text
+        self.version += 1
         self.lane_world.changed()
 
 

@@ -17,6 +17,7 @@ log = structlog.get_logger("gate_sim")
 
 #: How long an arrival waits for any reaction before leaving (a degraded lane, say).
 PATIENCE_S = 5.0
+REFUSALS = ("refer to officer", "denied")
 
 
 class Traffic:
@@ -42,18 +43,32 @@ class Traffic:
     async def crossings(self) -> None:
         while True:
             number = await self.queue.get()
+            await self._lane_ready()
             await self.cross(number)
 
-    def _refused(self) -> bool:
-        """The lane said no: its display shows a refer or a denial (without a display: patience runs out)."""
-        display = next((d for d in self.world.devices.values() if isinstance(d, SimDisplay)), None)
-        return display is not None and display.text in ("refer to officer", "denied")
+    async def _lane_ready(self) -> None:
+        """The next in line steps up once the display no longer shows the previous refusal."""
+        waited = 0.0
+        while (display := self._display()) is not None and display.text in REFUSALS and waited < PATIENCE_S:
+            await self.world.wait_change(0.25)
+            waited += 0.25
+
+    def _display(self) -> SimDisplay | None:
+        return next((d for d in self.world.devices.values() if isinstance(d, SimDisplay)), None)
+
+    def _refused(self, since: int) -> bool:
+        """The lane said no since the arrival: its display shows a refer or a denial (without a display,
+        patience runs out)."""
+        display = self._display()
+        return display is not None and display.version > since and display.text in REFUSALS
 
     async def cross(self, number: int) -> None:
         assert isinstance(self.barrier, SimBarrier)
+        display = self._display()
+        since = display.version if display else 0
         self._present(True)
         waited = 0.0
-        while self.barrier.position is not BarrierPosition.OPEN and not self._refused() and waited < PATIENCE_S:
+        while self.barrier.position is not BarrierPosition.OPEN and not self._refused(since) and waited < PATIENCE_S:
             await self.world.wait_change(0.25)
             waited += 0.25 if self.barrier.position is not BarrierPosition.OPEN else 0.0
         if self.barrier.position is BarrierPosition.OPEN:

@@ -1,0 +1,160 @@
+"""The core's own cost: 16 simulated lanes at 10 crossings/s each.
+
+Evidence sources answer at once and the barrier has no travel time, so what is measured is the core
+(hooks, state machine, logging, records) plus the simulated devices and traffic. Figures:
+trigger -> actuator command latency (p50/p99/max), CPU time per crossing, and, measured in the same run
+as a baseline, a bare pluggy hook call with 5 implementations and an ``asyncio.gather`` of 5 async ones.
+
+    python bench/core_latency.py [--duration SECONDS] [--lanes N] [--rate PER_LANE_PER_S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pluggy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import write_section
+
+from gatecore import logs
+from gatecore.plugins import make_manager
+from gatecore.profile import load_profile
+from gatecore.site import Site, percentile
+
+LANE = """
+[[lanes]]
+id = "lane-{n:02d}"
+exit = "exit"
+lights = "lights"
+display = "display"
+policy = {{ require = ["pass", "face"], deadline_ms = 500, refer_hold_ms = 0 }}
+  [[lanes.devices]]
+  kind = "sim.presence"
+  role = "entry"
+  [[lanes.devices]]
+  kind = "sim.presence"
+  role = "exit"
+  [[lanes.devices]]
+  kind = "sim.barrier"
+  role = "barrier"
+  travel_ms = 0
+  [[lanes.devices]]
+  kind = "sim.lights"
+  role = "lights"
+  [[lanes.devices]]
+  kind = "sim.display"
+  role = "display"
+  [[lanes.evidence]]
+  kind = "sim.evidence"
+  source = "pass"
+  latency_ms = [0.0, 0.0]
+  [[lanes.evidence]]
+  kind = "sim.evidence"
+  source = "face"
+  latency_ms = [0.0, 0.0]
+"""
+
+
+def profile_text(lanes: int, rate: float) -> str:
+    head = (f'[site]\nid = "bench/core"\n[logging]\nlevel = "info"\n'
+            f"[plugins.gate_sim]\nseed = 3\narrivals_per_min = {rate * 60}\ndwell_ms = 15\nofficer_ms = 15\n")
+    return head + "".join(LANE.format(n=n) for n in range(lanes))
+
+
+def hook_baseline(rounds: int = 20000) -> tuple[float, float]:
+    """µs per pluggy call of a hook with 5 sync implementations, and per gather of 5 async ones."""
+    spec, impl = pluggy.HookspecMarker("b"), pluggy.HookimplMarker("b")
+
+    class Spec:
+        @spec
+        def h(self, x: int) -> int: ...
+
+    pm = pluggy.PluginManager("b")
+    pm.add_hookspecs(Spec)
+    for i in range(5):
+        pm.register(type(f"P{i}", (), {"h": impl(lambda self, x: x)})())
+    t0 = time.perf_counter()
+    for i in range(rounds):
+        pm.hook.h(x=i)
+    sync_us = (time.perf_counter() - t0) / rounds * 1e6
+
+    async def one(x: int) -> int:
+        return x
+
+    async def gathers() -> float:
+        t = time.perf_counter()
+        for i in range(rounds // 4):
+            await asyncio.gather(*(one(i) for _ in range(5)))
+        return (time.perf_counter() - t) / (rounds // 4) * 1e6
+
+    return sync_us, asyncio.run(gathers())
+
+
+async def measure(lanes: int, rate: float, duration: float) -> dict[str, float]:
+    path = Path(tempfile.mkdtemp()) / "bench.toml"
+    path.write_text(profile_text(lanes, rate))
+    pm = make_manager()
+    site = Site(load_profile(path, pm), pm)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    await site.run(duration=duration)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    command_ms = [v for lane in site.lanes.values() for v in lane.stats.command_ms]
+    crossings = sum(lane.stats.crossings for lane in site.lanes.values())
+    return {
+        "crossings": crossings,
+        "crossings_per_s": crossings / wall,
+        "p50_ms": statistics.median(command_ms),
+        "p99_ms": percentile(command_ms, 99),
+        "max_ms": max(command_ms),
+        "cpu_ms_per_crossing": cpu * 1000 / max(1, crossings),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--lanes", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=10.0, help="arrivals per lane per second")
+    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    args = parser.parse_args()
+    with open(os.devnull, "w") as sink:
+        logs.configure("info", "json", sink)  # the JSON rendering is part of the cost
+        sync_us, gather_us = hook_baseline()
+        result = asyncio.run(measure(args.lanes, args.rate, args.duration))
+    print(f"{args.lanes} lanes, {args.rate:g} arrivals/s per lane, {args.duration:g} s: "
+          f"{result['crossings']} crossings ({result['crossings_per_s']:.1f}/s)")
+    print(f"trigger -> actuator command: p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms, "
+          f"max {result['max_ms']:.3f} ms; CPU {result['cpu_ms_per_crossing']:.3f} ms per crossing")
+    print(f"baseline (same run): pluggy hook, 5 impls {sync_us:.2f} us; gather of 5 async impls {gather_us:.2f} us")
+    line = {"bench": "core_latency", "lanes": args.lanes, "p50_ms": round(result["p50_ms"], 3),
+            "p99_ms": round(result["p99_ms"], 3), "max_ms": round(result["max_ms"], 3),
+            "cpu_ms_per_crossing": round(result["cpu_ms_per_crossing"], 3),
+            "crossings": result["crossings"], "baseline_hook5_us": round(sync_us, 2),
+            "baseline_gather5_us": round(gather_us, 2)}
+    if not args.no_write:
+        cmd = f"python bench/core_latency.py --duration {args.duration:g} --lanes {args.lanes} --rate {args.rate:g}"
+        write_section("core_latency", cmd, f"""
+| figure | value | target |
+| --- | --- | --- |
+| crossings | {result['crossings']} ({result['crossings_per_s']:.1f}/s) | 16 lanes x 10/s |
+| trigger -> actuator command p50 | {result['p50_ms']:.3f} ms | |
+| trigger -> actuator command p99 | {result['p99_ms']:.3f} ms | <= 2 ms |
+| trigger -> actuator command max | {result['max_ms']:.3f} ms | |
+| CPU per crossing (core + simulated devices, traffic, JSON logs) | {result['cpu_ms_per_crossing']:.3f} ms | <= 1 ms |
+| baseline: pluggy hook call, 5 sync implementations | {sync_us:.2f} us | |
+| baseline: `asyncio.gather` of 5 async implementations | {gather_us:.2f} us | |
+""")
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()

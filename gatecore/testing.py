@@ -1,0 +1,81 @@
+"""A test kit for plugin authors: build a site from profile text, run it, and see what it reported.
+
+    from gatecore.testing import Recorder, make_site, running, wait_for
+
+    async def test_my_evidence(tmp_path):
+        site, rec = make_site(PROFILE, tmp_path, plugins={"acme": acme_plugin})
+        async with running(site):
+            ...
+            await wait_for(lambda: rec.decisions)
+        assert rec.decisions[0].outcome is Outcome.PASS
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import textwrap
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gatecore import hookimpl
+from gatecore.plugins import make_manager, register
+from gatecore.profile import load_profile
+from gatecore.site import Site
+from gatecore.types import Decision, Fault, LaneState, LaneStateChange
+
+
+@dataclass
+class Recorder:
+    """A plugin that keeps every record the core reports, in order."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    states: list[LaneStateChange] = field(default_factory=list)
+
+    @hookimpl
+    def gatecore_report_decision(self, site: Site, decision: Decision) -> None:
+        self.decisions.append(decision)
+
+    @hookimpl
+    def gatecore_report_fault(self, site: Site, fault: Fault) -> None:
+        self.faults.append(fault)
+
+    @hookimpl
+    def gatecore_report_lane_state(self, site: Site, change: LaneStateChange) -> None:
+        self.states.append(change)
+
+
+def make_site(profile: str, directory: Path, plugins: Mapping[str, Any] | None = None,
+              entry_points: bool = True) -> tuple[Site, Recorder]:
+    """A site from profile text (written to ``directory/site.toml``), with extra plugins registered
+    by name and a :class:`Recorder`."""
+    pm = make_manager(entry_points_enabled=entry_points)
+    for name, plugin in (plugins or {}).items():
+        register(pm, plugin, name)
+    recorder = Recorder()
+    register(pm, recorder, "recorder")
+    path = directory / "site.toml"
+    path.write_text(textwrap.dedent(profile))
+    return Site(load_profile(path, pm), pm), recorder
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Wait until ``predicate()`` is true; ``TimeoutError`` after ``timeout`` s (a hang guard)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polls state owned by the code under test
+            await asyncio.sleep(0.002)
+
+
+@contextlib.asynccontextmanager
+async def running(site: Site, timeout: float = 10.0) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``site`` in the background until the block ends; every lane is idle when the block starts."""
+    task = asyncio.create_task(site.run())
+    await wait_for(lambda: all(lane.state is LaneState.IDLE for lane in site.lanes.values()), timeout)
+    try:
+        yield task
+    finally:
+        site.request_stop()
+        await asyncio.wait_for(task, timeout)

@@ -1,0 +1,94 @@
+"""Shared fixtures: a fresh plugin manager and site per test, from a minimal profile plus overrides."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from gatecore.api import Site
+from gatecore.plugins import make_manager, register
+from gatecore.profile import load_profile
+from gatecore.testing import running, wait_for
+
+from . import scripted
+
+
+@pytest.fixture
+def pm() -> pluggy.PluginManager:
+    manager = make_manager()
+    register(manager, scripted, "scripted")
+    return manager
+
+
+LANE = """
+[[lanes]]
+id = "{lane}"
+exit = "exit"
+lights = "lights"
+display = "display"
+  [lanes.policy]
+  require = ["a"]
+  deadline_ms = 300
+  confirm_timeout_ms = 200
+  clear_timeout_ms = 600
+  refer_hold_ms = 0
+  recover_every_ms = 50
+  [[lanes.devices]]
+  kind = "sim.presence"
+  role = "entry"
+  [[lanes.devices]]
+  kind = "sim.presence"
+  role = "exit"
+  [[lanes.devices]]
+  kind = "{barrier}"
+  role = "barrier"
+  {barrier_extra}
+  [[lanes.devices]]
+  kind = "sim.lights"
+  role = "lights"
+  [[lanes.devices]]
+  kind = "sim.display"
+  role = "display"
+  [[lanes.evidence]]
+  kind = "scripted"
+  source = "a"
+  deadline_ms = 200
+"""
+
+SITE = """
+[site]
+id = "test/site"
+[run]
+shutdown_timeout_s = 2.0
+report_timeout_ms = 500
+[plugins.gate_sim]
+traffic = false
+"""
+
+
+def lane_toml(lane: str = "l1", barrier: str = "sim.barrier", barrier_extra: str = "travel_ms = 10") -> str:
+    return LANE.format(lane=lane, barrier=barrier, barrier_extra=barrier_extra)
+
+
+@pytest.fixture
+def write_profile(tmp_path: Path) -> Callable[..., Path]:
+    def write(text: str, name: str = "site.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+    return write
+
+
+@pytest.fixture
+def make_site(pm: pluggy.PluginManager, write_profile: Callable[..., Path]) -> Callable[..., Site]:
+    def make(extra: str = "", lanes: str | None = None) -> Site:
+        path = write_profile(SITE + extra + (lanes if lanes is not None else lane_toml()))
+        return Site(load_profile(path, pm), pm)
+    return make
+
+
+__all__ = ["running", "wait_for"]

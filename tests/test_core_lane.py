@@ -1,0 +1,226 @@
+"""Lane state machine: each transition, timeout and fault path, driven through simulated devices."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from gatecore.api import BarrierPosition, LaneState, Outcome, Site
+
+from .conftest import lane_toml, running, wait_for
+from .scripted import REPORTS, SCRIPT, Answer, Reports
+
+NORMAL = ["collecting", "deciding", "actuating", "clearing", "idle"]
+
+
+def reports(site: Site) -> Reports:
+    return site.stash.setdefault(REPORTS, Reports())
+
+
+def script(site: Site, *answers: Answer, source: str = "a") -> None:
+    site.stash.setdefault(SCRIPT, {}).setdefault(source, []).extend(answers)
+
+
+def states(site: Site) -> list[str]:
+    """State changes after start-up (stopped -> idle)."""
+    return [c.new.value for c in reports(site).states[1:]]
+
+
+async def cross(site: Site, lane_id: str = "l1") -> None:
+    """A vehicle arrives, waits for the barrier, passes both loops."""
+    devices = site.lanes[lane_id].info.devices
+    devices["entry"].set(True)  # type: ignore[attr-defined]
+    await wait_for(lambda: devices["barrier"].position is BarrierPosition.OPEN)  # type: ignore[attr-defined]
+    devices["exit"].set(True)  # type: ignore[attr-defined]
+    devices["entry"].set(False)  # type: ignore[attr-defined]
+    devices["exit"].set(False)  # type: ignore[attr-defined]
+
+
+async def test_pass_goes_through_every_state_and_back_to_idle(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    async with running(site):
+        await cross(site)
+        await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+    assert states(site)[:5] == NORMAL
+    assert reports(site).decisions[0].outcome is Outcome.PASS
+    assert site.lanes["l1"].barrier.position is BarrierPosition.CLOSED
+
+
+async def test_each_state_change_names_the_transaction(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    async with running(site):
+        await cross(site)
+        await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+    txn = reports(site).decisions[0].txn_id
+    assert [c.txn_id for c in reports(site).states[1:5]] == [txn] * 4
+
+
+async def test_deny_keeps_the_barrier_closed_and_waits_for_the_lane_to_clear(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    script(site, Answer(Outcome.DENY))
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.CLEARING)
+        assert lane.info.devices["display"].text == "denied"  # type: ignore[attr-defined]
+        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.IDLE)
+    assert "open" not in lane.barrier.commands  # type: ignore[attr-defined]
+    assert reports(site).decisions[0].outcome is Outcome.DENY
+
+
+async def test_late_evidence_refers(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    script(site, Answer(Outcome.PASS, delay=1.0))
+    async with running(site):
+        site.lanes["l1"].info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: bool(reports(site).decisions))
+    decision = reports(site).decisions[0]
+    assert decision.outcome is Outcome.REFER
+    assert decision.missing == ("a",)
+    assert "a: no evidence in time" in decision.reasons
+
+
+async def test_a_failing_evidence_source_refers_without_stopping_the_lane(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    script(site, Answer(mode="error"), Answer(Outcome.PASS))
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: bool(reports(site).decisions))
+        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.IDLE)
+        await cross(site)
+        await wait_for(lambda: len(reports(site).decisions) == 2 and lane.state is LaneState.IDLE)
+    assert [d.outcome for d in reports(site).decisions] == [Outcome.REFER, Outcome.PASS]
+
+
+async def test_missing_open_confirmation_degrades_with_barrier_commanded_closed(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site(lanes=lane_toml(barrier="watched.barrier", barrier_extra=""))
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.barrier.mode = "no-feedback"  # type: ignore[attr-defined]
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.DEGRADED)
+        assert lane.barrier.commands[-2:] == ["open", "closed"]  # type: ignore[attr-defined]
+    fault = reports(site).faults[0]
+    assert fault.kind == "timeout" and "barrier open confirmation" in fault.message
+    assert fault.txn_id == reports(site).decisions[0].txn_id
+
+
+async def test_lane_clear_timeout_degrades(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.DEGRADED)  # the vehicle never moves on
+    assert reports(site).faults[0].message == "no crossing within 0.6s"
+
+
+async def test_device_drop_degrades_then_recovers_by_itself(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.barrier.inject("drop")  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.DEGRADED)
+        assert lane.info.devices["display"].text == "refer to officer"  # type: ignore[attr-defined]
+        lane.barrier.inject(None)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.IDLE)
+        await cross(site)
+        await wait_for(lambda: lane.stats.crossings == 1)
+    assert reports(site).faults[0].kind == "device_offline"
+    assert reports(site).faults[0].device == "barrier"
+
+
+async def test_device_drop_during_collection_refers_and_never_opens(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    script(site, Answer(Outcome.PASS, delay=0.1))
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.COLLECTING)
+        lane.info.devices["lights"].inject("drop")  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.DEGRADED)
+    assert "open" not in lane.barrier.commands  # type: ignore[attr-defined]
+    assert reports(site).decisions[0].outcome is Outcome.REFER
+
+
+async def test_stalled_barrier_command_times_out_into_degraded(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.barrier.inject("stall")  # type: ignore[attr-defined]
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: bool(reports(site).faults))
+        assert lane.state is LaneState.DEGRADED
+        assert reports(site).faults[0].kind == "command_timeout"
+        lane.barrier.inject(None)  # type: ignore[attr-defined]
+        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.IDLE)
+
+
+async def test_manual_mode_abandons_the_transaction_and_commands_nothing(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    script(site, Answer(Outcome.PASS, delay=0.15))
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.COLLECTING)
+        lane.enter_manual()
+        await wait_for(lambda: lane.state is LaneState.MANUAL)
+        assert "open" not in lane.barrier.commands  # type: ignore[attr-defined]
+        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        lane.leave_manual()
+        await wait_for(lambda: lane.state is LaneState.IDLE)
+
+
+async def test_shutdown_closes_an_open_barrier(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.barrier.position is BarrierPosition.OPEN)
+    assert lane.barrier.commands[-1][1] == "closed"  # type: ignore[attr-defined]
+    assert lane.state is LaneState.STOPPED
+
+
+async def test_scan_trigger_starts_a_transaction(make_site: Callable[..., Site]) -> None:
+    lanes = lane_toml().replace('exit = "exit"', 'exit = "exit"\ntrigger = "reader"') + (
+        '  [[lanes.devices]]\n  kind = "sim.reader"\n  role = "reader"\n')
+    site = make_site(lanes=lanes)
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["reader"].present("SCAN-1")  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.barrier.position is BarrierPosition.OPEN)
+        lane.info.devices["exit"].set(True)  # type: ignore[attr-defined]
+        lane.info.devices["exit"].set(False)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.stats.crossings == 1)
+
+
+async def test_lanes_run_independently(make_site: Callable[..., Site]) -> None:
+    site = make_site(lanes=lane_toml("l1") + lane_toml("l2"))
+    async with running(site):
+        site.lanes["l2"].barrier.inject("drop")  # type: ignore[attr-defined]
+        await wait_for(lambda: site.lanes["l2"].state is LaneState.DEGRADED)
+        await cross(site, "l1")
+        await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+
+
+async def test_a_device_that_cannot_start_leaves_its_lane_degraded(make_site: Callable[..., Site]) -> None:
+    site = make_site(lanes=lane_toml("l1") + lane_toml("l2"))
+    lights = site.lanes["l2"].info.devices["lights"]
+
+    async def broken_start() -> None:
+        raise OSError("no such port")
+
+    lights.start = broken_start  # type: ignore[method-assign]
+    task = asyncio.create_task(site.run())
+    try:
+        await wait_for(lambda: site.lanes["l2"].state is LaneState.DEGRADED
+                       and site.lanes["l1"].state is LaneState.IDLE)
+        assert reports(site).faults[0].device == "lights"
+    finally:
+        site.request_stop()
+        await asyncio.wait_for(task, 10)

@@ -1,0 +1,59 @@
+"""gate_sim: cameras, scheduled faults and traffic, through a real site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gatecore.api import LaneState, Outcome
+from gatecore.testing import make_site, running, wait_for
+
+from .conftest import SITE, lane_toml
+
+CAMERA = '  [[lanes.devices]]\n  kind = "sim.camera"\n  role = "cam"\n'
+
+
+async def test_camera_replays_image_files_in_order(tmp_path: Path) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i}.png"), np.full((20, 30, 3), 40 * (i + 1), np.uint8))
+    from . import scripted
+
+    text = SITE + lane_toml() + CAMERA + f'  images = "{frames}"\n'
+    site, _ = make_site(text, tmp_path, {"scripted": scripted})
+    cam = site.lanes["l1"].info.devices["cam"]
+    shots = [await cam.grab() for _ in range(3)]  # type: ignore[attr-defined]
+    assert [s.meta["file"] for s in shots] == ["0.png", "1.png", "0.png"]
+    assert shots[1].payload.shape == (20, 30, 3) and int(shots[1].payload[0, 0, 0]) == 80
+
+
+async def test_camera_generates_frames_of_the_configured_size(tmp_path: Path) -> None:
+    from . import scripted
+
+    site, _ = make_site(SITE + lane_toml() + CAMERA + "  size = [64, 48]\n", tmp_path, {"scripted": scripted})
+    cam = site.lanes["l1"].info.devices["cam"]
+    a, b = await cam.grab(), await cam.grab()  # type: ignore[attr-defined]
+    assert a.payload.shape == (48, 64, 3) and a.payload.dtype == np.uint8
+    assert not np.array_equal(a.payload, b.payload)
+
+
+async def test_traffic_and_a_scheduled_fault_run_a_lane_end_to_end(tmp_path: Path) -> None:
+    traffic = "traffic = true\narrivals_per_min = 600\ndwell_ms = 10\nofficer_ms = 10"
+    text = SITE.replace("traffic = false", traffic) + """
+[[plugins.gate_sim.faults]]
+lane = "l1"
+role = "barrier"
+mode = "drop"
+at_s = 0.3
+for_s = 0.2
+""" + lane_toml().replace('kind = "scripted"', 'kind = "sim.evidence"\n  latency_ms = [1.0, 5.0]')
+    site, rec = make_site(text, tmp_path)
+    async with running(site):
+        await wait_for(lambda: site.lanes["l1"].stats.crossings >= 12 and rec.faults, timeout=30)
+    assert any(c.new is LaneState.DEGRADED for c in rec.states)
+    assert rec.faults[0].kind == "device_offline" and rec.faults[0].device == "barrier"
+    assert {d.outcome for d in rec.decisions} >= {Outcome.PASS}
+    assert all(d.evidence["a"].summary["simulated"] for d in rec.decisions if "a" in d.evidence)
