@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import queue
 import random
@@ -32,9 +31,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
+import structlog
+
 from gatecore.types import new_id
 
-log = logging.getLogger("gatecore.outbox")
+log = structlog.get_logger("gatecore.outbox")
 
 T = TypeVar("T")
 
@@ -147,6 +148,7 @@ class _Store:
         self.synchronous = synchronous.upper()
         self.budget_bytes = budget_bytes
         self.bytes = 0
+        self.over_budget = False
         self._ops: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,7 +170,7 @@ class _Store:
         thread, self._thread = self._thread, None
         await asyncio.get_running_loop().run_in_executor(None, thread.join, timeout)
         if thread.is_alive():
-            log.error("outbox store thread did not stop within %.1f s", timeout)
+            log.error("outbox_thread_stuck", timeout_s=timeout)
 
     def submit(self, fn: Callable[[sqlite3.Connection], T], *, write: bool, durable: bool = False) -> asyncio.Future[T]:
         return self._submit(_Op(fn, write, durable, None))
@@ -321,8 +323,11 @@ class _Store:
                 conn.executemany("DELETE FROM records WHERE seq = ?", victims)
                 if counted:
                     _bump(conn, "dropped", len(victims))
-        if self.bytes > self.budget_bytes:
-            log.warning("outbox over budget with records that must arrive: %d > %d", self.bytes, self.budget_bytes)
+        over = self.bytes > self.budget_bytes
+        if over and not self.over_budget:
+            log.warning("outbox_over_budget", bytes=self.bytes, budget_bytes=self.budget_bytes,
+                        why="records that must arrive are never dropped")
+        self.over_budget = over
 
 
 def _bump(conn: sqlite3.Connection, name: str, n: int) -> None:
@@ -600,7 +605,7 @@ class Outbox:
                 if isinstance(exc, TransportError):
                     confirmed = exc.confirmed
                 elif not isinstance(exc, TimeoutError):
-                    log.error("outbox transport failed: %r", exc)
+                    log.error("outbox_transport_failed", error=repr(exc))
                 st.draining = True
             else:
                 confirmed = task.result()
@@ -619,7 +624,7 @@ class Outbox:
 
     def _take_read(self, st: _Delivery, fut: asyncio.Future[list[OutRecord]]) -> None:
         if fut.cancelled() or fut.exception() is not None:
-            log.error("outbox read failed: %s", None if fut.cancelled() else fut.exception())
+            log.error("outbox_read_failed", error=repr(None if fut.cancelled() else fut.exception()))
             return
         if st.reading_generation != st.generation:
             return
@@ -677,7 +682,7 @@ class Outbox:
 
 def _log_failure(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None:
-        log.error("outbox could not mark records delivered: %s", fut.exception())
+        log.error("outbox_mark_delivered_failed", error=repr(fut.exception()))
 
 
 def _mark_delivered(conn: sqlite3.Connection, when: float, ids: list[str]) -> int:

@@ -14,11 +14,12 @@ import pluggy
 import pytest
 
 import plugins.gate_ioc as gate_ioc
+from gatecore import cli
 from gatecore.api import Decision, Evidence, Outcome, ProfileError, Site, Stamp, Vote, new_id
 from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 from plugins.gate_ioc import payloads
-from plugins.gate_ioc.tool import add_outbox_command, parse_since
+from plugins.gate_ioc.tool import parse_since
 from tools.mqtt_peers import free_port
 
 SCHEMAS = Path(gate_ioc.__file__).parent / "schemas"
@@ -111,17 +112,37 @@ def test_lanes_keep_working_with_the_broker_unreachable_and_the_outbox_shows_the
     asyncio.run(site.run(crossings=20, duration=60))
     decided = sum(site.summary()["decisions"].values())
     assert decided >= 20
-    parser = argparse.ArgumentParser()
-    add_outbox_command(parser.add_subparsers(), "ioc")
-    from gatecore import cli
-
     monkeypatch.setattr(cli, "make_manager", lambda *a, **k: pm)  # the plugin is registered, not installed
-    args = parser.parse_args(["outbox", str(path)])
-    assert args.func(args) == 0
+    assert cli.main(["outbox", str(path)]) == 0
     out = capsys.readouterr().out
     assert "bl1-egate-1" in out and "bl1-egate-2" in out
     pending = int(out.splitlines()[-1].split(",")[0].removeprefix("pending "))
     assert pending >= decided
+
+
+def test_outbox_replay_marks_delivered_records_and_the_next_run_resends_them(
+    pm: pluggy.PluginManager, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path)
+    asyncio.run(Site(load_profile(path, pm), pm).run(crossings=5, duration=60))
+    first = [json.loads(line)["record"]["id"] for line in (tmp_path / "ioc.jsonl").read_text().splitlines()]
+    monkeypatch.setattr(cli, "make_manager", lambda *a, **k: pm)
+    assert cli.main(["outbox", str(path), "--replay", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert f"marked {len(first)} delivered record(s) for re-sending" in out
+    asyncio.run(Site(load_profile(path, pm), pm).run(crossings=1, duration=60))
+    again = [json.loads(line)["record"]["id"] for line in (tmp_path / "ioc.jsonl").read_text().splitlines()]
+    assert again[: len(first)] == first and set(first) <= set(again[len(first):])
+
+
+def test_gatecore_check_prints_file_line_and_reason_and_exits_2(
+    pm: pluggy.PluginManager, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "make_manager", lambda *a, **k: pm)
+    path = write(tmp_path, 'transport = "mqtt"\nbroker = "mqtts://ioc.example"\ntls = { ca_file = "/no/ca.pem" }')
+    assert cli.main(["check", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert f"{path}:" in out and "plugins.ioc.tls.ca_file" in out and "CA file /no/ca.pem does not exist" in out
 
 
 def test_document_numbers_are_hashed_and_images_left_out() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import ssl
 from collections.abc import Collection, Sequence
@@ -22,12 +21,13 @@ from typing import Any, Literal
 
 import aiomqtt
 import paho.mqtt.client as paho
+import structlog
 
 from gatecore.outbox import OutRecord, TransportError
 
 from .payloads import site_topic, topic_segment
 
-log = logging.getLogger("gatecore.ioc.mqtt")
+log = structlog.get_logger("gate_ioc")
 
 BATCH_SCHEMA = "gatecore.ioc.batch/1"
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
@@ -135,7 +135,7 @@ class MqttTransport:
                         await self._say_offline(client)
                         raise
             except aiomqtt.MqttError as exc:
-                log.warning("ioc broker link down: %s; retrying in %.1f s", exc, delay)
+                log.warning("ioc_link_down", error=str(exc), retry_in_s=round(delay, 2))
             finally:
                 self._detach()
                 _retrieve(client._disconnected)  # aiomqtt leaves a lost link's error unretrieved
@@ -173,7 +173,7 @@ class MqttTransport:
                 asyncio.get_running_loop().call_soon(self._quickack)
             if getattr(rc, "is_failure", False):
                 self.rejected += len(ids)
-                log.warning("ioc broker refused a publish: %s", rc)
+                log.warning("ioc_publish_refused", reason=str(rc), records=len(ids))
             else:
                 batch.confirmed.extend(ids)
             batch.waiting -= 1

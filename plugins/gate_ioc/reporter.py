@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from typing import Any
+
+import structlog
 
 from gatecore.api import Decision, Fault, LaneStateChange, Site
 from gatecore.outbox import Outbox, Transport
@@ -15,7 +16,7 @@ from . import payloads
 from .config import IocSection
 from .local import JsonlTransport
 
-log = logging.getLogger("gatecore.ioc")
+log = structlog.get_logger("gate_ioc")
 
 #: How long ``stop`` lets the outbox drain before the delivery loop is cancelled.
 DRAIN_ON_STOP_S = 1.0
@@ -102,7 +103,7 @@ class Reporter:
             try:
                 await self._beat()
             except Exception as exc:  # noqa: BLE001 - a missed beat is logged, the next one is tried
-                log.warning("ioc heartbeat failed: %r", exc)
+                log.warning("ioc_heartbeat_failed", error=repr(exc))
 
     async def _beat(self) -> None:
         status = await self.outbox.status()
