@@ -28,7 +28,13 @@ REPORTER = StashKey[Reporter]()
 
 
 def _reporter(site: Site) -> Reporter | None:
-    return site.stash.get(REPORTER, None)
+    """The site's reporter, made on first use: a lane may report before ``gatecore_site_start`` ran."""
+    reporter = site.stash.get(REPORTER, None)
+    if reporter is None:
+        cfg = site.plugin_config(NAME)
+        if isinstance(cfg, IocSection):
+            reporter = site.stash.setdefault(REPORTER, Reporter(cfg, site))
+    return reporter
 
 
 @hookimpl
@@ -38,13 +44,10 @@ def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
 
 @hookimpl
 async def gatecore_site_start(site: Site) -> None:
-    cfg = site.plugin_config(NAME)
-    if not isinstance(cfg, IocSection):
-        return
-    reporter = Reporter(cfg, site)
-    await reporter.open()
-    site.stash[REPORTER] = reporter
-    site.spawn(reporter.serve(), name="ioc/serve")
+    reporter = _reporter(site)
+    if reporter is not None:
+        await reporter.open()
+        site.spawn(reporter.serve(), name="ioc/serve")
 
 
 @hookimpl

@@ -60,12 +60,17 @@ class Reporter:
         self.salt = cfg.doc_salt.reveal().encode() if cfg.doc_salt else None
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
+        self._opening: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        await self.outbox.open()
+        """Open the outbox (once, however many callers ask at the same time)."""
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self.outbox.open())
+        await asyncio.shield(self._opening)
 
     async def report(self, record: Decision | Fault | LaneStateChange) -> None:
         """Commit one record to the outbox; returns once it is on disk."""
+        await self.open()
         if isinstance(record, Decision):
             kind, payload = "decision", payloads.decision(record, self.salt)
         elif isinstance(record, Fault):
