@@ -368,6 +368,7 @@ class _Delivery:
     generation: int = 0
     reading: asyncio.Future[list[OutRecord]] | None = None
     reading_generation: int = 0
+    acked_during_read: set[str] = field(default_factory=set)  # a read under way still sees these as pending
     inflight: dict[str, str] = field(default_factory=dict)  # id -> lane
     calls: dict[asyncio.Task[Collection[str]], Sequence[OutRecord]] = field(default_factory=dict)
     blocked: dict[str, float] = field(default_factory=dict)  # lane -> monotonic time it may retry
@@ -568,6 +569,7 @@ class Outbox:
             partial(_read_pending, after=st.cursor, limit=self.read_ahead), write=False
         )
         st.reading_generation = st.generation
+        st.acked_during_read.clear()
 
     async def _wait(self, st: _Delivery, now: float) -> bool:
         """Wait for a call or read to finish, new records, or the next timer; True when nothing happened."""
@@ -580,7 +582,9 @@ class Outbox:
         if st.reading is not None:
             waiters.add(st.reading)
         self._wake.clear()
-        if self._stale or (st.buffer and len(st.inflight) < self.window and now >= st.down_until):
+        can_send = st.buffer and len(st.inflight) < self.window and now >= st.down_until and not st.draining
+        if self._stale or can_send:
+            await asyncio.sleep(0)  # more to do at once, but let the calls and reads under way progress
             return False
         wake = asyncio.create_task(self._wake.wait())
         waiters.add(wake)
@@ -614,6 +618,8 @@ class Outbox:
             if not st.draining:
                 self._backoff_lanes(st, chunk, ok)
         if acked:
+            if st.reading is not None:
+                st.acked_during_read.update(acked)
             self._ack(acked)
             glob.reset()
         if st.draining and not st.calls:
@@ -632,7 +638,7 @@ class Outbox:
         st.at_end = len(rows) < self.read_ahead
         if rows:
             st.cursor = rows[-1].seq
-            st.buffer.extend(r for r in rows if r.id not in st.inflight)
+            st.buffer.extend(r for r in rows if r.id not in st.inflight and r.id not in st.acked_during_read)
 
     def _backoff_lanes(self, st: _Delivery, chunk: Sequence[OutRecord], ok: set[str]) -> None:
         for lane in {r.lane for r in chunk if r.id not in ok}:
