@@ -39,6 +39,8 @@ test: system-deps lint typecheck imports unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/core_latency.py
+	$(BIN)/python bench/hardware.py
+	$(BIN)/python bench/barcode.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

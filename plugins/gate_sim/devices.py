@@ -169,7 +169,7 @@ class SimCamera(SimFaults, Camera):
         w, h = self.size
         ramp = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
         noise = self.rng.normal(0, 8, (h, w, 3)).astype(np.float32)
-        frame = np.clip(ramp + noise + (self.count % 32), 0, 255).astype(np.uint8)
+        frame: np.ndarray[Any, Any] = np.clip(ramp + noise + (self.count % 32), 0, 255).astype(np.uint8)
         return frame
 
 

@@ -70,7 +70,7 @@ class Traffic:
         waited = 0.0
         while self.barrier.position is not BarrierPosition.OPEN and not self._refused(since) and waited < PATIENCE_S:
             await self.world.wait_change(0.25)
-            waited += 0.25 if self.barrier.position is not BarrierPosition.OPEN else 0.0
+            waited += 0.25
         if self.barrier.position is BarrierPosition.OPEN:
             await self._drive_through()
         else:

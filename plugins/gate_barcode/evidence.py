@@ -1,0 +1,106 @@
+"""The ``barcode.pass`` evidence source: scan -> verify offline -> claimed identity and a verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from gatecore.api import Camera, Evidence, Outcome, Scanned, TransactionContext
+
+from .config import BarcodeSection, PassEvidenceConfig
+from .passes import DEFAULT_OUTCOMES, PassResult, Reason, ReplayGuard, TrustList, verify
+from .reader import BarcodeReader, Deduplicator, ReaderError, make_backend
+
+log = structlog.get_logger("gate_barcode")
+
+KIND = "barcode.pass"
+
+
+@dataclass
+class SiteState:
+    """What the lanes of one site share: the trust list and the replay guard."""
+
+    section: BarcodeSection
+    trust: TrustList
+    replay: ReplayGuard
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_section(cls, section: BarcodeSection | None) -> SiteState:
+        section = section or BarcodeSection()
+        trust = TrustList.load(section.trust_list) if section.trust_list else TrustList({})
+        return cls(section, trust, ReplayGuard(section.replay_window_s))
+
+
+def looks_like_pass(text: str) -> bool:
+    """A ``GPn:`` text (any version: an unknown one is still a pass to refuse with a reason)."""
+    return len(text) > 4 and text.startswith("GP") and text[2].isdigit() and text[3] == ":"
+
+
+class PassEvidence:
+    """One lane's pass source. The reader runs in the default executor; verification is microseconds."""
+
+    def __init__(self, config: PassEvidenceConfig, lane_id: str, state: SiteState) -> None:
+        self.source = config.source
+        self.config = config
+        self.lane_id = lane_id
+        self.state = state
+        self.reader = BarcodeReader(backend=make_backend(state.section.backend), budget_ms=state.section.budget_ms)
+        self.seen = Deduplicator(state.section.hold_s)  # a pass still held up after its crossing is not a new scan
+
+    async def collect(self, txn: TransactionContext) -> Evidence:
+        t0 = time.monotonic()
+        text, via, frames = await self._scan(txn)
+        if text is None:
+            return self._evidence(Outcome.REFER, "no camera or reader for the pass on this lane", {}, {}, t0)
+        result = verify(text, self.state.trust, now=time.time(), leeway_s=self.state.section.leeway_s)
+        if result.ok and result.claims is not None and self.state.replay.check(
+                result.claims.pass_id, self.lane_id, time.monotonic()):
+            result = PassResult(Reason.REPLAY, result.id_hash, result.claims, result.kid, "used at another lane")
+        self.state.counts[result.reason.value] = self.state.counts.get(result.reason.value, 0) + 1
+        log.info("pass_checked", lane=self.lane_id, txn=txn.txn_id, pass_id_hash=result.id_hash,
+                 reason=result.reason.value, kid=result.kid, via=via)
+        outcome = Outcome(DEFAULT_OUTCOMES[result.reason].lower())
+        claims: dict[str, object] = {"pass_id_hash": result.id_hash}
+        if result.ok and result.claims is not None:
+            c = result.claims
+            claims.update(identity_ref=c.subject, pass_type=c.pass_type, issuer=c.issuer, expires=c.expires)
+        summary = {"pass_id_hash": result.id_hash, "reason": result.reason.value, "kid": result.kid,
+                   "via": via, "frames": frames}
+        return self._evidence(outcome, result.reason.value, claims, summary, t0)
+
+    def _evidence(self, outcome: Outcome, reason: str, claims: Mapping[str, object],
+                  summary: Mapping[str, object], t0: float) -> Evidence:
+        return Evidence(self.source, KIND, outcome, 1.0, reason, claims, summary,
+                        elapsed_ms=(time.monotonic() - t0) * 1000)
+
+    async def _scan(self, txn: TransactionContext) -> tuple[str | None, str, int]:
+        """The pass text: the scan that triggered the crossing, else the first pass the camera sees.
+
+        Loops until a pass is seen; the lane cancels it at this source's deadline.
+        """
+        trigger = txn.trigger
+        if isinstance(trigger, Scanned) and trigger.role == self.config.reader:
+            return trigger.text, "reader", 0
+        camera = txn.devices.get(self.config.camera) if self.config.camera else None
+        if not isinstance(camera, Camera):
+            return None, "none", 0
+        loop = asyncio.get_running_loop()
+        frames = 0
+        while True:
+            observation = await camera.grab()
+            frames += 1
+            try:
+                codes = await loop.run_in_executor(None, self.reader.read, observation.payload)
+            except ReaderError as exc:  # a bad frame is dropped, counted and logged, never fatal
+                self.state.counts["bad_frame"] = self.state.counts.get("bad_frame", 0) + 1
+                log.warning("bad_frame", lane=self.lane_id, role=camera.role, error=str(exc))
+                codes = []
+            passes = [c for c in codes if not c.is_bytes and looks_like_pass(c.text)]  # not a container label
+            for code in self.seen.fresh(passes, time.monotonic()):
+                return code.text, "camera", frames
+            await asyncio.sleep(self.config.frame_interval_ms / 1000)

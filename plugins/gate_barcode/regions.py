@@ -1,0 +1,118 @@
+"""Where codes may be in a frame, and what kind of crop a region is (cheap image statistics)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .backends import Image
+
+Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
+
+def candidates(grey: Image, limit: int = 8, min_side: int = 32) -> list[tuple[int, int, int, int]]:
+    """Regions (x, y, w, h) dense in strong gradients, strongest first, in frame pixels.
+
+    Works on a half-resolution, lightly smoothed copy (sensor noise averages out, codes with
+    modules of 2 px and more keep their edges); the density map is thresholded against both
+    the scene's median density and its strongest regions.
+    """
+    f = 2 if min(grey.shape) >= 480 else 1
+    half = cv2.resize(grey, (grey.shape[1] // f, grey.shape[0] // f), interpolation=cv2.INTER_AREA) if f > 1 else grey
+    half = cv2.GaussianBlur(half, (3, 3), 0)
+    gx = cv2.convertScaleAbs(cv2.Sobel(half, cv2.CV_16S, 1, 0))
+    gy = cv2.convertScaleAbs(cv2.Sobel(half, cv2.CV_16S, 0, 1))
+    dens = np.asarray(cv2.blur(cv2.addWeighted(gx, 0.5, gy, 0.5, 0), (21, 21)), np.uint8)
+    sample = dens[::4, ::4].ravel()
+    k = int(sample.size * 0.995)
+    ref = float(np.partition(sample, k)[k])
+    level = max(float(np.median(sample)) * 2.5, ref * 0.35, 4.0)
+    scored: list[tuple[float, tuple[int, int, int, int]]] = []
+    _regions(dens, level, 0, 0, f, min_side, scored, depth=2, big=dens.size // 16)
+    scored.sort(key=lambda s: -s[0])
+    return [box for _, box in scored[:limit]]
+
+
+_CLOSE = cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15))
+
+
+def _regions(dens: Image, level: float, ox: int, oy: int, f: int, min_side: int,
+             out: list[tuple[float, tuple[int, int, int, int]]], depth: int, big: int) -> None:
+    """Blobs of ``dens`` above ``level``.  A ragged blob (a code merged with clutter) or a big
+    one (several codes) is split by thresholding it again halfway between ``level`` and its peak;
+    a big solid blob is kept as well as its parts."""
+    mask = cv2.morphologyEx((dens > level).astype(np.uint8), cv2.MORPH_CLOSE, _CLOSE)  # bridge wide 1D spaces
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for c in contours:
+        (_, _), (rw, rh), _ = cv2.minAreaRect(c)
+        if min(rw, rh) * f < min_side:
+            continue  # thin: a line or an edge, not a code
+        x, y, w, h = cv2.boundingRect(c)
+        peak = float(dens[y:y + h, x:x + w].max())
+        solid = cv2.contourArea(c) >= 0.3 * rw * rh
+        if solid:
+            out.append((peak, ((ox + x) * f, (oy + y) * f, w * f, h * f)))
+        if depth > 0 and (not solid or w * h > big):  # ragged or big: codes merged with clutter or each other
+            _regions(dens[y:y + h, x:x + w], (level + peak) / 2, ox + x, oy + y, f, min_side, out, depth - 1, big)
+
+
+def _pct(a: npt.NDArray[np.generic], q: float) -> float:
+    flat = a.ravel()
+    k = min(int(flat.size * q), flat.size - 1)
+    return float(np.partition(flat, k)[k])
+
+
+def sharpness(img: Image) -> float:
+    """Steepest edges relative to contrast: ~0.5 for a crisp code, under ~0.25 once defocused."""
+    f = img.astype(np.float32)
+    g = cv2.magnitude(cv2.Sobel(f, cv2.CV_32F, 1, 0), cv2.Sobel(f, cv2.CV_32F, 0, 1))[::2, ::2]
+    sample = img[::2, ::2]
+    return _pct(g, 0.99) / 8 / max(_pct(sample, 0.95) - _pct(sample, 0.05), 1.0)
+
+
+def widen(box: tuple[int, int, int, int], angle: float, shape: tuple[int, ...],
+           frac: float = 0.4) -> tuple[int, int, int, int]:
+    """Grow ``box`` by ``frac`` of its size on each side along the direction ``angle``."""
+    x, y, w, h = box
+    dx, dy = int(frac * w * abs(np.cos(angle))), int(frac * h * abs(np.sin(angle)))
+    x0, y0 = max(x - dx, 0), max(y - dy, 0)
+    x1, y1 = min(x + w + dx, shape[1]), min(y + h + dy, shape[0])
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def noise_level(grey: Image) -> float:
+    """Sensor noise sigma, estimated from the median absolute Laplacian of a sparse sample."""
+    sample = np.ascontiguousarray(grey[::8, ::2])
+    lap = cv2.Laplacian(sample, cv2.CV_16S, ksize=1)
+    flat = np.abs(lap).ravel()
+    k = flat.size // 2
+    return 1.4826 * float(np.partition(flat, k)[k]) / float(np.sqrt(20.0))
+
+
+def expand(box: tuple[int, int, int, int], shape: tuple[int, ...],
+            frac: float = 0.2, pad: int = 16) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    dx, dy = int(w * frac) + pad, int(h * frac) + pad
+    x0, y0 = max(x - dx, 0), max(y - dy, 0)
+    x1, y1 = min(x + w + dx, shape[1]), min(y + h + dy, shape[0])
+    return x0, y0, x1 - x0, y1 - y0
+
+
+# ---------------------------------------------------------------- ladder rungs
+
+
+def region_kind(img: Image, coherent: float = 0.45) -> tuple[str, float]:
+    """(``"linear"`` or ``"matrix"``, dominant gradient angle in radians).
+
+    Linear when the gradients share one orientation (bars): the coherence of the structure
+    tensor is ~1 for a 1D code or PDF417 and low for QR, Data Matrix and Aztec.  PDF417
+    belongs to both families, so either answer can read it.
+    """
+    small = img[::2, ::2]
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1)
+    jxx, jyy, jxy = float((gx * gx).sum()), float((gy * gy).sum()), float((gx * gy).sum())
+    if jxx + jyy <= 0:
+        return "all", 0.0
+    angle = 0.5 * float(np.arctan2(2 * jxy, jxx - jyy))
+    return ("linear" if np.hypot(jxx - jyy, 2 * jxy) / (jxx + jyy) >= coherent else "matrix"), angle
