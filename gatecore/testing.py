@@ -51,9 +51,11 @@ class Recorder:
 def make_site(profile: str, directory: Path, plugins: Mapping[str, Any] | None = None,
               entry_points: bool = True) -> tuple[Site, Recorder]:
     """A site from profile text (written to ``directory/site.toml``), with extra plugins registered
-    by name and a :class:`Recorder`."""
+    by name (replacing an installed plugin of the same name) and a :class:`Recorder`."""
     pm = make_manager(entry_points_enabled=entry_points)
     for name, plugin in (plugins or {}).items():
+        if pm.get_plugin(name) is not None:  # installed too: the one under test replaces it
+            pm.unregister(name=name)
         register(pm, plugin, name)
     recorder = Recorder()
     register(pm, recorder, "recorder")

@@ -1,0 +1,64 @@
+"""The ``[plugins.gate_face]`` section and the ``face`` evidence kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from gatecore.api import ConfigModel, EvidenceConfig, Identifier
+
+
+class ModelFile(ConfigModel):
+    path: Path = Field(description="model file on this controller (never downloaded)")
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 the file must have")
+
+
+class GalleryPolicy(ConfigModel):
+    target_fmr: float = Field(1e-4, gt=0, lt=1, description="false-match rate the threshold is chosen for")
+    threshold: float | None = Field(None, ge=-1, le=1,
+                                    description="explicit score threshold; overrides the calibration")
+
+
+class FaceConfig(ConfigModel):
+    """Face verification (1:1 against the identity a pass claims) and 1:N search."""
+
+    family: Literal["opencv", "insightface"] = Field(
+        "opencv", description="opencv: YuNet + SFace; insightface: SCRFD + ArcFace")
+    detector: ModelFile
+    embedder: ModelFile
+    detector_input: tuple[int, int] = Field((640, 640), description="SCRFD input width, height")
+    embedder_mean: float = Field(127.5, description="ArcFace: pixel value subtracted")
+    embedder_std: float = Field(127.5, gt=0, description="ArcFace: divisor after the mean")
+    embedder_rgb: bool = Field(True, description="ArcFace: feed RGB (false: BGR)")
+    embedder_output: str | None = Field(None, description="ArcFace: output name (default: the first)")
+    galleries_dir: Path = Field(description="directory of NAME.gcidx gallery files")
+    verify_gallery: Identifier = Field("travellers", description="gallery of claimed identities (1:1)")
+    watchlist: Identifier | None = Field("watchlist", description="gallery searched 1:N; a hit denies")
+    residents: Identifier | None = Field(None, description="gallery searched 1:N when nothing is claimed")
+    galleries: dict[str, GalleryPolicy] = Field(default_factory=dict,
+                                                description="threshold policy per gallery name")
+    search_mode: Literal["int8", "f32"] = "int8"
+    multiple_faces: Literal["largest", "refuse"] = "largest"
+    min_eye_distance_px: float = Field(30.0, gt=0)
+    min_sharpness: float = Field(40.0, ge=0)
+    max_yaw_deg: float = Field(30.0, gt=0, le=90)
+    max_roll_deg: float = Field(25.0, gt=0, le=90)
+    workers: int = Field(1, ge=1, le=16, description="inference threads shared by the lanes")
+
+    def policy(self, gallery: str) -> GalleryPolicy:
+        return self.galleries.get(gallery, GalleryPolicy())
+
+    def gallery_names(self) -> list[str]:
+        return [g for g in (self.verify_gallery, self.watchlist, self.residents) if g]
+
+
+class FaceEvidence(EvidenceConfig):
+    """``[[lanes.evidence]] kind = "face"``."""
+
+    kind: Literal["face"] = "face"
+    camera: Identifier = Field("face", description="role of the lane camera that sees the face")
+    claim_source: Identifier | None = Field("pass", description="source whose claims carry identity_ref")
+    claim_wait_ms: int = Field(800, gt=0, le=60_000)
+    max_frames: int = Field(3, ge=1, le=50, description="frames tried until one passes the quality gates")

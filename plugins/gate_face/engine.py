@@ -1,0 +1,141 @@
+"""What a site's face plugin holds: models, galleries with thresholds, an executor."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import structlog
+
+from plugins.gate_face.config import FaceConfig
+from plugins.gate_face.detectors import ScrfdDetector, YuNetDetector
+from plugins.gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
+from plugins.gate_face.index import EmbeddingIndex, IndexError_
+from plugins.gate_face.models import ModelError, check_model
+from plugins.gate_face.pipeline import FacePipeline
+from plugins.gate_face.quality import QualityLimits
+from plugins.gate_face.store import GalleryFileError, GalleryStore
+
+Array = np.ndarray[Any, Any]
+log = structlog.get_logger("gate_face")
+
+
+class FaceSetupError(RuntimeError):
+    """A model, gallery or calibration the profile names is unusable."""
+
+
+def check_models(cfg: FaceConfig) -> list[tuple[tuple[str, ...], str]]:
+    """Problems with the model files, as (key path under the section, message)."""
+    issues: list[tuple[tuple[str, ...], str]] = []
+    for key in ("detector", "embedder"):
+        ref = getattr(cfg, key)
+        try:
+            check_model(ref.path, ref.sha256)
+        except ModelError as exc:
+            issues.append(((key, "path"), str(exc)))
+    return issues
+
+
+def threshold_for(cfg: FaceConfig, store: GalleryStore, name: str) -> float:
+    policy = cfg.policy(name)
+    if policy.threshold is not None:
+        return policy.threshold
+    cal = store.calibration(name)
+    if cal is None:
+        raise FaceSetupError(f"gallery {name!r} has no calibration and no explicit threshold "
+                             f"(run: gatecore face calibrate {name} ...)")
+    if abs(cal.target_fmr - policy.target_fmr) > 1e-12:
+        raise FaceSetupError(f"gallery {name!r} is calibrated for FMR {cal.target_fmr:g}, "
+                             f"the profile asks {policy.target_fmr:g} (re-run gatecore face calibrate)")
+    return cal.threshold
+
+
+def check_galleries(cfg: FaceConfig) -> list[tuple[tuple[str, ...], str]]:
+    store = GalleryStore(cfg.galleries_dir)
+    issues: list[tuple[tuple[str, ...], str]] = []
+    for name in cfg.gallery_names():
+        try:
+            store.load(name)
+            threshold_for(cfg, store, name)
+        except (GalleryFileError, FaceSetupError, ValueError) as exc:
+            issues.append((("galleries_dir",), str(exc)))
+    return issues
+
+
+def make_pipeline(c: FaceConfig) -> FacePipeline:
+    """The configured family's detector and embedder behind the quality gates."""
+    limits = QualityLimits(c.min_eye_distance_px, c.min_sharpness, c.max_yaw_deg, c.max_roll_deg)
+    if c.family == "opencv":
+        return FacePipeline(YuNetDetector(c.detector.path), SFaceEmbedder(c.embedder.path),
+                            limits=limits, multiple=c.multiple_faces)
+    return FacePipeline(ScrfdDetector(c.detector.path, input_size=c.detector_input),
+                        ArcFaceEmbedder(c.embedder.path, mean=c.embedder_mean, std=c.embedder_std,
+                                        swap_rb=c.embedder_rgb, output=c.embedder_output),
+                        limits=limits, multiple=c.multiple_faces)
+
+
+@dataclass
+class Gallery:
+    name: str
+    index: EmbeddingIndex
+    threshold: float
+
+
+@dataclass
+class FaceEngine:
+    """Per site: galleries and thresholds, and a factory of per-lane pipelines."""
+
+    cfg: FaceConfig
+    galleries: dict[str, Gallery]
+    executor: ThreadPoolExecutor
+    face_sources: dict[str, set[str]] = field(default_factory=dict)  # lane id -> source names
+
+    @classmethod
+    def open(cls, cfg: FaceConfig) -> FaceEngine:
+        problems = check_models(cfg) + check_galleries(cfg)
+        if problems:
+            raise FaceSetupError("; ".join(msg for _, msg in problems))
+        store = GalleryStore(cfg.galleries_dir)
+        galleries = {n: Gallery(n, store.load(n), threshold_for(cfg, store, n))
+                     for n in cfg.gallery_names()}
+        log.info("face_galleries", **{n: {"size": len(g.index), "version": g.index.version,
+                                         "threshold": round(g.threshold, 4)} for n, g in galleries.items()})
+        return cls(cfg, galleries, ThreadPoolExecutor(cfg.workers, thread_name_prefix="gate_face"))
+
+    def pipeline(self) -> FacePipeline:
+        """A new pipeline (one per lane: detectors keep per-instance state)."""
+        return make_pipeline(self.cfg)
+
+    def match(self, embedding: Array, claimed: str | None) -> dict[str, Any]:
+        """Scores of one embedding: 1:1 against ``claimed``, 1:N against the watchlist and,
+        with nothing claimed, the residents.  Blocking (numba kernels): run in the executor."""
+        out: dict[str, Any] = {}
+        watch = self.galleries.get(self.cfg.watchlist or "")
+        if watch is not None and len(watch.index):
+            best = watch.index.search(embedding, 1, mode=self.cfg.search_mode)[0]
+            out.update(watchlist_score=round(best.score, 4), watchlist_threshold=watch.threshold,
+                       watchlist_hit=best.score >= watch.threshold)
+        if claimed is not None:
+            gal = self.galleries[self.cfg.verify_gallery]
+            try:
+                score = gal.index.verify(claimed, embedding)
+            except IndexError_:
+                out["verdict_1to1"] = "not_enrolled"
+                return out
+            out.update(verify_score=round(score, 4), verify_threshold=gal.threshold,
+                       verdict_1to1="match" if score >= gal.threshold else "no_match")
+            return out
+        res = self.galleries.get(self.cfg.residents or "")
+        if res is not None and len(res.index):
+            best = res.index.search(embedding, 1, mode=self.cfg.search_mode)[0]
+            hit = best.score >= res.threshold
+            out.update(resident_score=round(best.score, 4), resident_threshold=res.threshold,
+                       verdict_1toN="match" if hit else "no_match")
+            if hit:
+                out["identity_ref"] = best.id
+        return out
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,189 @@
+"""gate_face hooks: the ``face`` evidence kind, its vote, and the ``gatecore face`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gatecore.api import (
+    Camera,
+    Evidence,
+    EvidenceConfig,
+    LaneInfo,
+    Outcome,
+    Profile,
+    Site,
+    StashKey,
+    TransactionContext,
+    Vote,
+    hookimpl,
+)
+from plugins.gate_face.config import FaceConfig, FaceEvidence
+from plugins.gate_face.engine import FaceEngine, check_galleries, check_models
+from plugins.gate_face.pipeline import FaceResult
+from plugins.gate_face.runner import LatestFrameWorker
+
+NAME = "gate_face"
+VOTER = "gate_face"
+ENGINE = StashKey[FaceEngine]()
+SOURCES = StashKey[list["FaceSource"]]()
+_TXN_SOURCES = "gate_face.sources"  # txn.stash key: face sources that started on this crossing
+_PASS, _DENY = {"match"}, {"watchlist_hit"}
+
+
+class FaceSource:
+    """One lane's face evidence: frames from the lane camera through the lane's pipeline
+    (a queue of one, off the event loop), then 1:1 / 1:N matching."""
+
+    def __init__(self, cfg: FaceEvidence, lane: LaneInfo, engine: FaceEngine) -> None:
+        self.source = cfg.source
+        self.cfg = cfg
+        self.lane = lane
+        self.engine = engine
+        self.worker: LatestFrameWorker[FaceResult] = LatestFrameWorker(
+            engine.pipeline().process, engine.executor)
+
+    async def collect(self, txn: TransactionContext) -> Evidence:
+        t0 = time.monotonic()
+        txn.stash.setdefault(_TXN_SOURCES, set()).add(self.source)
+        camera = self.lane.devices.get(self.cfg.camera)
+        if not isinstance(camera, Camera):
+            return self._evidence("no_camera", t0, {})
+        claim = (asyncio.ensure_future(txn.wait_evidence(self.cfg.claim_source,
+                                                         self.cfg.claim_wait_ms / 1000))
+                 if self.cfg.claim_source else None)
+        try:
+            result, frames = await self._good_frame(camera)
+            summary: dict[str, Any] = {"frames": frames, "faces": result.faces,
+                                       "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()}}
+            if result.quality is not None:
+                q = result.quality
+                summary["quality"] = {"eye_px": round(q.eye_distance_px, 1), "sharpness": round(q.sharpness, 1),
+                                      "yaw": round(q.yaw_deg, 1), "roll": round(q.roll_deg, 1)}
+            if result.embedding is None:
+                return self._evidence(result.status, t0, summary)
+            claimed = _claimed(await claim) if claim else None
+            t1 = time.monotonic()
+            loop = asyncio.get_running_loop()
+            scores = await loop.run_in_executor(self.engine.executor, self.engine.match,
+                                                result.embedding, claimed)
+            summary["timings_ms"]["match"] = round((time.monotonic() - t1) * 1e3, 2)
+            identity = scores.pop("identity_ref", None)
+            summary.update(scores)
+            return self._evidence(_verdict(scores), t0, summary,
+                                  {"identity_ref": identity} if identity else {})
+        finally:
+            if claim is not None and not claim.done():
+                claim.cancel()
+
+    async def _good_frame(self, camera: Camera) -> tuple[FaceResult, int]:
+        result = FaceResult("no_face")
+        for frame_no in range(1, self.cfg.max_frames + 1):
+            obs = await camera.grab()
+            ticket = self.worker.submit(obs.payload)
+            result = await self.worker.result(ticket, self.cfg.deadline_ms / 1000)
+            if result.status == "ok":
+                return result, frame_no
+        return result, self.cfg.max_frames
+
+    def _evidence(self, verdict: str, t0: float, summary: dict[str, Any],
+                  claims: Mapping[str, Any] | None = None) -> Evidence:
+        score = summary.get("verify_score", summary.get("resident_score", 0.0))
+        return Evidence(self.source, "face", None, confidence=max(0.0, min(1.0, float(score))),
+                        reason=verdict, claims=claims or {}, summary={"verdict": verdict, **summary},
+                        elapsed_ms=(time.monotonic() - t0) * 1e3)
+
+
+def _claimed(ev: Evidence | None) -> str | None:
+    ref = ev.claims.get("identity_ref") if ev is not None else None
+    return ref if isinstance(ref, str) and ref else None
+
+
+def _verdict(scores: Mapping[str, Any]) -> str:
+    if scores.get("watchlist_hit"):
+        return "watchlist_hit"
+    return str(scores.get("verdict_1to1") or scores.get("verdict_1toN") or "no_claim")
+
+
+# ---- hooks ------------------------------------------------------------------------------------
+@hookimpl
+def gatecore_config_section() -> tuple[str, type[FaceConfig]]:
+    return NAME, FaceConfig
+
+
+@hookimpl
+def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
+    return [FaceEvidence]
+
+
+@hookimpl
+def gatecore_check_profile(profile: Profile) -> list[tuple[tuple[str | int, ...], str]]:
+    issues: list[tuple[tuple[str | int, ...], str]] = []
+    for i, lane in enumerate(profile.lanes):
+        roles = {d.role for d in lane.devices}
+        for j, ev in enumerate(lane.evidence):
+            if isinstance(ev, FaceEvidence) and ev.camera not in roles:
+                issues.append((("lanes", i, "evidence", j, "camera"),
+                               f"lane {lane.id} has no device with role {ev.camera!r} (known: {sorted(roles)})"))
+    uses_face = any(isinstance(ev, FaceEvidence) for lane in profile.lanes for ev in lane.evidence)
+    cfg = profile.plugin_config(NAME)
+    if not isinstance(cfg, FaceConfig):
+        if uses_face:
+            issues.append((("plugins",), f"a lane uses face evidence but [plugins.{NAME}] is missing"))
+        return issues
+    return issues + [(("plugins", NAME, *path), msg) for path, msg in check_models(cfg) + check_galleries(cfg)]
+
+
+@hookimpl
+def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> FaceSource | None:
+    if not isinstance(config, FaceEvidence):
+        return None
+    cfg = lane.plugin_config(NAME)
+    if not isinstance(cfg, FaceConfig):
+        raise ValueError(f"lane {lane.id}: face evidence needs a [plugins.{NAME}] section")
+    engine = lane.stash.get(ENGINE, None)
+    if engine is None:
+        engine = FaceEngine.open(cfg)
+        lane.stash[ENGINE] = engine
+    source = FaceSource(config, lane, engine)
+    lane.stash.setdefault(SOURCES, []).append(source)
+    return source
+
+
+@hookimpl
+def gatecore_site_start(site: Site) -> None:
+    for src in site.stash.get(SOURCES, []):
+        site.spawn(src.worker.run(), name=f"{NAME}/{src.lane.id}/{src.source}")
+
+
+@hookimpl
+def gatecore_site_stop(site: Site) -> None:
+    engine = site.stash.get(ENGINE, None)
+    if engine is not None:
+        engine.close()
+
+
+@hookimpl
+def gatecore_vote(txn: TransactionContext, evidence: Mapping[str, Evidence]) -> list[Vote]:
+    """PASS on a 1:1 (or residents 1:N) match, DENY on a watchlist hit, REFER otherwise,
+    including a face source that started on this crossing but gave nothing in time."""
+    votes = []
+    for name, ev in evidence.items():
+        if ev.kind != "face":
+            continue
+        outcome = Outcome.PASS if ev.reason in _PASS else Outcome.DENY if ev.reason in _DENY \
+            else Outcome.REFER
+        votes.append(Vote(VOTER, outcome, ev.reason, source=name))
+    for name in sorted(txn.stash.get(_TXN_SOURCES, set()) - set(evidence)):
+        votes.append(Vote(VOTER, Outcome.REFER, "no result in time", source=name))
+    return votes
+
+
+@hookimpl
+def gatecore_add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from plugins.gate_face.cli import add_commands
+
+    add_commands(subparsers)
