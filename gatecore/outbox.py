@@ -375,6 +375,7 @@ class _Delivery:
     lane_backoff: dict[str, _Backoff] = field(default_factory=dict)
     down_until: float = 0.0
     draining: bool = False  # a transport error: wait for every call to end, then resend from the oldest
+    rescanned: float = 0.0
 
     def reset(self) -> None:
         self.buffer.clear()
@@ -397,6 +398,7 @@ class Outbox:
         backoff_max_s: float = 5.0,
         poll_s: float = 1.0,
         call_timeout_s: float = 30.0,
+        rescan_s: float = 5.0,
         synchronous: Literal["full", "normal"] = "full",
     ) -> None:
         if window < 1 or batch < 1:
@@ -409,6 +411,7 @@ class Outbox:
         self.backoff_max_s = backoff_max_s
         self.poll_s = poll_s
         self.call_timeout_s = call_timeout_s
+        self.rescan_s = rescan_s  # a busy loop reads the pending set again this often (an idle one: poll_s)
         self._store = _Store(self.path, synchronous, budget_bytes)
         self._wake = asyncio.Event()
         self._stale = False
@@ -527,8 +530,10 @@ class Outbox:
                 self._collect(st, glob)
                 if not (st.calls or st.buffer or st.blocked or st.reading or self._stale) and st.at_end:
                     self._idle.set()
-                if idle and not st.calls and not st.buffer and st.at_end:
-                    st.reset()  # idle poll: pick up records that other processes made pending
+                due = time.monotonic() - st.rescanned >= self.rescan_s
+                if st.at_end and st.reading is None and not st.buffer and (idle or due):
+                    st.reset()  # pick up records another process made pending (gatecore outbox --replay)
+                    st.rescanned = time.monotonic()
         finally:
             self._delivery = None
             for task in st.calls:

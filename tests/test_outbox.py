@@ -173,6 +173,22 @@ async def test_replay_resends_delivered_records_since(tmp_path: Path) -> None:
     assert [r.id for r in transport.sent] == old + new + new
 
 
+async def test_a_replay_from_another_process_reaches_a_busy_delivery_loop(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    path = tmp_path / "box.sqlite"
+    async with Outbox(path, poll_s=30.0, rescan_s=0.1) as box, delivering(box, transport):
+        old = [await box.put("l", "decision", b"{}") for _ in range(3)]
+        await until(lambda: box.delivered == 3)
+        async with Outbox(path) as tool:  # what `gatecore outbox PROFILE --replay` opens
+            assert await tool.replay(0.0) == 3
+        for _ in range(50):  # traffic keeps the loop from ever being idle for poll_s
+            await box.put("l", "decision", b"{}")
+            if sum(1 for r in transport.sent if r.id in old) == 6:
+                break
+            await asyncio.sleep(0.01)
+    assert sum(1 for r in transport.sent if r.id in old) == 6
+
+
 async def test_retention_purges_old_delivered_records(tmp_path: Path) -> None:
     transport = RecordingTransport()
     async with Outbox(tmp_path / "box.sqlite", retention_s=0.0) as box:
