@@ -513,7 +513,7 @@ class Outbox:
         """Deliver pending records through ``transport`` until cancelled."""
         if self._delivery is not None:
             raise OutboxError("a delivery loop is already running on this outbox")
-        st = self._delivery = _Delivery()
+        st = self._delivery = _Delivery(rescanned=time.monotonic())
         glob = _Backoff(self.backoff_base_s, self.backoff_max_s)
         try:
             while True:
