@@ -38,9 +38,12 @@ unit: $(STAMP)
 test: system-deps lint typecheck imports unit
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[all,dev,bench]'   # the baselines (faiss, usearch)
 	$(BIN)/python bench/core_latency.py
 	$(BIN)/python bench/hardware.py
 	$(BIN)/python bench/barcode.py
+	$(BIN)/python bench/embedding_search.py --n 100000
+	$(BIN)/python bench/face_pipeline.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

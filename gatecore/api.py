@@ -45,6 +45,7 @@ from gatecore.types import (
     LaneStateChange,
     Observation,
     Outcome,
+    SharedState,
     Stamp,
     Vote,
     new_id,
@@ -56,5 +57,6 @@ __all__ = [
     "Evidence", "EvidenceConfig", "EvidenceSource", "Fault", "Identifier", "Lane", "LaneConfig", "LaneInfo",
     "LaneState", "LaneStateChange", "Lights", "Observation", "Outcome", "PolicyConfig", "Presence",
     "PresenceChanged", "Profile", "ProfileError", "ProfileIssue", "Reader", "Scanned", "SecretRef", "Site",
+    "SharedState",
     "SiteError", "Stamp", "Stash", "StashKey", "TransactionContext", "Vote", "call_all", "hookimpl", "new_id",
 ]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gatecore.devices import Device, DeviceContext
     from gatecore.evidence import EvidenceSource, TransactionContext
     from gatecore.site import LaneInfo, Profile, Site
-    from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Vote
+    from gatecore.types import Decision, Evidence, Fault, LaneStateChange, SharedState, Vote
 
 # ------------------------------------------------------------------------------------------------
 # setup: what a plugin adds to profiles and to the command line
@@ -152,3 +152,23 @@ def gatecore_report_fault(site: Site, fault: Fault) -> Awaitable[None] | None:
 def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> Awaitable[None] | None:
     """A lane changed state. *May be async*; keep it quick, it is called for every transition."""
 
+
+
+# ------------------------------------------------------------------------------------------------
+# shared state: versioned snapshots and deltas between controllers (galleries, watchlists)
+# ------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def gatecore_share_state(site: Site, update: SharedState) -> Awaitable[None] | None:
+    """Carry ``update`` to the other controllers. *May be async.* Implemented by transport plugins
+    (the IOC plugin, over the broker the IOC already runs); called by ``await site.share_state(update)``.
+    Persist before returning if the update must arrive."""
+
+
+@hookspec
+def gatecore_apply_state(site: Site, update: SharedState) -> bool | Awaitable[bool | None] | None:
+    """Apply an update that arrived from elsewhere. *May be async.* Return ``None`` when
+    ``update.name`` is not yours, ``True`` once applied, ``False`` when yours but it cannot be applied
+    (a delta from another version: the sender must send a snapshot). Transport plugins call
+    ``await site.apply_state(update)`` when an update arrives."""

@@ -21,7 +21,7 @@ from gatecore.lane import Lane, LaneInfo
 from gatecore.plugins import Pending, await_pending, call_all, call_now, log_failures
 from gatecore.profile import Profile
 from gatecore.stash import Stash
-from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, Stamp, Vote
+from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote
 
 __all__ = ["LaneInfo", "Profile", "Site", "SiteError"]
 
@@ -144,6 +144,18 @@ class Site:
             for f in failures:
                 await self.report_fault(Fault(Stamp(self.id, lane_id), "report_failed",
                                               f"{f.plugin}.{hook}: {type(f.error).__name__}"))
+
+    async def share_state(self, update: SharedState) -> None:
+        """Hand a snapshot or delta of shared state to the transports (``gatecore_share_state``)."""
+        await call_all(self.pm, "gatecore_share_state", self._report_timeout, site=self, update=update)
+
+    async def apply_state(self, update: SharedState) -> bool:
+        """Apply an update that arrived (``gatecore_apply_state``); False when nobody could apply it."""
+        results, _ = await call_all(self.pm, "gatecore_apply_state", self._report_timeout, site=self, update=update)
+        applied = bool(results) and all(results)
+        log.info("shared_state", name=update.name, kind=update.kind, version=update.version, applied=applied,
+                 owners=len(results))
+        return applied
 
     async def _state_reporter(self) -> None:
         while True:

@@ -6,6 +6,7 @@ Records that leave the controller are turned into JSON dicts by ``to_record()``;
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -201,3 +202,39 @@ class LaneStateChange:
             "reason": self.reason,
             "txn": self.txn_id,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SharedState:
+    """A versioned piece of state shared between controllers (a face gallery, a watchlist...).
+
+    ``kind`` is ``"snapshot"`` (the whole state at ``version``) or ``"delta"`` (what takes a holder from
+    ``base_version`` to ``version``). ``name`` is owned by one plugin (``"gate_face/watchlist"``);
+    ``payload`` is that plugin's encoding. Carried by transport plugins, applied by the owner.
+    """
+
+    site_id: str
+    name: str
+    kind: str
+    base_version: int
+    version: int
+    payload: bytes
+    id: str = field(default_factory=new_id)
+    t_wall: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("snapshot", "delta"):
+            raise ValueError(f"shared state kind must be 'snapshot' or 'delta', not {self.kind!r}")
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "schema": f"gatecore.shared_state/{SCHEMA_VERSION}",
+            "id": self.id, "site": self.site_id, "t_wall": self.t_wall, "name": self.name,
+            "kind": self.kind, "base_version": self.base_version, "version": self.version,
+            "payload": base64.b64encode(self.payload).decode("ascii"),
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SharedState:
+        return cls(record["site"], record["name"], record["kind"], int(record["base_version"]),
+                   int(record["version"]), base64.b64decode(record["payload"]), record["id"], record["t_wall"])

@@ -133,3 +133,45 @@ async def test_crossings_are_decided_by_the_face(tmp_path: Path, identity: int, 
     summary = site.summary()
     assert summary["crossings"] >= 2
     assert summary["decisions"][outcome] == sum(summary["decisions"].values())
+
+
+async def test_a_gallery_travels_to_another_controller_as_snapshot_then_delta(tmp_path: Path) -> None:
+    """Two controllers: changes on one reach the other through the shared-state hooks."""
+    from gatecore.api import SharedState, hookimpl
+    from plugins.gate_face import share
+    from plugins.gate_face.plugin import ENGINE
+
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir(), b_dir.mkdir()
+    sites = []
+    for d in (a_dir, b_dir):
+        profile = write_profile(d, 3)
+        enroll(d)
+        sites.append(Site(load_profile(profile, manager()), manager()))
+    a, b = sites
+    carried: list[SharedState] = []
+
+    class Wire:  # a transport plugin: what site A shares, site B applies
+        @hookimpl
+        async def gatecore_share_state(self, site: Site, update: SharedState) -> None:
+            carried.append(SharedState.from_record(update.to_record()))
+            assert await b.apply_state(carried[-1])
+
+    register(a.pm, Wire(), "wire")
+    watch_a = a.stash[ENGINE].galleries["watchlist"].index
+    watch_b = b.stash[ENGINE].galleries["watchlist"].index
+    rng = np.random.default_rng(1)
+    watch_a.add(["new-1", "new-2"], rng.normal(size=(2, 512)).astype(np.float32))
+    await a.share_state(share.snapshot(a, "watchlist", watch_a))
+    assert sorted(watch_b.ids()) == sorted(watch_a.ids()) and watch_b.version == watch_a.version
+    since = watch_a.version
+    watch_a.remove(["new-1"])
+    watch_a.upsert(["new-3"], rng.normal(size=(1, 512)).astype(np.float32))
+    await a.share_state(share.delta(a, "watchlist", watch_a, since))
+    assert [u.kind for u in carried] == ["snapshot", "delta"]
+    assert sorted(watch_b.ids()) == sorted(watch_a.ids()) and watch_b.version == watch_a.version
+    np.testing.assert_array_equal(watch_b.vector("new-3"), watch_a.vector("new-3"))
+    stale = share.delta(a, "watchlist", watch_a, since)  # B is past it now
+    assert not await b.apply_state(stale)
+    for site in sites:
+        site.stash[ENGINE].close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from plugins.gate_face.plugin import (
     gatecore_add_commands,
+    gatecore_apply_state,
     gatecore_check_profile,
     gatecore_config_section,
     gatecore_evidence_kinds,
@@ -19,6 +20,7 @@ from plugins.gate_face.plugin import (
 )
 
 __all__ = [
-    "gatecore_add_commands", "gatecore_check_profile", "gatecore_config_section", "gatecore_evidence_kinds",
+    "gatecore_add_commands", "gatecore_apply_state",
+    "gatecore_check_profile", "gatecore_config_section", "gatecore_evidence_kinds",
     "gatecore_make_evidence_source", "gatecore_site_start", "gatecore_site_stop", "gatecore_vote",
 ]

@@ -15,12 +15,14 @@ from gatecore.api import (
     LaneInfo,
     Outcome,
     Profile,
+    SharedState,
     Site,
     StashKey,
     TransactionContext,
     Vote,
     hookimpl,
 )
+from plugins.gate_face import share
 from plugins.gate_face.config import FaceConfig, FaceEvidence
 from plugins.gate_face.engine import FaceEngine, check_galleries, check_models
 from plugins.gate_face.pipeline import FaceResult
@@ -164,6 +166,19 @@ def gatecore_site_stop(site: Site) -> None:
     engine = site.stash.get(ENGINE, None)
     if engine is not None:
         engine.close()
+
+
+@hookimpl
+async def gatecore_apply_state(site: Site, update: SharedState) -> bool | None:
+    """Galleries arriving from other controllers (``gate_face/NAME``), applied off the event loop."""
+    engine = site.stash.get(ENGINE, None)
+    if not update.name.startswith(share.PREFIX) or engine is None:
+        return None
+    gallery = engine.galleries.get(update.name.removeprefix(share.PREFIX))
+    if gallery is None:
+        return False
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(engine.executor, share.apply, gallery.index, update)
 
 
 @hookimpl
