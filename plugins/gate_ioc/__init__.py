@@ -1,0 +1,83 @@
+"""gate_ioc: report decisions, faults, lane states and heartbeats to the operations centre (IOC).
+
+Every report is committed to a durable outbox before its hook returns, then delivered in order per
+lane over MQTT (QoS 1, versioned topics ``{prefix}/{site}/{lane}/{decision|fault|state|heartbeat}``,
+retained online/offline status with a last will) or, with no broker, appended to a JSONL file.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gatecore.api import (
+    ConfigModel,
+    Decision,
+    Fault,
+    LaneStateChange,
+    Site,
+    StashKey,
+    hookimpl,
+)
+
+from .config import IocSection
+from .reporter import Reporter
+from .tool import add_outbox_command
+
+NAME = "ioc"
+REPORTER = StashKey[Reporter]()
+
+
+def _reporter(site: Site) -> Reporter | None:
+    """The site's reporter, made on first use: a lane may report before ``gatecore_site_start`` ran."""
+    reporter = site.stash.get(REPORTER, None)
+    if reporter is None:
+        cfg = site.plugin_config(NAME)
+        if isinstance(cfg, IocSection):
+            reporter = site.stash.setdefault(REPORTER, Reporter(cfg, site))
+    return reporter
+
+
+@hookimpl
+def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
+    return NAME, IocSection
+
+
+@hookimpl
+async def gatecore_site_start(site: Site) -> None:
+    reporter = _reporter(site)
+    if reporter is not None:
+        await reporter.open()
+        site.spawn(reporter.serve(), name="ioc/serve")
+
+
+@hookimpl
+async def gatecore_site_stop(site: Site) -> None:
+    reporter = _reporter(site)
+    if reporter is not None:
+        await reporter.stop()
+
+
+async def _report(site: Site, record: Decision | Fault | LaneStateChange) -> None:
+    reporter = _reporter(site)
+    if reporter is not None:
+        await reporter.report(record)
+
+
+@hookimpl
+async def gatecore_report_decision(site: Site, decision: Decision) -> None:
+    await _report(site, decision)
+
+
+@hookimpl
+async def gatecore_report_fault(site: Site, fault: Fault) -> None:
+    await _report(site, fault)
+
+
+@hookimpl
+async def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> None:
+    await _report(site, change)
+
+
+@hookimpl
+def gatecore_add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    add_outbox_command(subparsers, NAME)

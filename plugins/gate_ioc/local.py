@@ -1,0 +1,38 @@
+"""A transport with no broker: each record becomes one JSON line ``{"topic": ..., "record": {...}}``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from gatecore.outbox import OutRecord, TransportError
+
+from .payloads import topic_segment
+
+
+class JsonlTransport:
+    """Appends records to a file (the demo's IOC); a record is confirmed once the line is flushed."""
+
+    def __init__(self, path: str | os.PathLike[str], site_topic: str) -> None:
+        self.path = Path(path)
+        self.site_topic = site_topic
+
+    async def publish(self, records: Sequence[OutRecord]) -> Collection[str]:
+        lines = b"".join(
+            b'{"topic":"%s/%s/%s","record":%s}\n'
+            % (self.site_topic.encode(), topic_segment(r.lane).encode(), r.kind.encode(), r.payload)
+            for r in records
+        )
+        try:
+            await asyncio.to_thread(self._append, lines)
+        except OSError as exc:
+            raise TransportError(f"cannot append to {self.path}: {exc.strerror}") from exc
+        return [r.id for r in records]
+
+    def _append(self, data: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as f:
+            f.write(data)
+            f.flush()

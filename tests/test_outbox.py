@@ -1,0 +1,221 @@
+"""The durable outbox: commit before return, ordered delivery per lane, retries, budget, restart, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from gatecore.outbox import Outbox, OutboxError, OutRecord, Transport, TransportError
+
+
+class RecordingTransport:
+    """A transport that confirms what ``accept`` allows and raises while ``down`` is set."""
+
+    def __init__(self, accept: Callable[[OutRecord], bool] = lambda r: True) -> None:
+        self.accept = accept
+        self.down = False
+        self.sent: list[OutRecord] = []
+        self.calls = 0
+
+    async def publish(self, records: Sequence[OutRecord]) -> Collection[str]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self.down:
+            raise TransportError("link down")
+        self.sent.extend(records)
+        return [r.id for r in records if self.accept(r)]
+
+
+@asynccontextmanager
+async def delivering(box: Outbox, transport: Transport) -> AsyncIterator[None]:
+    task = asyncio.create_task(box.deliver(transport))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached before the timeout")
+        await asyncio.sleep(0.005)
+
+
+def first_seen_by_lane(records: list[OutRecord]) -> dict[str, list[str]]:
+    seen: set[str] = set()
+    lanes: dict[str, list[str]] = {}
+    for r in records:
+        if r.id not in seen:
+            seen.add(r.id)
+            lanes.setdefault(r.lane, []).append(r.id)
+    return lanes
+
+
+async def test_put_is_committed_before_it_returns(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite"
+    async with Outbox(path) as box:
+        rid = await box.put("lane-1", "decision", {"schema": "x/1", "n": 1})
+        other = sqlite3.connect(path)
+        row = other.execute("SELECT lane, kind, payload, delivered FROM records WHERE id = ?", (rid,)).fetchone()
+        other.close()
+    assert row == ("lane-1", "decision", b'{"schema":"x/1","n":1}', None)
+
+
+async def test_a_failing_put_fails_alone_in_its_group_commit(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "box.sqlite") as box:
+        taken = await box.put("l", "decision", b"{}")
+        results = await asyncio.gather(
+            box.put("l", "decision", b"1"), box.put("l", "decision", b"2", id=taken), box.put("l", "decision", b"3"),
+            return_exceptions=True,
+        )
+        pending = await box.pending()
+    assert isinstance(results[1], OutboxError) and "UNIQUE" in str(results[1])
+    assert [r.payload for r in pending] == [b"{}", b"1", b"3"]
+    assert [r.id for r in pending][1:] == [results[0], results[2]]
+
+
+async def test_delivers_everything_in_order_per_lane(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    async with Outbox(tmp_path / "box.sqlite", window=16, batch=4) as box:
+        expected: dict[str, list[str]] = {}
+        async with delivering(box, transport):
+            for n in range(300):
+                lane = f"lane-{n % 3}"
+                expected.setdefault(lane, []).append(await box.put(lane, "decision", b"{}"))
+            await until(lambda: box.delivered == 300)
+        status = await box.status()
+    assert first_seen_by_lane(transport.sent) == expected
+    assert status.pending == 0 and status.delivered_kept == 300
+
+
+async def test_transport_failure_resends_from_oldest_without_loss(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    async with Outbox(tmp_path / "box.sqlite", window=32, batch=8, backoff_base_s=0.001, backoff_max_s=0.01) as box:
+        expected: dict[str, list[str]] = {}
+        async with delivering(box, transport):
+            for n in range(400):
+                if n % 50 == 0:
+                    transport.down = not transport.down
+                lane = f"lane-{n % 4}"
+                expected.setdefault(lane, []).append(await box.put(lane, "decision", b"{}"))
+            transport.down = False
+            await until(lambda: box.delivered == 400)
+    assert first_seen_by_lane(transport.sent) == expected
+    assert box.retries > 0
+
+
+async def test_unconfirmed_lane_is_retried_while_other_lanes_flow(tmp_path: Path) -> None:
+    refuse = {"stuck"}
+    transport = RecordingTransport(accept=lambda r: r.lane not in refuse)
+    async with Outbox(tmp_path / "box.sqlite", window=8, batch=2, backoff_base_s=0.001, backoff_max_s=0.02) as box:
+        async with delivering(box, transport):
+            stuck = await box.put("stuck", "decision", b"{}")
+            fine = [await box.put("fine", "decision", b"{}") for _ in range(20)]
+            await until(lambda: box.delivered == 20)
+            assert sum(1 for r in transport.sent if r.id == stuck) >= 2
+            refuse.clear()
+            await until(lambda: box.delivered == 21)
+        status = await box.status()
+    assert status.pending == 0
+    assert [r.id for r in transport.sent if r.lane == "fine"] == fine
+
+
+async def test_budget_drops_oldest_telemetry_never_decisions(tmp_path: Path) -> None:
+    payload = b"x" * 872  # 1000 bytes with the per-row overhead
+    async with Outbox(tmp_path / "box.sqlite", budget_bytes=10_000) as box:
+        decisions = [await box.put("l", "decision", payload, must=True) for _ in range(4)]
+        telemetry = [await box.put("l", "heartbeat", payload, must=False) for _ in range(10)]
+        status = await box.status()
+        kept = {r.id for r in await box.pending()}
+        assert status.dropped == 4 and status.bytes <= 10_000
+        assert set(decisions) <= kept and kept - set(decisions) == set(telemetry[4:])
+        more = [await box.put("l", "decision", payload) for _ in range(10)]
+        status = await box.status()
+        kept = {r.id for r in await box.pending()}
+    assert set(decisions + more) <= kept
+    assert not kept & set(telemetry)
+    assert status.dropped == 10 and status.over_budget
+
+
+async def test_restart_resumes_pending(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite"
+    async with Outbox(path) as box:
+        ids = [await box.put("lane-1", "fault", b"{}") for _ in range(50)]
+    transport = RecordingTransport()
+    async with Outbox(path) as box:
+        assert (await box.status()).pending == 50
+        async with delivering(box, transport):
+            await until(lambda: box.delivered == 50)
+    assert [r.id for r in transport.sent] == ids
+
+
+async def test_replay_resends_delivered_records_since(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    async with Outbox(tmp_path / "box.sqlite", poll_s=0.05) as box, delivering(box, transport):
+        old = [await box.put("l", "decision", b"{}") for _ in range(5)]
+        await until(lambda: box.delivered == 5)
+        since = time.time()
+        await asyncio.sleep(0.01)
+        new = [await box.put("l", "decision", b"{}") for _ in range(5)]
+        await until(lambda: box.delivered == 10)
+        assert await box.replay(since) == 5
+        await until(lambda: box.delivered == 15)
+    assert [r.id for r in transport.sent] == old + new + new
+
+
+async def test_a_replay_from_another_process_reaches_a_busy_delivery_loop(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    path = tmp_path / "box.sqlite"
+    async with Outbox(path, poll_s=30.0, rescan_s=0.1) as box, delivering(box, transport):
+        old = [await box.put("l", "decision", b"{}") for _ in range(3)]
+        await until(lambda: box.delivered == 3)
+        async with Outbox(path) as tool:  # what `gatecore outbox PROFILE --replay` opens
+            assert await tool.replay(0.0) == 3
+        for _ in range(50):  # traffic keeps the loop from ever being idle for poll_s
+            await box.put("l", "decision", b"{}")
+            if sum(1 for r in transport.sent if r.id in old) == 6:
+                break
+            await asyncio.sleep(0.01)
+    assert sum(1 for r in transport.sent if r.id in old) == 6
+
+
+async def test_retention_purges_old_delivered_records(tmp_path: Path) -> None:
+    transport = RecordingTransport()
+    async with Outbox(tmp_path / "box.sqlite", retention_s=0.0) as box:
+        await box.put("l", "decision", b"{}")
+        async with delivering(box, transport):
+            await until(lambda: box.delivered == 1)
+        assert await box.purge() == 1
+        status = await box.status()
+    assert status.delivered_kept == 0 and status.bytes == 0
+
+
+async def test_closed_outbox_refuses_puts(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "box.sqlite")
+    with pytest.raises(Exception, match="not open"):
+        await box.put("l", "decision", b"{}")
+
+
+async def test_the_loop_waits_for_failed_calls_instead_of_spinning(tmp_path: Path) -> None:
+    """While draining after a transport error, buffered records must not make the loop return at once:
+    it has to yield until the failed calls finish (a regression: it spun until the 60 s purge)."""
+    from gatecore.outbox import _Delivery
+
+    async with Outbox(tmp_path / "box.sqlite", poll_s=0.02) as box:
+        st = _Delivery(draining=True)
+        st.buffer.append(OutRecord(1, "id-1", "l", "decision", b"{}", 0.0))
+        call: asyncio.Future[Collection[str]] = asyncio.get_running_loop().create_future()
+        st.calls[call] = []  # type: ignore[index]
+        assert await box._wait(st, time.monotonic()) is True  # timed out waiting, did not return at once
+        call.set_result([])
+        assert await box._wait(st, time.monotonic()) is False  # the call finished: something happened
