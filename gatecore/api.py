@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gatecore import hookimpl
 from gatecore.config import (
     ConfigModel,
@@ -33,6 +35,7 @@ from gatecore.devices import (
 )
 from gatecore.evidence import EvidenceSource, TransactionContext
 from gatecore.lane import Lane, LaneInfo
+from gatecore.outbox import Outbox, OutboxStatus, OutRecord, Transport, TransportError
 from gatecore.plugins import call_all
 from gatecore.profile import Profile, ProfileError, ProfileIssue
 from gatecore.site import Site, SiteError
@@ -51,12 +54,25 @@ from gatecore.types import (
     new_id,
 )
 
+#: Exit code of a command given an invalid profile.
+EXIT_INVALID = 2
+
+
+def open_profile(path: str) -> tuple[Profile, Any]:
+    """Load and validate a profile with the plugins it asks for (as ``gatecore run`` does): returns the
+    profile and its plugin manager; raises :class:`ProfileError`. For plugins' own sub-commands."""
+    from gatecore.cli import load  # the CLI owns the manager-per-profile logic
+
+    return load(path)
+
+
 __all__ = [
-    "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "Camera", "ConfigModel", "Decision", "Device",
-    "DeviceConfig", "DeviceContext", "DeviceError", "DeviceEvent", "DeviceOffline", "DeviceOnline", "Display",
-    "Evidence", "EvidenceConfig", "EvidenceSource", "Fault", "Identifier", "Lane", "LaneConfig", "LaneInfo",
-    "LaneState", "LaneStateChange", "Lights", "Observation", "Outcome", "PolicyConfig", "Presence",
-    "PresenceChanged", "Profile", "ProfileError", "ProfileIssue", "Reader", "Scanned", "SecretRef", "Site",
-    "SharedState",
-    "SiteError", "Stamp", "Stash", "StashKey", "TransactionContext", "Vote", "call_all", "hookimpl", "new_id",
+    "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "call_all", "Camera", "ConfigModel", "Decision",
+    "Device", "DeviceConfig", "DeviceContext", "DeviceError", "DeviceEvent", "DeviceOffline", "DeviceOnline",
+    "Display", "Evidence", "EvidenceConfig", "EvidenceSource", "EXIT_INVALID", "Fault", "hookimpl",
+    "Identifier", "Lane", "LaneConfig", "LaneInfo", "LaneState", "LaneStateChange", "Lights", "new_id",
+    "Observation", "open_profile", "Outbox", "OutboxStatus", "Outcome", "OutRecord", "PolicyConfig",
+    "Presence", "PresenceChanged", "Profile", "ProfileError", "ProfileIssue", "Reader", "Scanned",
+    "SecretRef", "SharedState", "Site", "SiteError", "Stamp", "Stash", "StashKey", "TransactionContext",
+    "Transport", "TransportError", "Vote",
 ]

@@ -7,7 +7,7 @@ import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from gatecore.outbox import OutRecord, TransportError
+from gatecore.api import OutRecord, TransportError
 
 from .payloads import topic_segment
 

@@ -23,7 +23,7 @@ import aiomqtt
 import paho.mqtt.client as paho
 import structlog
 
-from gatecore.outbox import OutRecord, TransportError
+from gatecore.api import OutRecord, TransportError
 
 from .payloads import site_topic, topic_segment
 

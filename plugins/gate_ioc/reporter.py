@@ -9,8 +9,7 @@ from typing import Any
 
 import structlog
 
-from gatecore.api import Decision, Fault, LaneStateChange, Site
-from gatecore.outbox import Outbox, Transport
+from gatecore.api import Decision, Fault, LaneStateChange, Outbox, Site, Transport
 
 from . import payloads
 from .config import IocSection

@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import datetime
 
-from gatecore.outbox import Outbox, OutboxStatus
+from gatecore.api import Outbox, OutboxStatus
 
 from .config import IocSection
 
@@ -59,8 +59,8 @@ def add_outbox_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--lane", help="only this lane (with --replay)")
 
     def command(args: argparse.Namespace) -> int:
-        from gatecore.cli import EXIT_INVALID, load  # the core's profile loader (plugins, includes, checks)
-        from gatecore.profile import ProfileError
+        from gatecore.api import EXIT_INVALID, ProfileError
+        from gatecore.api import open_profile as load
 
         try:
             profile, _ = load(args.profile)
