@@ -35,6 +35,7 @@ from gatecore.devices import (
 )
 from gatecore.evidence import EvidenceSource, TransactionContext
 from gatecore.lane import Lane, LaneInfo
+from gatecore.notify import Notifier
 from gatecore.outbox import Outbox, OutboxStatus, OutRecord, Transport, TransportError
 from gatecore.plugins import call_all
 from gatecore.profile import Profile, ProfileError, ProfileIssue
@@ -70,7 +71,7 @@ __all__ = [
     "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "call_all", "Camera", "ConfigModel", "Decision",
     "Device", "DeviceConfig", "DeviceContext", "DeviceError", "DeviceEvent", "DeviceOffline", "DeviceOnline",
     "Display", "Evidence", "EvidenceConfig", "EvidenceSource", "EXIT_INVALID", "Fault", "hookimpl",
-    "Identifier", "Lane", "LaneConfig", "LaneInfo", "LaneState", "LaneStateChange", "Lights", "new_id",
+    "Identifier", "Lane", "LaneConfig", "LaneInfo", "LaneState", "LaneStateChange", "Lights", "Notifier", "new_id",
     "Observation", "open_profile", "Outbox", "OutboxStatus", "Outcome", "OutRecord", "PolicyConfig",
     "Presence", "PresenceChanged", "Profile", "ProfileError", "ProfileIssue", "Reader", "Scanned",
     "SecretRef", "SharedState", "Site", "SiteError", "Stamp", "Stash", "StashKey", "TransactionContext",

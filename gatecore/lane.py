@@ -36,6 +36,7 @@ from gatecore.devices import (
     Scanned,
 )
 from gatecore.evidence import EvidenceSource, TransactionContext
+from gatecore.notify import Notifier
 from gatecore.policy import combine
 from gatecore.stash import Stash
 from gatecore.types import Decision, Evidence, Fault, LaneState, LaneStateChange, Outcome, Stamp, Vote, new_id
@@ -104,7 +105,7 @@ class Lane:
         self.txn: TransactionContext | None = None
         self.decision: Decision | None = None
         self.on_crossing: Callable[[Lane], None] | None = None
-        self._wake: asyncio.Future[None] | None = None
+        self._events = Notifier()
         self._offline: dict[str, str] = {}
         self._faults: list[LaneFault] = []
         self._scans: list[Scanned] = []
@@ -145,18 +146,11 @@ class Lane:
         self._notify()
 
     def _notify(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+        self._events.notify()
 
     async def _changed(self, timeout: float) -> None:
-        """Wait for the next device event, at most ``timeout`` seconds (a bare timer: this runs often)."""
-        loop = asyncio.get_running_loop()
-        wake = self._wake = loop.create_future()
-        timer = loop.call_later(timeout, _wake_up, wake)
-        try:
-            await wake
-        finally:
-            timer.cancel()
+        """Wait for the next device event, at most ``timeout`` seconds."""
+        await self._events.wait(timeout)
 
     async def _wait_until(self, ready: Callable[[], bool], timeout: float, *, what: str) -> None:
         """Wait for ``ready()``; a fault or the deadline raises :class:`LaneFault`."""
@@ -418,11 +412,6 @@ class Lane:
         if self.state is LaneState.DEGRADED:
             self._log.info("lane_recovered")
         self._set_state(LaneState.IDLE, "recovered")
-
-
-def _wake_up(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _with_elapsed(ev: Evidence, elapsed_ms: float) -> Evidence:

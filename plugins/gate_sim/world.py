@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
+
+from gatecore.api import Notifier
 
 
 @dataclass
 class LaneWorld:
     lane_id: str
     devices: dict[str, Any] = field(default_factory=dict)
-    _wake: asyncio.Future[None] | None = None
+    notifier: Notifier = field(default_factory=Notifier)
 
     def changed(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+        self.notifier.notify()
 
     async def wait_change(self, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        wake = self._wake = loop.create_future()
-        timer = loop.call_later(timeout, _wake_up, wake)
-        try:
-            await wake
-        finally:
-            timer.cancel()
-
-
-def _wake_up(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+        await self.notifier.wait(timeout)
 
 
 @dataclass
