@@ -75,6 +75,11 @@ def make_manager(disable: Iterable[str] = (), *, entry_points_enabled: bool = Tr
     return pm
 
 
+def available() -> set[str]:
+    """Names of every plugin that could be loaded: the built-ins and the installed entry points."""
+    return {_short(m) for m in BUILTIN_PLUGINS} | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def register(pm: pluggy.PluginManager, plugin: ModuleType | object, name: str) -> None:
     """Register a plugin object by hand (tests, embedding) and check its hook names."""
     pm.register(plugin, name=name)

@@ -22,6 +22,7 @@ from gatecore.config import (
     RunConfig,
     SiteConfig,
 )
+from gatecore.plugins import available
 from gatecore.tomlpos import KeyPath
 
 
@@ -34,7 +35,7 @@ class ModelSet:
     root: type[BaseModel]
     device_kinds: Mapping[str, type[DeviceConfig]]
     evidence_kinds: Mapping[str, type[EvidenceConfig]]
-    plugin_names: frozenset[str]
+    plugin_names: frozenset[str]  # every plugin a profile may name (loaded, or installed and disabled)
 
 
 def _kinds(found: list[Any], base: type[ConfigModel]) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def build_models(pm: pluggy.PluginManager) -> ModelSet:
         lanes=(tuple[lane, ...], Field(description="the lanes of this site")),
         plugins=(plugins, Field(default_factory=plugins)),
     )
-    names = {name for name, _ in pm.list_name_plugin()}
+    names = {name for name, _ in pm.list_name_plugin()} | available()
     return ModelSet(root, devices, evidence, frozenset(names))
 
 

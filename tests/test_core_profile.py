@@ -225,3 +225,13 @@ def test_a_secret_reference_reveals_its_value_only_on_demand(
         profile = load_profile(write_profile(GOOD + f'[plugins.scripted]\ntoken = "{ref}"\n'), pm)
         token = profile.plugin_config("scripted").token  # type: ignore[union-attr]
         assert value not in repr(token) and token.reveal() == value
+
+
+def test_a_profile_can_disable_an_installed_plugin(
+    write_profile: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = bad("[plugins.gate_sim]", '[plugins]\ndisable = ["gate_hw"]\n[plugins.gate_sim]')
+    code, lines = check(write_profile(text), capsys)
+    assert (code, lines) == (0, [])
+    assert main(["plugins", str(write_profile(text))]) == 0
+    assert "gate_hw" not in capsys.readouterr().out
