@@ -111,8 +111,7 @@ class SimLights(SimFaults, Lights):
 
     async def show(self, aspect: Aspect) -> None:
         await self._check()
-        self.aspect = aspect
-        self.lane_world.changed()
+        self.aspect = aspect  # traffic reacts to the barrier and the display only: no wake-up here
 
 
 class SimDisplay(SimFaults, Display):
