@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -380,20 +380,22 @@ class Lane:
         await asyncio.gather(self._close_safely("degraded"), self.services.report_fault(record))
 
     async def _close_safely(self, why: str) -> None:
-        """Best effort, bounded: barrier closed, lights red, display 'refer to officer'."""
-        timeout = self.policy.confirm_timeout_ms / 1000
-        for dev, cmd in ((self.device(self.cfg.barrier), "close"), (self.device(self.cfg.lights), "red"),
-                         (self.device(self.cfg.display), "text")):
+        """Best effort, bounded: barrier closed, lights red, display 'refer to officer'; each command is
+        tried even when another fails."""
+        barrier, lights, display = (self.device(role) for role in (self.cfg.barrier, self.cfg.lights,
+                                                                    self.cfg.display))
+        steps: list[tuple[Device, str, Callable[[], Awaitable[None]]]] = []
+        if isinstance(barrier, Barrier):
+            steps.append((barrier, "barrier close", barrier.close))
+        if isinstance(lights, Lights):
+            steps.append((lights, "lights", lambda: lights.show(Aspect.RED)))
+        if isinstance(display, Display):
+            steps.append((display, "display", lambda: display.show_text("refer to officer")))
+        for dev, what, command in steps:
             try:
-                if isinstance(dev, Barrier) and cmd == "close":
-                    await asyncio.wait_for(dev.close(), timeout)
-                elif isinstance(dev, Lights):
-                    await asyncio.wait_for(dev.show(Aspect.RED), timeout)
-                elif isinstance(dev, Display):
-                    await asyncio.wait_for(dev.show_text("refer to officer"), timeout)
-            except (TimeoutError, DeviceError) as exc:
-                self._log.error("safe_close_failed", device=dev.role if dev else None, why=why,
-                                error=type(exc).__name__)
+                await self._command(command(), what)
+            except LaneFault as fault:
+                self._log.error("safe_close_failed", device=dev.role, why=why, error=fault.kind)
 
     async def _recover(self) -> None:
         """Back to idle when every device is online and the barrier confirms closed."""

@@ -165,9 +165,3 @@ async def call_all(
     failures += late
     log_failures(failures)
     return results + more, failures
-
-
-def call_sync(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[Any]:
-    """Call a synchronous hook and return its results (list, or the first result for firstresult)."""
-    result: list[Any] = getattr(pm.hook, hook_name)(**kwargs)
-    return result

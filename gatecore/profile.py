@@ -182,9 +182,15 @@ class Profile:
     def plugin_config(self, name: str) -> ConfigModel | None:
         return getattr(self.root.plugins, name, None)  # type: ignore[attr-defined]
 
-    def where(self, path: KeyPath) -> Origin:
-        found: Origin | None = locate(self.origins, path)[1]
-        return found or (str(self.path), 1, 1)
+    def issue(self, path: KeyPath, message: str) -> ProfileIssue:
+        """A problem at ``path`` (or at its nearest written ancestor), with its file and line."""
+        return issue_at(self.origins, str(self.path), path, message)
+
+
+def issue_at(origins: Mapping[KeyPath, Origin], file: str, path: KeyPath, message: str) -> ProfileIssue:
+    found: Origin | None = locate(origins, path)[1]
+    where_file, line, col = found or (file, 1, 1)
+    return ProfileIssue(where_file, line, col, dotted(path), message)
 
 
 def read_profile(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
@@ -212,9 +218,7 @@ def load_profile(path: str | Path, pm: pluggy.PluginManager) -> Profile:
     profile = Profile(Path(path), models.root.model_validate(raw), origins)
     extra: list[ProfileIssue] = []
     for found in pm.hook.gatecore_check_profile(profile=profile):
-        for key, message in found or ():
-            file, line, col = profile.where(tuple(key))
-            extra.append(ProfileIssue(file, line, col, dotted(tuple(key)), message))
+        extra += [profile.issue(tuple(key), message) for key, message in found or ()]
     if extra:
         raise ProfileError(extra)
     return profile
@@ -227,9 +231,7 @@ class _Validator:
         self.unknown_kinds: set[KeyPath] = set()
 
     def add(self, path: KeyPath, message: str) -> None:
-        found: Origin | None = locate(self.origins, path)[1]
-        file, line, col = found or (self.path, 1, 1)
-        self.issues.append(ProfileIssue(file, line, col, dotted(path), message))
+        self.issues.append(issue_at(self.origins, self.path, path, message))
 
     def run(self) -> list[ProfileIssue]:
         self.check_lanes()

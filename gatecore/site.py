@@ -76,7 +76,7 @@ class Site:
         return lane
 
     def _make_device(self, lane_id: str, cfg: DeviceConfig, emit: Any) -> Device:
-        ctx = DeviceContext(self.id, lane_id, cfg.role, cfg.kind, emit, self._spawn_named, self.stash,
+        ctx = DeviceContext(self.id, lane_id, cfg.role, cfg.kind, emit, self.spawn, self.stash,
                             self.plugin_config)
         device = self.pm.hook.gatecore_make_device(config=cfg, ctx=ctx)
         if not isinstance(device, Device):
@@ -98,9 +98,6 @@ class Site:
         task = self._tg.create_task(self._guard(coro, name), name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def _spawn_named(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        self.spawn(coro, name)
 
     async def _guard(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         try:
