@@ -67,3 +67,19 @@ class EvidenceSource(Protocol):
     source: str
 
     async def collect(self, txn: TransactionContext) -> Evidence: ...
+
+
+def collect_now(source: EvidenceSource, txn: TransactionContext) -> Evidence | None:
+    """The source's answer if it already has it in hand, else ``None``.
+
+    A source may define ``collect_now(txn)``: a plain (not async) method that returns :class:`Evidence`
+    when the answer needs no waiting at all (the scan that started the crossing, a manifest lodged in
+    advance, a simulated verdict) and ``None`` otherwise. The lane tries it first; only when it returns
+    ``None`` is ``collect`` run as a task. It runs on the event loop, so it must be cheap and must never
+    wait; it may raise like ``collect`` (the source then counts as failed).
+    """
+    now = getattr(source, "collect_now", None)
+    if now is None:
+        return None
+    result: Evidence | None = now(txn)
+    return result

@@ -35,7 +35,7 @@ from gatecore.devices import (
     PresenceChanged,
     Scanned,
 )
-from gatecore.evidence import EvidenceSource, TransactionContext
+from gatecore.evidence import EvidenceSource, TransactionContext, collect_now
 from gatecore.notify import Notifier
 from gatecore.policy import combine
 from gatecore.stash import Stash
@@ -278,38 +278,66 @@ class Lane:
         return decision
 
     async def _collect(self, txn: TransactionContext) -> dict[str, Evidence]:
-        if not self.sources:
-            return {}
-        overall = self.policy.deadline_ms / 1000
-        tasks = {asyncio.ensure_future(self._one_source(src, txn, overall)): src for src in self.sources}
-        try:
-            await asyncio.wait(tasks, timeout=overall + 0.05)
-        finally:
-            for task in tasks:
-                task.cancel()
-        found = {src.source: t.result() for t, src in tasks.items() if t.done() and not t.cancelled()}
-        return {name: ev for name, ev in found.items() if ev is not None}
+        """Every source's evidence: first what sources have in hand (``collect_now``), then the others
+        concurrently as tasks, each under its own deadline."""
+        found: dict[str, Evidence | None] = {}
+        waiting: list[EvidenceSource] = []
+        for src in self.sources:
+            t0 = time.monotonic()
+            try:
+                result = collect_now(src, txn)
+            except Exception as exc:  # noqa: BLE001 - a source's bug refers the crossing, it never stops the lane
+                found[src.source] = self._accepted(src, txn, None, t0, exc)
+                continue
+            if result is None:
+                waiting.append(src)
+            else:
+                found[src.source] = self._accepted(src, txn, result, t0)
+        if waiting:
+            overall = self.policy.deadline_ms / 1000
+            tasks = {asyncio.ensure_future(self._one_source(src, txn, overall)): src for src in waiting}
+            try:
+                await asyncio.wait(tasks, timeout=overall + 0.05)
+            finally:
+                for task in tasks:
+                    task.cancel()
+            found.update((src.source, t.result()) for t, src in tasks.items() if t.done() and not t.cancelled())
+        return {src.source: ev for src in self.sources if (ev := found.get(src.source)) is not None}
 
     async def _one_source(self, src: EvidenceSource, txn: TransactionContext, overall: float) -> Evidence | None:
         deadline = min(overall, self._deadlines.get(src.source, overall))
         t0 = time.monotonic()
-        result: Evidence | None = None
         try:
             async with asyncio.timeout(deadline):
                 result = await src.collect(txn)
         except TimeoutError:
             self._log.warning("evidence_late", source=src.source, deadline_ms=round(deadline * 1000))
+            return self._accepted(src, txn, None, t0)
         except Exception as exc:  # noqa: BLE001 - a source's bug refers the crossing, it never stops the lane
-            self._log.error("evidence_failed", source=src.source, error=f"{type(exc).__name__}: {exc}")
+            return self._accepted(src, txn, None, t0, exc)
+        except BaseException:
+            txn.publish(src.source, None)  # cancelled: sources waiting on this one must not wait on
+            raise
+        if result is None:
+            self._log.error("evidence_mislabelled", source=src.source)  # collect must return Evidence
+        return self._accepted(src, txn, result, t0)
+
+    def _accepted(self, src: EvidenceSource, txn: TransactionContext, result: object, t0: float,
+                  error: Exception | None = None) -> Evidence | None:
+        """Check what a source produced, stamp its time, and publish it to the other sources."""
+        evidence: Evidence | None = None
+        if error is not None:
+            self._log.error("evidence_failed", source=src.source, error=f"{type(error).__name__}: {error}")
+        elif result is None:
+            pass
+        elif not isinstance(result, Evidence) or result.source != src.source:
+            self._log.error("evidence_mislabelled", source=src.source)
+        elif not result.elapsed_ms:
+            evidence = _with_elapsed(result, (time.monotonic() - t0) * 1000)
         else:
-            if not isinstance(result, Evidence) or result.source != src.source:
-                self._log.error("evidence_mislabelled", source=src.source)
-                result = None
-            elif not result.elapsed_ms:
-                result = _with_elapsed(result, (time.monotonic() - t0) * 1000)
-        finally:
-            txn.publish(src.source, result)
-        return result
+            evidence = result
+        txn.publish(src.source, evidence)
+        return evidence
 
     # -- actuating and clearing --------------------------------------------------------------
     async def _actuate(self, txn: TransactionContext, decision: Decision) -> None:
@@ -359,9 +387,13 @@ class Lane:
             await self._close_barrier()
         else:
             hold_until = time.monotonic() + self.policy.refer_hold_ms / 1000
-            while self._occupied(self.cfg.trigger) or self._occupied(self.cfg.exit) or time.monotonic() < hold_until:
+            while True:
                 self._raise_pending_fault()
-                await self._changed(max(0.001, min(1.0, hold_until - time.monotonic())))
+                hold = hold_until - time.monotonic()
+                if hold <= 0 and not self._occupied(self.cfg.trigger) and not self._occupied(self.cfg.exit):
+                    break
+                # while the hold runs, wake at its end; after it, only a presence change matters
+                await self._changed(min(1.0, hold) if hold > 0 else 1.0)
         await self._signal(Aspect.RED, "")
 
     async def _close_barrier(self) -> None:

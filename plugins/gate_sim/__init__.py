@@ -94,7 +94,6 @@ def gatecore_site_start(site: Site) -> None:
         traffic = Traffic(world.lane(lane_id), lane.cfg.trigger, lane.cfg.exit, lane.cfg.barrier, cfg,
                           random.Random(f"{cfg.seed}/{lane_id}"))
         if cfg.traffic and traffic.ready():
-            site.spawn(traffic.arrivals(), f"sim/{lane_id}/arrivals")
-            site.spawn(traffic.crossings(), f"sim/{lane_id}/crossings")
+            site.spawn(traffic.run(), f"sim/{lane_id}/traffic")
     if cfg.faults:
         site.spawn(run_faults(world, cfg), "sim/faults")

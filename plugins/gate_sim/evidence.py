@@ -19,12 +19,19 @@ class SimEvidence:
         self.outcomes = [Outcome.PASS, Outcome.DENY, Outcome.REFER]
         self.weights = [config.pass_weight, config.deny_weight, config.refer_weight]
 
+    def collect_now(self, txn: TransactionContext) -> Evidence | None:
+        """With no latency configured the verdict is at hand: the lane takes it without a task."""
+        return self._draw(txn, 0.0) if self.config.latency_ms[1] <= 0 else None
+
     async def collect(self, txn: TransactionContext) -> Evidence:
         low, high = self.config.latency_ms
         delay = self.rng.uniform(low, high) / 1000 if high > 0 else 0.0
-        outcome = self.rng.choices(self.outcomes, self.weights)[0]
         if delay:
             await asyncio.sleep(delay)
+        return self._draw(txn, delay)
+
+    def _draw(self, txn: TransactionContext, delay: float) -> Evidence:
+        outcome = self.rng.choices(self.outcomes, self.weights)[0]
         ref = hashlib.sha256(f"{txn.txn_id}/{self.source}".encode()).hexdigest()[:16]
         return Evidence(
             source=self.source,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
+from collections.abc import Callable
 
 import structlog
 
@@ -21,83 +23,151 @@ REFUSALS = ("refer to officer", "denied")
 
 
 class Traffic:
+    """One lane's traffic: Poisson arrivals that queue, step up one at a time and cross.
+
+    Each arrival steps up once the display no longer shows the previous refusal, shows its pass or
+    occupies the entry loop, and then either drives through when the barrier opens (entry loop, exit
+    loop, each for ``dwell_ms``) or leaves after ``officer_ms`` when the lane refers or denies it (or
+    nothing happens for ``PATIENCE_S``). The next one waits until the barrier is closed again.
+
+    The agent is a state machine driven by timers and by the lane world's change notices, so a crossing
+    costs a few callbacks, not a task waking up at every step.
+    """
+
     def __init__(self, world: LaneWorld, trigger: str, exit_role: str | None, barrier: str,
                  cfg: SimSection, rng: random.Random) -> None:
         self.world, self.cfg, self.rng = world, cfg, rng
         self.trigger = world.devices.get(trigger)
         self.exit = world.devices.get(exit_role) if exit_role else None
         self.barrier = world.devices.get(barrier)
+        self.display = next((d for d in world.devices.values() if isinstance(d, SimDisplay)), None)
         self.arrived = 0
-        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self.crossed = 0
+        self.queue: deque[int] = deque()
+        self.state = "idle"  # idle | blocked | waiting | driving | leaving | clearing
+        self._since = 0  # the display's message count when the current arrival stepped up
+        self._timer: asyncio.TimerHandle | None = None
+        self._arrival: asyncio.TimerHandle | None = None
 
     def ready(self) -> bool:
         return isinstance(self.barrier, SimBarrier) and isinstance(self.trigger, SimPresence | SimReader)
 
-    async def arrivals(self) -> None:
-        rate = self.cfg.arrivals_per_min / 60
-        while True:
-            await asyncio.sleep(self.rng.expovariate(rate))
-            self.arrived += 1
-            self.queue.put_nowait(self.arrived)
+    async def run(self) -> None:
+        """Generate traffic until cancelled (the site owns this task; it sleeps between shutdowns)."""
+        self.world.watchers.append(self._changed)
+        self._schedule_arrival()
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            self.world.watchers.remove(self._changed)
+            for handle in (self._timer, self._arrival):
+                if handle is not None:
+                    handle.cancel()
 
-    async def crossings(self) -> None:
-        while True:
-            number = await self.queue.get()
-            await self._lane_ready()
-            await self.cross(number)
+    # -- arrivals ----------------------------------------------------------------------------
+    def _schedule_arrival(self) -> None:
+        delay = self.rng.expovariate(self.cfg.arrivals_per_min / 60)
+        self._arrival = asyncio.get_running_loop().call_later(delay, self._arrive)
 
-    async def _lane_ready(self) -> None:
-        """The next in line steps up once the display no longer shows the previous refusal."""
-        waited = 0.0
-        while (display := self._display()) is not None and display.text in REFUSALS and waited < PATIENCE_S:
-            await self.world.wait_change(0.25)
-            waited += 0.25
+    def _arrive(self) -> None:
+        self.arrived += 1
+        self.queue.append(self.arrived)
+        self._schedule_arrival()
+        if self.state == "idle":
+            self._step_up()
 
-    def _display(self) -> SimDisplay | None:
-        return next((d for d in self.world.devices.values() if isinstance(d, SimDisplay)), None)
+    # -- one crossing ------------------------------------------------------------------------
+    def _after(self, seconds: float, then: Callable[[], None]) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(seconds, then)
 
-    def _refused(self, since: int) -> bool:
-        """The lane said no since the arrival: its display shows a refer or a denial (without a display,
+    def _refusing(self) -> bool:
+        return self.display is not None and self.display.text in REFUSALS
+
+    def _step_up(self) -> None:
+        """The next in line steps up once the display no longer shows the previous refusal (or
         patience runs out)."""
-        display = self._display()
-        return display is not None and display.version > since and display.text in REFUSALS
+        if not self.queue:
+            self.state = "idle"
+        elif self._refusing() and self.state != "blocked":
+            self.state = "blocked"
+            self._after(PATIENCE_S, self._present_next)
+        elif not self._refusing():
+            self._present_next()
 
-    async def cross(self, number: int) -> None:
-        assert isinstance(self.barrier, SimBarrier)
-        display = self._display()
-        since = display.version if display else 0
-        self._present(True)
-        waited = 0.0
-        while self.barrier.position is not BarrierPosition.OPEN and not self._refused(since) and waited < PATIENCE_S:
-            await self.world.wait_change(0.25)
-            waited += 0.25
-        if self.barrier.position is BarrierPosition.OPEN:
-            await self._drive_through()
+    def _present_next(self) -> None:
+        number = self.queue.popleft()
+        self._since = self.display.version if self.display else 0
+        self.state = "waiting"
+        self._present(True, number)
+        self._after(PATIENCE_S, self._give_up)
+
+    def _changed(self) -> None:
+        if self.state == "blocked" and not self._refusing():
+            self._present_next()
+        elif self.state == "waiting":
+            if self._open():
+                self._drive_in()
+            elif self.display is not None and self.display.version > self._since and self._refusing():
+                self.state = "leaving"
+                self._after(self.cfg.officer_ms / 1000, self._leave)
+        elif self.state == "clearing":
+            self._check_clear()
+
+    def _open(self) -> bool:
+        return isinstance(self.barrier, SimBarrier) and self.barrier.position is BarrierPosition.OPEN
+
+    def _give_up(self) -> None:
+        """Nothing happened for PATIENCE_S (a degraded lane, say): drive if open, else leave."""
+        if self._open():
+            self._drive_in()
         else:
-            await asyncio.sleep(self.cfg.officer_ms / 1000)
-            self._present(False)
-        while self.barrier.position is not BarrierPosition.CLOSED and not self._barrier_faulty():
-            await self.world.wait_change(0.5)
+            self.state = "leaving"
+            self._after(self.cfg.officer_ms / 1000, self._leave)
 
-    def _barrier_faulty(self) -> bool:
-        return isinstance(self.barrier, SimFaults) and self.barrier.mode is not None
+    def _drive_in(self) -> None:
+        self.state = "driving"
+        self._after(self.cfg.dwell_ms / 1000, self._on_exit_loop)
 
-    def _present(self, here: bool) -> None:
-        if isinstance(self.trigger, SimReader):
-            if here:
-                self.trigger.present(f"SIM-PASS-{self.world.lane_id}-{self.arrived}")
-        elif isinstance(self.trigger, SimPresence):
-            self.trigger.set(here)
-
-    async def _drive_through(self) -> None:
-        dwell = self.cfg.dwell_ms / 1000
-        await asyncio.sleep(dwell)
+    def _on_exit_loop(self) -> None:
         if isinstance(self.exit, SimPresence):
             self.exit.set(True)
         self._present(False)
-        await asyncio.sleep(dwell)
+        self._after(self.cfg.dwell_ms / 1000, self._off_exit_loop)
+
+    def _off_exit_loop(self) -> None:
         if isinstance(self.exit, SimPresence):
             self.exit.set(False)
+        self.crossed += 1
+        self._clearing()
+
+    def _leave(self) -> None:
+        self._present(False)
+        self._clearing()
+
+    def _clearing(self) -> None:
+        self.state = "clearing"
+        self._check_clear()
+
+    def _check_clear(self) -> None:
+        """The next one steps up once the barrier is closed again (or it is faulty: nobody waits for a
+        broken barrier). A fault changes nothing the traffic sees, so this looks again now and then."""
+        assert isinstance(self.barrier, SimBarrier)
+        if self.barrier.position is BarrierPosition.CLOSED or self.barrier.mode is not None:
+            self.state = "idle"
+            if self._timer is not None:
+                self._timer.cancel()
+            self._step_up()
+        else:
+            self._after(0.5, self._check_clear)
+
+    def _present(self, here: bool, number: int = 0) -> None:
+        if isinstance(self.trigger, SimReader):
+            if here:
+                self.trigger.present(f"SIM-PASS-{self.world.lane_id}-{number}")
+        elif isinstance(self.trigger, SimPresence):
+            self.trigger.set(here)
 
 
 async def run_faults(world: World, cfg: SimSection) -> None:

@@ -1,24 +1,41 @@
-"""The simulated world: per lane, what the devices show, and a notifier the traffic agents wait on."""
+"""The simulated world: per lane, its devices and who watches them change."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gatecore.api import Notifier
+import structlog
+
+log = structlog.get_logger("gate_sim")
 
 
 @dataclass
 class LaneWorld:
     lane_id: str
     devices: dict[str, Any] = field(default_factory=dict)
-    notifier: Notifier = field(default_factory=Notifier)
+    watchers: list[Callable[[], None]] = field(default_factory=list)
+    _scheduled: bool = False
 
     def changed(self) -> None:
-        self.notifier.notify()
+        """A device the traffic can see changed (the barrier moved, the display shows something new).
 
-    async def wait_change(self, timeout: float) -> None:
-        await self.notifier.wait(timeout)
+        Watchers run on the next turn of the loop, never inside the device command that changed it,
+        and several changes in one turn make one call.
+        """
+        if self.watchers and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._tell)
+
+    def _tell(self) -> None:
+        self._scheduled = False
+        for watcher in self.watchers:
+            try:
+                watcher()
+            except Exception as exc:  # noqa: BLE001 - the simulation must not take a lane down
+                log.error("sim_watcher_failed", lane=self.lane_id, error=f"{type(exc).__name__}: {exc}")
 
 
 @dataclass
