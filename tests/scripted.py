@@ -38,11 +38,14 @@ from gatecore.api import (
 
 @dataclass
 class Answer:
-    """What a scripted source answers: an outcome after ``delay`` s, or ``error``/``hang``."""
+    """What a scripted source answers: an outcome after ``delay`` s, or ``error``/``hang``; ``now`` and
+    ``now-error`` answer (or fail) at once through ``collect_now``; ``needs`` names another source whose
+    evidence ``collect`` waits for first (REFER without it)."""
 
     outcome: Outcome | None = Outcome.PASS
     delay: float = 0.0
-    mode: Literal["ok", "error", "hang"] = "ok"
+    mode: Literal["ok", "error", "hang", "now", "now-error"] = "ok"
+    needs: str | None = None
 
 
 @dataclass
@@ -80,9 +83,26 @@ class Scripted:
         self.source = source
         self.lane = lane
 
+    def _queue(self) -> list[Answer]:
+        return self.lane.stash.setdefault(SCRIPT, {}).setdefault(self.source, [])
+
+    def collect_now(self, txn: TransactionContext) -> Evidence | None:
+        queue = self._queue()
+        if not queue or not queue[0].mode.startswith("now"):
+            return None
+        answer = queue.pop(0)
+        if answer.mode == "now-error":
+            raise RuntimeError("scripted failure at once")
+        return Evidence(self.source, "scripted", answer.outcome, reason=f"scripted at once {answer.outcome}")
+
     async def collect(self, txn: TransactionContext) -> Evidence:
-        queue = self.lane.stash.setdefault(SCRIPT, {}).setdefault(self.source, [])
+        queue = self._queue()
         answer = queue.pop(0) if queue else Answer()
+        if answer.needs is not None:
+            other = await txn.wait_evidence(answer.needs, 1.0)
+            if other is None:
+                return Evidence(self.source, "scripted", Outcome.REFER, reason=f"no {answer.needs}")
+            answer.outcome = other.outcome
         if answer.delay:
             await asyncio.sleep(answer.delay)
         if answer.mode == "error":

@@ -95,6 +95,66 @@ async def test_a_failing_evidence_source_refers_without_stopping_the_lane(make_s
     assert [d.outcome for d in reports(site).decisions] == [Outcome.REFER, Outcome.PASS]
 
 
+async def test_a_refusal_holds_the_lane_for_refer_hold_even_after_the_vehicle_left(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site(lanes=lane_toml().replace("refer_hold_ms = 0", "refer_hold_ms = 1500"))
+    script(site, Answer(Outcome.DENY))
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.CLEARING)
+        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.1)
+        assert lane.state is LaneState.CLEARING  # the hold is not over
+        await wait_for(lambda: lane.state is LaneState.IDLE, timeout=5)
+    assert states(site)[:5] == NORMAL
+
+
+SECOND_SOURCE = """
+  [[lanes.evidence]]
+  kind = "scripted"
+  source = "b"
+  deadline_ms = 200
+"""
+
+
+async def test_evidence_at_hand_is_taken_without_a_task_and_reaches_sources_that_wait(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site(lanes=lane_toml() + SECOND_SOURCE)
+    script(site, Answer(Outcome.PASS, mode="now"), Answer(mode="now"), source="a")
+    script(site, Answer(needs="a"), source="b")  # collect waits for a's evidence, then agrees with it
+    async with running(site):
+        await cross(site)
+        await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+    decision = reports(site).decisions[0]
+    assert decision.outcome is Outcome.PASS
+    assert decision.evidence["a"].reason.startswith("scripted at once")
+    assert decision.evidence["b"].outcome is Outcome.PASS
+    assert list(decision.evidence) == ["a", "b"]  # in the profile's order, whichever answered first
+    assert len(site.stash[SCRIPT]["a"]) == 1  # collect_now took one answer, collect was never called
+
+
+async def test_a_source_failing_at_once_refers_and_the_lane_goes_on(make_site: Callable[..., Site]) -> None:
+    site = make_site(lanes=lane_toml() + SECOND_SOURCE)
+    script(site, Answer(mode="now-error"), source="a")
+    script(site, Answer(needs="a"), source="b")  # must not wait for a's deadline: a's failure is published
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: bool(reports(site).decisions))
+        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.IDLE)
+        await cross(site)
+        await wait_for(lambda: len(reports(site).decisions) == 2 and lane.state is LaneState.IDLE)
+    first = reports(site).decisions[0]
+    assert first.outcome is Outcome.REFER
+    assert first.missing == ("a",)
+    assert first.evidence["b"].reason == "no a"
+    assert [d.outcome for d in reports(site).decisions] == [Outcome.REFER, Outcome.PASS]
+
+
 async def test_missing_open_confirmation_degrades_with_barrier_commanded_closed(
     make_site: Callable[..., Site],
 ) -> None:

@@ -57,3 +57,22 @@ for_s = 0.2
     assert rec.faults[0].kind == "device_offline" and rec.faults[0].device == "barrier"
     assert {d.outcome for d in rec.decisions} >= {Outcome.PASS}
     assert all(d.evidence["a"].summary["simulated"] for d in rec.decisions if "a" in d.evidence)
+
+
+async def test_traffic_drives_through_on_pass_and_leaves_on_refusal_without_stalling_the_lane(
+    tmp_path: Path,
+) -> None:
+    traffic = "traffic = true\narrivals_per_min = 1200\ndwell_ms = 5\nofficer_ms = 20"
+    evidence = ('kind = "sim.evidence"\n  latency_ms = [0.0, 0.0]\n'
+                "  pass_weight = 1.0\n  deny_weight = 0.5\n  refer_weight = 0.5")
+    text = SITE.replace("traffic = false", traffic) + lane_toml().replace('kind = "scripted"', evidence)
+    site, rec = make_site(text, tmp_path)
+    lane = site.lanes["l1"]
+    async with running(site):
+        await wait_for(lambda: lane.stats.crossings >= 30, timeout=30)
+    outcomes = [d.outcome for d in rec.decisions]
+    assert {Outcome.PASS, Outcome.DENY, Outcome.REFER} <= set(outcomes)
+    assert not rec.faults  # every vehicle left the lane: no clear timeout, no missing confirmation
+    opens = [c for c in lane.barrier.commands if c[1] == "open"]  # type: ignore[attr-defined]
+    passes = outcomes.count(Outcome.PASS)  # opened on each PASS (the last may be cut by the stop), never otherwise
+    assert passes - 1 <= len(opens) <= passes
