@@ -36,7 +36,7 @@ from gatecore.devices import (
     Scanned,
 )
 from gatecore.evidence import EvidenceSource, TransactionContext, collect_now
-from gatecore.notify import Notifier
+from gatecore.notify import Notifier, bounded
 from gatecore.policy import combine
 from gatecore.stash import Stash
 from gatecore.types import Decision, Evidence, Fault, LaneState, LaneStateChange, Outcome, Stamp, Vote, new_id
@@ -114,20 +114,24 @@ class Lane:
         self._manual = False
         self._stopping = False
         self._log = log.bind(lane=self.cfg.id)
+        # the lane's devices by what they do, resolved once (a lane's devices never change)
+        barrier = self.device(self.cfg.barrier)
+        if not isinstance(barrier, Barrier):
+            raise TypeError(f"lane {self.cfg.id}: device {self.cfg.barrier!r} is not a barrier")
+        self.barrier: Barrier = barrier
+        lights, display = self.device(self.cfg.lights), self.device(self.cfg.display)
+        self._lights = lights if isinstance(lights, Lights) else None
+        self._display = display if isinstance(display, Display) else None
+        self._presence = {role: dev for role, dev in info.devices.items() if isinstance(dev, Presence)}
+        self._exit_role = self.cfg.exit if self.device(self.cfg.exit) else None
 
     # -- devices -----------------------------------------------------------------------------
     def device(self, role: str | None) -> Device | None:
         return self.info.devices.get(role) if role else None
 
-    @property
-    def barrier(self) -> Barrier:
-        dev = self.info.devices[self.cfg.barrier]
-        assert isinstance(dev, Barrier)
-        return dev
-
     def _occupied(self, role: str | None) -> bool:
-        dev = self.device(role)
-        return isinstance(dev, Presence) and dev.occupied
+        dev = self._presence.get(role) if role else None
+        return dev is not None and dev.occupied
 
     def on_event(self, event: DeviceEvent) -> None:
         """The sink every device of this lane reports to (synchronous, on the loop thread)."""
@@ -362,24 +366,22 @@ class Lane:
 
     async def _command(self, coro: Any, what: str) -> None:
         try:
-            async with asyncio.timeout(self.policy.confirm_timeout_ms / 1000):
-                await coro
+            await bounded(coro, self.policy.confirm_timeout_ms / 1000)
         except TimeoutError:
             raise LaneFault("command_timeout", f"{what}: no answer") from None
         except DeviceError as exc:
             raise LaneFault("command_failed", f"{what}: {exc}") from exc
 
     async def _signal(self, aspect: Aspect, text: str) -> None:
-        lights, display = self.device(self.cfg.lights), self.device(self.cfg.display)
-        if isinstance(lights, Lights):
-            await self._command(lights.show(aspect), "lights")
-        if isinstance(display, Display):
-            await self._command(display.show_text(text), "display")
+        if self._lights is not None:
+            await self._command(self._lights.show(aspect), "lights")
+        if self._display is not None:
+            await self._command(self._display.show_text(text), "display")
 
     async def _clear(self, decision: Decision) -> None:
         self._set_state(LaneState.CLEARING)
         if decision.outcome is Outcome.PASS:
-            exit_role = self.cfg.exit if self.device(self.cfg.exit) else None
+            exit_role = self._exit_role
             await self._wait_until(
                 lambda: (exit_role is None or self._exit_seen)
                 and not self._occupied(self.cfg.trigger) and not self._occupied(exit_role),
@@ -414,14 +416,11 @@ class Lane:
     async def _close_safely(self, why: str) -> None:
         """Best effort, bounded: barrier closed, lights red, display 'refer to officer'; each command is
         tried even when another fails."""
-        barrier, lights, display = (self.device(role) for role in (self.cfg.barrier, self.cfg.lights,
-                                                                    self.cfg.display))
-        steps: list[tuple[Device, str, Callable[[], Awaitable[None]]]] = []
-        if isinstance(barrier, Barrier):
-            steps.append((barrier, "barrier close", barrier.close))
-        if isinstance(lights, Lights):
+        barrier, lights, display = self.barrier, self._lights, self._display
+        steps: list[tuple[Device, str, Callable[[], Awaitable[None]]]] = [(barrier, "barrier close", barrier.close)]
+        if lights is not None:
             steps.append((lights, "lights", lambda: lights.show(Aspect.RED)))
-        if isinstance(display, Display):
+        if display is not None:
             steps.append((display, "display", lambda: display.show_text("refer to officer")))
         for dev, what, command in steps:
             try:
