@@ -10,7 +10,6 @@ import base64
 import os
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,17 +25,17 @@ _uuid7_last = 0
 def new_id() -> str:
     """A UUIDv7 (RFC 9562) as a string: time-ordered, unique within this process even at the same ms."""
     global _uuid7_last
+    rand = int.from_bytes(os.urandom(9), "big")  # 62 random bits, and 8 to start the sub-ms counter
     with _uuid7_lock:
-        ms = time.time_ns() // 1_000_000
-        # 12 bits of sub-ms counter keep ids strictly increasing within a process.
-        candidate = (ms << 12) | int.from_bytes(os.urandom(1), "big")
+        # ms timestamp and a 12-bit sub-ms counter: ids strictly increase within a process
+        candidate = ((time.time_ns() // 1_000_000) << 12) | (rand >> 64)
         if candidate <= _uuid7_last:
             candidate = _uuid7_last + 1
         _uuid7_last = candidate
-    ms_part, seq = candidate >> 12, candidate & 0xFFF
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms_part << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    return str(uuid.UUID(int=value))
+    value = ((candidate >> 12) << 80) | (0x7 << 76) | ((candidate & 0xFFF) << 64) | (0b10 << 62) \
+        | (rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _frozen_map(data: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,20 +16,13 @@ class LaneWorld:
     lane_id: str
     devices: dict[str, Any] = field(default_factory=dict)
     watchers: list[Callable[[], None]] = field(default_factory=list)
-    _scheduled: bool = False
 
     def changed(self) -> None:
         """A device the traffic can see changed (the barrier moved, the display shows something new).
 
-        Watchers run on the next turn of the loop, never inside the device command that changed it,
-        and several changes in one turn make one call.
+        Watchers are called at once, from inside the device command: they only note the change, set
+        timers and report sensor changes, which the lane takes as events whenever they come.
         """
-        if self.watchers and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._tell)
-
-    def _tell(self) -> None:
-        self._scheduled = False
         for watcher in self.watchers:
             try:
                 watcher()
