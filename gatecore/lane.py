@@ -243,10 +243,13 @@ class Lane:
         self._trigger_event = None  # one report starts at most one transaction
         txn = TransactionContext(new_id(), self.info.site_id, self.cfg.id, trigger, self.info.devices, trigger.t_mono)
         self.txn, self.decision, self._exit_seen = txn, None, False
-        tlog = self._log.bind(txn=txn.txn_id)
         try:
             decision = await self._decide(txn)
-            await self._actuate(txn, decision)
+            try:
+                await self._actuate(txn, decision)
+            finally:  # logged once acted on: the log line is not on the way to the barrier
+                self._log.info("decision", txn=txn.txn_id, outcome=decision.outcome.value,
+                               reasons=list(decision.reasons), latency_ms=round(decision.latency_ms, 2))
             await self._clear(decision)
             self.stats.crossings += 1
             self._set_state(LaneState.IDLE, "lane clear")
@@ -254,13 +257,13 @@ class Lane:
                 self.on_crossing(self)
         except LaneFault as fault:
             if self._stopping or self._manual:
-                tlog.info("txn_abandoned", why="stopping" if self._stopping else "manual")
+                self._log.info("txn_abandoned", txn=txn.txn_id, why="stopping" if self._stopping else "manual")
             else:
                 await self._degrade(fault, txn.txn_id)
         finally:
             txn.cancel_waits()
             self.txn = self.decision = None
-            tlog.debug("txn_end")
+            self._log.debug("txn_end", txn=txn.txn_id)
 
     # -- collecting and deciding -------------------------------------------------------------
     async def _decide(self, txn: TransactionContext) -> Decision:
@@ -277,8 +280,6 @@ class Lane:
         self.stats.decisions[decision.outcome.value] += 1
         self.stats.decision_ms.append(decision.latency_ms)
         await self.services.report_decision(decision)
-        self._log.info("decision", txn=txn.txn_id, outcome=decision.outcome.value,
-                       reasons=list(decision.reasons), latency_ms=round(decision.latency_ms, 2))
         return decision
 
     async def _collect(self, txn: TransactionContext) -> dict[str, Evidence]:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 #: Keys whose values never reach a log: names, document numbers, raw scans, biometrics, images.
@@ -24,11 +25,16 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+def _json(event: Any, **kwargs: Any) -> str:
+    """orjson: a log line is rendered several times faster than with the standard library."""
+    return orjson.dumps(event, default=kwargs.get("default")).decode()
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
     renderer: Any = (structlog.dev.ConsoleRenderer(colors=stream.isatty()) if console
-                     else structlog.processors.JSONRenderer())
+                     else structlog.processors.JSONRenderer(serializer=_json))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -39,7 +39,9 @@ def new_id() -> str:
 
 
 def _frozen_map(data: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(data or {}))
+    """A read-only copy; a read-only view is kept as it is (a record copied with one field changed
+    shares its maps instead of copying them again)."""
+    return data if type(data) is MappingProxyType else MappingProxyType(dict(data or {}))
 
 
 class Outcome(StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from itertools import accumulate
 
 from gatecore.api import Evidence, Outcome, TransactionContext
 
@@ -17,7 +18,7 @@ class SimEvidence:
         self.config = config
         self.rng = random.Random(f"{seed}/{lane_id}/{config.source}")
         self.outcomes = [Outcome.PASS, Outcome.DENY, Outcome.REFER]
-        self.weights = [config.pass_weight, config.deny_weight, config.refer_weight]
+        self.cum_weights = list(accumulate([config.pass_weight, config.deny_weight, config.refer_weight]))
 
     def collect_now(self, txn: TransactionContext) -> Evidence | None:
         """With no latency configured the verdict is at hand: the lane takes it without a task."""
@@ -31,7 +32,7 @@ class SimEvidence:
         return self._draw(txn, delay)
 
     def _draw(self, txn: TransactionContext, delay: float) -> Evidence:
-        outcome = self.rng.choices(self.outcomes, self.weights)[0]
+        outcome = self.rng.choices(self.outcomes, cum_weights=self.cum_weights)[0]
         ref = hashlib.sha256(f"{txn.txn_id}/{self.source}".encode()).hexdigest()[:16]
         return Evidence(
             source=self.source,
