@@ -106,6 +106,7 @@ class Lane:
         self.decision: Decision | None = None
         self.on_crossing: Callable[[Lane], None] | None = None
         self._events = Notifier()
+        self._until: Callable[[], bool] | None = None
         self._offline: dict[str, str] = {}
         self._faults: list[LaneFault] = []
         self._scans: list[Scanned] = []
@@ -147,14 +148,22 @@ class Lane:
                 self._exit_seen = True
             if event.role == self.cfg.trigger:
                 self._trigger_event = event
-        self._notify()
+        until = self._until
+        if until is None or self._faults or self._offline or until():
+            self._events.notify()
 
     def _notify(self) -> None:
         self._events.notify()
 
-    async def _changed(self, timeout: float) -> None:
-        """Wait for the next device event, at most ``timeout`` seconds."""
-        await self._events.wait(timeout)
+    async def _changed(self, timeout: float, until: Callable[[], bool] | None = None) -> None:
+        """Wait for the next device event, at most ``timeout`` seconds. With ``until``, only an event
+        after which ``until()`` holds (or a fault, a stop, manual mode) ends the wait early: the lane is
+        not woken for events that cannot end it (the exit loop occupied while waiting for both clear)."""
+        self._until = until
+        try:
+            await self._events.wait(timeout)
+        finally:
+            self._until = None
 
     async def _wait_until(self, ready: Callable[[], bool], timeout: float, *, what: str) -> None:
         """Wait for ``ready()``; a fault or the deadline raises :class:`LaneFault`."""
@@ -166,7 +175,7 @@ class Lane:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise LaneFault("timeout", f"no {what} within {timeout:g}s")
-            await self._changed(left)
+            await self._changed(left, ready)
 
     def _raise_pending_fault(self) -> None:
         if self._stopping or self._manual:
@@ -390,13 +399,17 @@ class Lane:
             await self._close_barrier()
         else:
             hold_until = time.monotonic() + self.policy.refer_hold_ms / 1000
+
+            def left() -> bool:
+                return not self._occupied(self.cfg.trigger) and not self._occupied(self.cfg.exit)
+
             while True:
                 self._raise_pending_fault()
                 hold = hold_until - time.monotonic()
-                if hold <= 0 and not self._occupied(self.cfg.trigger) and not self._occupied(self.cfg.exit):
+                if hold <= 0 and left():
                     break
-                # while the hold runs, wake at its end; after it, only a presence change matters
-                await self._changed(min(1.0, hold) if hold > 0 else 1.0)
+                # while the hold runs, wake at its end; after it, when the vehicle has left
+                await self._changed(min(1.0, hold) if hold > 0 else 1.0, left)
         await self._signal(Aspect.RED, "")
 
     async def _close_barrier(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from gatecore.api import BarrierPosition, LaneState, Outcome, Site
+from gatecore.api import BarrierPosition, LaneState, Notifier, Outcome, Site
 
 from .conftest import lane_toml, running, wait_for
 from .scripted import REPORTS, SCRIPT, Answer, Reports
@@ -109,6 +109,40 @@ async def test_a_refusal_holds_the_lane_for_refer_hold_even_after_the_vehicle_le
         assert lane.state is LaneState.CLEARING  # the hold is not over
         await wait_for(lambda: lane.state is LaneState.IDLE, timeout=5)
     assert states(site)[:5] == NORMAL
+
+
+class CountingNotifier(Notifier):
+    """Counts the notices that wake the lane while it waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakes = 0
+
+    def notify(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self.wakes += 1
+        super().notify()
+
+
+async def test_while_clearing_only_the_event_that_clears_the_lane_wakes_it(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    lane = site.lanes["l1"]
+    devices = lane.info.devices
+    counter = lane._events = CountingNotifier()
+    async with running(site):
+        devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.CLEARING and lane.barrier.position is BarrierPosition.OPEN)
+        await asyncio.sleep(0.02)
+        before = counter.wakes
+        devices["exit"].set(True)  # type: ignore[attr-defined]
+        devices["entry"].set(False)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.02)
+        assert counter.wakes == before and lane.state is LaneState.CLEARING  # still someone in the lane
+        devices["exit"].set(False)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.stats.crossings == 1)
+        assert counter.wakes >= before + 1
+        lane.enter_manual()  # an officer's action always wakes the lane, whatever it waits for
+        await wait_for(lambda: lane.state is LaneState.MANUAL)
 
 
 SECOND_SOURCE = """
