@@ -95,6 +95,10 @@ def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | N
 def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> EvidenceSource | None:
     """Make the evidence source for one ``[[lanes.evidence]]`` entry, or ``None`` if not yours.
     *First result wins.* ``lane.devices`` maps roles to the lane's devices (cameras, readers).
+
+    The source's ``async collect(txn)`` runs as a task under the source's deadline; an optional plain
+    ``collect_now(txn)`` returns evidence already at hand (or ``None``) and is tried first
+    (:class:`gatecore.evidence.EvidenceSource`, :func:`gatecore.evidence.collect_now`).
     """
 
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from structlog.testing import capture_logs
 
 import plugins.gate_barcode as gate_barcode
-from gatecore.api import BarrierPosition, Outcome, Site
+from gatecore.api import BarrierPosition, Outcome, PresenceChanged, Scanned, Site, TransactionContext
 from gatecore.plugins import make_manager, register
 from gatecore.profile import ProfileError
 from gatecore.testing import Recorder, make_site, running, wait_for
@@ -173,6 +173,19 @@ async def test_expired_pass_from_the_reader_is_denied_with_its_reason(
     assert rec.decisions[0].outcome is Outcome.DENY
     assert (evidence.outcome, evidence.reason, evidence.summary["via"]) == (Outcome.DENY, "expired", "reader")
     assert "identity_ref" not in evidence.claims
+
+
+async def test_a_reader_pass_is_verified_at_once_and_a_camera_pass_needs_a_task(
+        tmp_path: Path, trust: Path, issuer: Issuer) -> None:
+    site, _ = _site(tmp_path, trust, [("in-1", "qr", _camera_folder(tmp_path, "cam", None))])
+    lane = site.lanes["in-1"]
+    source = lane.sources[0]
+    by_reader = TransactionContext("t1", site.id, "in-1", Scanned("qr", text=_pass(issuer)), lane.info.devices)
+    by_loop = TransactionContext("t2", site.id, "in-1", PresenceChanged("entry", occupied=True), lane.info.devices)
+    evidence = source.collect_now(by_reader)  # type: ignore[attr-defined]
+    assert evidence is not None and evidence.outcome is Outcome.PASS and evidence.summary["via"] == "reader"
+    assert evidence.claims["identity_ref"] == SUBJECT
+    assert source.collect_now(by_loop) is None  # type: ignore[attr-defined]  # the camera must look first
 
 
 async def test_garbage_scan_is_referred_as_malformed(tmp_path: Path, trust: Path) -> None:

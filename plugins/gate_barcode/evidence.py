@@ -52,11 +52,22 @@ class PassEvidence:
         self.reader = BarcodeReader(backend=make_backend(state.section.backend), budget_ms=state.section.budget_ms)
         self.seen = Deduplicator(state.section.hold_s)  # a pass still held up after its crossing is not a new scan
 
+    def collect_now(self, txn: TransactionContext) -> Evidence | None:
+        """A pass read by the reader that started the crossing is verified at once (no task needed)."""
+        trigger = txn.trigger
+        if isinstance(trigger, Scanned) and trigger.role == self.config.reader:
+            return self._checked(txn, trigger.text, "reader", 0, time.monotonic())
+        return None
+
     async def collect(self, txn: TransactionContext) -> Evidence:
         t0 = time.monotonic()
         text, via, frames = await self._scan(txn)
         if text is None:
             return self._evidence(Outcome.REFER, "no camera or reader for the pass on this lane", {}, {}, t0)
+        return self._checked(txn, text, via, frames, t0)
+
+    def _checked(self, txn: TransactionContext, text: str, via: str, frames: int, t0: float) -> Evidence:
+        """Verify the pass offline (signature, validity, replay) and turn the result into evidence."""
         result = verify(text, self.state.trust, now=time.time(), leeway_s=self.state.section.leeway_s)
         if result.ok and result.claims is not None and self.state.replay.check(
                 result.claims.pass_id, self.lane_id, time.monotonic()):
