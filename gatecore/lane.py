@@ -293,7 +293,7 @@ class Lane:
 
     async def _collect(self, txn: TransactionContext) -> dict[str, Evidence]:
         """Every source's evidence: first what sources have in hand (``collect_now``), then the others
-        concurrently as tasks, each under its own deadline."""
+        concurrently, each under its own deadline."""
         found: dict[str, Evidence | None] = {}
         waiting: list[EvidenceSource] = []
         for src in self.sources:
@@ -308,10 +308,14 @@ class Lane:
             else:
                 found[src.source] = self._accepted(src, txn, result, t0)
         if waiting:
+            # the first runs in the lane's own task, the others beside it as tasks: one task fewer
             overall = self.policy.deadline_ms / 1000
-            tasks = {asyncio.ensure_future(self._one_source(src, txn, overall)): src for src in waiting}
+            first, *others = waiting
+            tasks = {asyncio.ensure_future(self._one_source(src, txn, overall)): src for src in others}
             try:
-                await asyncio.wait(tasks, timeout=overall + 0.05)
+                found[first.source] = await self._one_source(first, txn, overall)
+                if tasks:
+                    await asyncio.wait(tasks, timeout=max(0.0, txn.started + overall + 0.05 - time.monotonic()))
             finally:
                 for task in tasks:
                     task.cancel()
@@ -322,8 +326,7 @@ class Lane:
         deadline = min(overall, self._deadlines.get(src.source, overall))
         t0 = time.monotonic()
         try:
-            async with asyncio.timeout(deadline):
-                result = await src.collect(txn)
+            result = await bounded(src.collect(txn), deadline)
         except TimeoutError:
             self._log.warning("evidence_late", source=src.source, deadline_ms=round(deadline * 1000))
             return self._accepted(src, txn, None, t0)

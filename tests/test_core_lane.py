@@ -170,6 +170,24 @@ async def test_evidence_at_hand_is_taken_without_a_task_and_reaches_sources_that
     assert len(site.stash[SCRIPT]["a"]) == 1  # collect_now took one answer, collect was never called
 
 
+async def test_sources_that_must_wait_run_concurrently_whichever_needs_the_other(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site(lanes=lane_toml().replace("deadline_ms = 200", "deadline_ms = 100") + SECOND_SOURCE)
+    script(site, Answer(needs="b"), Answer(mode="hang"), source="a")  # a waits for b, which answers later
+    script(site, Answer(Outcome.PASS, delay=0.02), Answer(needs="a"), source="b")  # then: b waits for a hung a
+    lane = site.lanes["l1"]
+    async with running(site):
+        await cross(site)
+        await wait_for(lambda: lane.stats.crossings == 1)
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: len(reports(site).decisions) == 2)
+    first, second = reports(site).decisions
+    assert first.outcome is Outcome.PASS and first.evidence["a"].outcome is Outcome.PASS
+    assert second.outcome is Outcome.REFER and second.missing == ("a",)  # a hung until its deadline (100 ms)
+    assert second.evidence["b"].reason == "no a"  # b heard of a's failure then, before its own deadline
+
+
 async def test_a_source_failing_at_once_refers_and_the_lane_goes_on(make_site: Callable[..., Site]) -> None:
     site = make_site(lanes=lane_toml() + SECOND_SOURCE)
     script(site, Answer(mode="now-error"), source="a")
