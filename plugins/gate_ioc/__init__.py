@@ -3,6 +3,8 @@
 Every report is committed to a durable outbox before its hook returns, then delivered in order per
 lane over MQTT (QoS 1, versioned topics ``{prefix}/{site}/{lane}/{decision|fault|state|heartbeat}``,
 retained online/offline status with a last will) or, with no broker, appended to a JSONL file.
+With ``share`` configured, shared state (face galleries, watchlists) travels between controllers over
+the broker, signed with Ed25519 (``share.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from gatecore.api import (
     Decision,
     Fault,
     LaneStateChange,
+    SharedState,
     Site,
     StashKey,
     hookimpl,
@@ -76,6 +79,14 @@ async def gatecore_report_fault(site: Site, fault: Fault) -> None:
 @hookimpl
 async def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> None:
     await _report(site, change)
+
+
+@hookimpl
+async def gatecore_share_state(site: Site, update: SharedState) -> None:
+    """Shared state goes to the other controllers over the broker, signed, through the outbox."""
+    reporter = _reporter(site)
+    if reporter is not None:
+        await reporter.share(update)
 
 
 @hookimpl

@@ -76,6 +76,35 @@ class OutboxConfig(ConfigModel):
     )
 
 
+class ShareConfig(ConfigModel):
+    """Shared state (face galleries, watchlists) to and from the other controllers, signed with Ed25519."""
+
+    trusted_keys: str = Field(description='JSON file {"keys": {KEY_ID: base64 Ed25519 public key}}: whose '
+                                          "updates are applied")
+    signing_key: SecretRef | None = Field(
+        None, description="this site's Ed25519 private key (PEM), 'file:PATH' or 'env:NAME'; without it, it "
+                          "only receives")
+    key_id: str | None = Field(None, min_length=1, max_length=64, description="the id of signing_key in trust lists")
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _trusted(cls, value: str) -> str:
+        from .share import load_trusted  # cryptography is imported only when sharing is configured
+
+        load_trusted(value)
+        return value
+
+    @model_validator(mode="after")
+    def _signer(self) -> ShareConfig:
+        from .share import load_signer
+
+        if (self.signing_key is None) != (self.key_id is None):
+            raise ValueError("signing_key and key_id go together")
+        if self.signing_key is not None and self.signing_key.check() is None:
+            load_signer(self.signing_key.reveal())
+        return self
+
+
 class IocSection(ConfigModel):
     """Reporting to the operations centre: decisions, faults, lane states and heartbeats."""
 
@@ -99,6 +128,7 @@ class IocSection(ConfigModel):
     )
     local_path: str = Field("var/ioc.jsonl", description="file the local transport appends to")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    share: ShareConfig | None = Field(None, description="shared state with the other controllers (MQTT only)")
 
     @field_validator("broker")
     @classmethod
@@ -126,6 +156,8 @@ class IocSection(ConfigModel):
             raise ValueError("transport 'mqtt' needs 'broker' (e.g. mqtts://ioc.example:8883)")
         if self.password is not None and self.username is None:
             raise ValueError("'password' is set without 'username'")
+        if self.share is not None and self.transport != "mqtt":
+            raise ValueError("'share' needs transport 'mqtt': shared state travels over the broker")
         return self
 
     def endpoint(self) -> tuple[str, int, bool]:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ import structlog
 
 from gatecore.api import OutRecord, TransportError
 
-from .payloads import site_topic, topic_segment
+from .payloads import SHARED_KINDS, SHARED_LANE, shared_topic, site_topic, topic_segment
 
 log = structlog.get_logger("gate_ioc")
 
@@ -53,6 +53,7 @@ class MqttSettings:
     payload: Literal["single", "batch"] = "single"
     batch_max: int = 100
     online_payload: bytes = b'{"schema":"gatecore.ioc.status/1","online":true}'
+    subscribe: str | None = None  # a topic filter whose messages go to the transport's receiver
     offline_payload: bytes = b'{"schema":"gatecore.ioc.status/1","online":false}'
 
 
@@ -75,11 +76,17 @@ class _Batch:
     confirmed: list[str] = field(default_factory=list)
 
 
-class MqttTransport:
-    """Publishes outbox records to ``{prefix}/{site}/{lane}/{kind}``; :meth:`run` keeps the connection."""
+Receiver = Callable[[str, bytes], Awaitable[None]]
 
-    def __init__(self, settings: MqttSettings) -> None:
+
+class MqttTransport:
+    """Publishes outbox records to ``{prefix}/{site}/{lane}/{kind}`` (shared state to
+    ``{prefix}/shared/{name}``, snapshots retained); :meth:`run` keeps the connection and hands the
+    messages of ``settings.subscribe`` to ``receiver``, one at a time, in order."""
+
+    def __init__(self, settings: MqttSettings, receiver: Receiver | None = None) -> None:
         self.settings = settings
+        self.receiver = receiver
         self.site_topic = site_topic(settings.prefix, settings.site)
         self.status_topic = f"{self.site_topic}/status"
         self._topics: dict[tuple[str, str], str] = {}
@@ -95,7 +102,9 @@ class MqttTransport:
         key = (lane, kind)
         topic = self._topics.get(key)
         if topic is None:
-            topic = self._topics[key] = f"{self.site_topic}/{topic_segment(lane)}/{kind}"
+            topic = self._topics[key] = (
+                shared_topic(self.settings.prefix, lane.removeprefix(SHARED_LANE)) if kind in SHARED_KINDS
+                else f"{self.site_topic}/{topic_segment(lane)}/{kind}")
         return topic
 
     def _client(self) -> aiomqtt.Client:
@@ -126,14 +135,22 @@ class MqttTransport:
                 async with client:
                     self._attach(client)
                     await client.publish(self.status_topic, self.settings.online_payload, qos=1, retain=True)
+                    if self.receiver is not None and self.settings.subscribe:
+                        await client.subscribe(self.settings.subscribe, qos=1)
                     self.connects += 1
                     self.connected.set()
                     delay = self.settings.reconnect_min_s
+                    pump = asyncio.create_task(self._pump(client)) if self.receiver is not None else None
                     try:
                         await self._until_lost()
                     except asyncio.CancelledError:
                         await self._say_offline(client)
                         raise
+                    finally:
+                        if pump is not None:  # owned here: it never outlives this connection
+                            pump.cancel()
+                            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                                await pump
             except aiomqtt.MqttError as exc:
                 log.warning("ioc_link_down", error=str(exc), retry_in_s=round(delay, 2))
             finally:
@@ -141,6 +158,17 @@ class MqttTransport:
                 _retrieve(client._disconnected)  # aiomqtt leaves a lost link's error unretrieved
             await asyncio.sleep(delay)
             delay = min(self.settings.reconnect_max_s, delay * 2)
+
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        assert self.receiver is not None
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                continue
+            try:
+                await self.receiver(str(message.topic), bytes(payload))
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+                log.error("ioc_receive_failed", topic=str(message.topic), error=f"{type(exc).__name__}: {exc}")
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """A clean stop sends no last will, so publish the retained offline status ourselves."""
@@ -215,17 +243,21 @@ class MqttTransport:
             if not batch.done.done():
                 batch.done.set_exception(TransportError("connection lost"))
 
-    def _messages(self, records: Sequence[OutRecord]) -> list[tuple[str, bytes, tuple[str, ...]]]:
+    def _messages(self, records: Sequence[OutRecord]) -> list[tuple[str, bytes, tuple[str, ...], bool]]:
+        """(topic, payload, record ids, retain) per message; shared state always travels alone."""
         if self.settings.payload == "single":
-            return [(self.topic(r.lane, r.kind), r.payload, (r.id,)) for r in records]
-        out: list[tuple[str, bytes, tuple[str, ...]]] = []
+            return [(self.topic(r.lane, r.kind), r.payload, (r.id,), r.kind == "shared.snapshot") for r in records]
+        out: list[tuple[str, bytes, tuple[str, ...], bool]] = []
         run: list[OutRecord] = []
         for r in [*records, None]:
+            if r is not None and r.kind in SHARED_KINDS:
+                out.append((self.topic(r.lane, r.kind), r.payload, (r.id,), r.kind == "shared.snapshot"))
+                continue
             if run and (r is None or r.lane != run[0].lane or len(run) >= self.settings.batch_max):
                 body = b",".join(x.payload for x in run)
                 lane = run[0].lane
                 payload = b'{"schema":"%s","lane":"%s","records":[%s]}' % (BATCH_SCHEMA.encode(), lane.encode(), body)
-                out.append((self.topic(lane, "batch"), payload, tuple(x.id for x in run)))
+                out.append((self.topic(lane, "batch"), payload, tuple(x.id for x in run), False))
                 run = []
             if r is not None:
                 run.append(r)
@@ -238,8 +270,8 @@ class MqttTransport:
         messages = self._messages(records)
         batch = _Batch(0, asyncio.get_running_loop().create_future())
         qos = self.settings.qos
-        for topic, payload, ids in messages:
-            info = pc.publish(topic, payload, qos)
+        for topic, payload, ids, retain in messages:
+            info = pc.publish(topic, payload, qos, retain)
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 self._abandon(batch)
                 raise TransportError(f"publish refused by the client: {paho.error_string(info.rc)}")

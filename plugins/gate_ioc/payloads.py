@@ -20,6 +20,9 @@ from gatecore.api import Decision, Fault, LaneState, LaneStateChange, new_id
 
 VERSION = 1
 KINDS = ("decision", "fault", "state", "heartbeat", "status", "batch")
+#: outbox kinds of shared state; their outbox lane is ``shared:NAME`` (one name's updates stay in order)
+SHARED_KINDS = ("shared.snapshot", "shared.delta")
+SHARED_LANE = "shared:"
 
 _BANNED = ("image", "frame", "jpeg", "jpg", "png", "photo", "portrait", "crop", "face_", "embedding",
            "template", "biometric", "feature", "vector", "fingerprint", "iris", "name", "birth", "dob")
@@ -35,6 +38,11 @@ def topic_segment(name: str) -> str:
 def site_topic(prefix: str, site: str) -> str:
     """``{prefix}/{site}``: lanes publish below it (``/{lane}/{kind}``), the status is ``/status``."""
     return f"{prefix.rstrip('/')}/{topic_segment(site)}"
+
+
+def shared_topic(prefix: str, name: str) -> str:
+    """``{prefix}/shared/{name}``: shared state between controllers (not below a site: all may read it)."""
+    return f"{prefix.rstrip('/')}/shared/{topic_segment(name)}"
 
 
 def schema(kind: str) -> str:

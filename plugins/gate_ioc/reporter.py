@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from typing import Any
 
 import structlog
 
-from gatecore.api import Decision, Fault, LaneStateChange, Outbox, Site, Transport
+from gatecore.api import Decision, Fault, LaneStateChange, Outbox, SharedState, Site, Transport
 
 from . import payloads
 from .config import IocSection
@@ -27,8 +28,9 @@ def make_outbox(cfg: IocSection) -> Outbox:
                   window=o.window, batch=o.batch, synchronous=o.synchronous)
 
 
-def make_transport(cfg: IocSection, site_id: str) -> tuple[Transport, Any]:
-    """The transport and, for MQTT, the coroutine that keeps its connection."""
+def make_transport(cfg: IocSection, site_id: str, receiver: Any = None) -> tuple[Transport, Any]:
+    """The transport and, for MQTT, the coroutine that keeps its connection (handing shared state that
+    arrives to ``receiver``)."""
     if cfg.transport == "local":
         return JsonlTransport(cfg.local_path, payloads.site_topic(cfg.topic_prefix, site_id)), None
     from .mqtt import MqttSettings, MqttTransport, tls_context  # aiomqtt is an optional dependency
@@ -46,8 +48,9 @@ def make_transport(cfg: IocSection, site_id: str) -> tuple[Transport, Any]:
         qos=cfg.qos, window=cfg.outbox.window, payload=cfg.payload, batch_max=cfg.batch_max,
         online_payload=payloads.encode(payloads.status(site_id, True, now)),
         offline_payload=payloads.encode(payloads.status(site_id, False, now)),
+        subscribe=f"{cfg.topic_prefix.rstrip('/')}/shared/#" if cfg.share is not None else None,
     )
-    transport = MqttTransport(settings)
+    transport = MqttTransport(settings, receiver if cfg.share is not None else None)
     return transport, transport.run()
 
 
@@ -60,6 +63,8 @@ class Reporter:
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._opening: asyncio.Task[None] | None = None
+        self.sharing = Sharing(cfg, site) if cfg.share is not None else None
+        self.transport: Transport | None = None
 
     async def open(self) -> None:
         """Open the outbox (once, however many callers ask at the same time)."""
@@ -78,9 +83,18 @@ class Reporter:
             kind, payload = "state", payloads.state(record)
         await self.outbox.put(record.stamp.lane_id, kind, payloads.encode(payload), id=record.stamp.id)
 
+    async def share(self, update: SharedState) -> None:
+        """Sign ``update`` and commit it to the outbox (delivered in order per name)."""
+        if self.sharing is None:
+            return
+        await self.open()
+        await self.sharing.put(self.outbox, update)
+
     async def serve(self) -> None:
         """Deliver and beat until :meth:`stop`; then drain briefly, stop the tasks and close the outbox."""
-        transport, keeper = make_transport(self.cfg, self.site.id)
+        receiver = self.sharing.receive if self.sharing is not None else None
+        transport, keeper = make_transport(self.cfg, self.site.id, receiver)
+        self.transport = transport
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(self.outbox.deliver(transport), name="ioc/deliver"),
@@ -95,6 +109,11 @@ class Reporter:
             with contextlib.suppress(Exception):
                 await self.outbox.close()
             self._done.set()
+
+    def connected(self) -> bool:
+        """Whether the transport is up (always, for the local file)."""
+        event = getattr(self.transport, "connected", None)
+        return self.transport is not None and (event is None or event.is_set())
 
     async def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -122,3 +141,44 @@ class Reporter:
             items.append((lane_id, "heartbeat", payloads.encode(beat), str(beat["id"]), False))
         if items:
             await self.outbox.put_many(items)
+
+
+class Sharing:
+    """Shared state over the broker: signs what this site shares, verifies and applies what arrives."""
+
+    def __init__(self, cfg: IocSection, site: Site) -> None:
+        from . import share  # cryptography: only when sharing is configured
+
+        assert cfg.share is not None
+        self.share = share
+        self.site = site
+        self.trusted = share.load_trusted(cfg.share.trusted_keys)
+        self.signer = share.load_signer(cfg.share.signing_key.reveal()) if cfg.share.signing_key else None
+        self.key_id = cfg.share.key_id
+        self.sent: deque[str] = deque(maxlen=1024)  # ids this site sent: the broker hands them back
+        self.applied: dict[str, str] = {}  # name -> id of the last update applied
+        self.received = self.refused = self.not_applied = 0
+
+    async def put(self, outbox: Outbox, update: SharedState) -> None:
+        if self.signer is None or self.key_id is None:
+            log.warning("shared_state_not_sent", name=update.name, why="no signing_key in [plugins.ioc.share]")
+            return
+        message = self.share.sign(update, self.signer, self.key_id)
+        self.sent.append(update.id)
+        await outbox.put(payloads.SHARED_LANE + update.name, f"shared.{update.kind}", message, id=update.id)
+
+    async def receive(self, topic: str, message: bytes) -> None:
+        """One message from ``{prefix}/shared/#``: verified, then applied through the plugins."""
+        self.received += 1
+        try:
+            update = self.share.verify(message, self.trusted, topic.rsplit("/", 1)[-1])
+        except self.share.Refused as exc:
+            self.refused += 1
+            log.warning("shared_state_refused", topic=topic, reason=str(exc), refused=self.refused)
+            return
+        if update.id in self.sent or self.applied.get(update.name) == update.id:
+            return  # our own, or the retained snapshot already applied (it comes again on each reconnect)
+        if await self.site.apply_state(update):
+            self.applied[update.name] = update.id
+        else:
+            self.not_applied += 1
