@@ -214,6 +214,7 @@ async def test_a_face_watchlist_travels_between_two_controllers_over_the_broker(
     from gatecore.profile import load_profile
     from plugins.gate_face import share as face_share
     from plugins.gate_face.plugin import ENGINE
+    from plugins.gate_face.store import GalleryStore
 
     from .test_face_site import enroll, manager, write_profile
 
@@ -250,3 +251,5 @@ share = {{ trusted_keys = "{keys['trust']}", signing_key = "file:{keys[who]}", k
     assert sorted(watch_b.ids()) == sorted(watch_a.ids())
     np.testing.assert_allclose(watch_b.vector("wl-new-2"), watch_a.vector("wl-new-2"), atol=1e-6)  # renormalised
     assert sharing(b).refused == 0 and sharing(b).not_applied == 0
+    on_disk = GalleryStore(tmp_path / "b" / "galleries").load("watchlist", verify=True)  # what a restart loads
+    assert sorted(on_disk.ids()) == sorted(watch_a.ids()) and on_disk.version == watch_a.version

@@ -27,6 +27,7 @@ from plugins.gate_face.config import FaceConfig, FaceEvidence
 from plugins.gate_face.engine import FaceEngine, check_galleries, check_models
 from plugins.gate_face.pipeline import FaceResult
 from plugins.gate_face.runner import LatestFrameWorker
+from plugins.gate_face.store import GalleryStore
 
 NAME = "gate_face"
 VOTER = "gate_face"
@@ -170,15 +171,18 @@ def gatecore_site_stop(site: Site) -> None:
 
 @hookimpl
 async def gatecore_apply_state(site: Site, update: SharedState) -> bool | None:
-    """Galleries arriving from other controllers (``gate_face/NAME``), applied off the event loop."""
+    """Galleries arriving from other controllers (``gate_face/NAME``), applied off the event loop and
+    saved to the gallery file, so a restart starts from what was last applied."""
     engine = site.stash.get(ENGINE, None)
     if not update.name.startswith(share.PREFIX) or engine is None:
         return None
-    gallery = engine.galleries.get(update.name.removeprefix(share.PREFIX))
+    name = update.name.removeprefix(share.PREFIX)
+    gallery = engine.galleries.get(name)
     if gallery is None:
         return False
+    store = GalleryStore(engine.cfg.galleries_dir)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(engine.executor, share.apply, gallery.index, update)
+    return await loop.run_in_executor(engine.executor, share.apply_and_save, store, name, gallery.index, update)
 
 
 @hookimpl
