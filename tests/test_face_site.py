@@ -13,6 +13,7 @@ import plugins.gate_face
 from gatecore.plugins import make_manager, register
 from gatecore.profile import ProfileError, load_profile
 from gatecore.site import Site
+from gatecore.testing import running, wait_for
 from plugins.gate_face import testing
 from plugins.gate_face.config import FaceConfig, ModelFile
 from plugins.gate_face.engine import make_pipeline
@@ -90,14 +91,16 @@ policy = {{ require = ["face"], deadline_ms = 3000, refer_hold_ms = 0 }}
     return profile
 
 
-def enroll(tmp: Path) -> None:
+def enroll(tmp: Path, galleries: tuple[tuple[str, list[int]], ...] = (
+        ("travellers", [1]), ("watchlist", [9]), ("residents", [3]))) -> None:
+    """Write the galleries (people by identity) as ``gatecore face enroll`` would, from drawn faces."""
     det, emb = tmp / "det.onnx", tmp / "emb.onnx"
     cfg = FaceConfig(family="insightface", detector=ModelFile(path=det, sha256=sha256_file(det)),
                      embedder=ModelFile(path=emb, sha256=sha256_file(emb)), detector_input=(320, 320),
                      galleries_dir=tmp / "galleries")
     pipe = make_pipeline(cfg)
     store = GalleryStore(tmp / "galleries")
-    for name, people in (("travellers", [1]), ("watchlist", [9]), ("residents", [3])):
+    for name, people in galleries:
         index = EmbeddingIndex(512)
         for p in people:
             image = np.zeros((320, 320, 3), np.uint8)
@@ -175,3 +178,48 @@ async def test_a_gallery_travels_to_another_controller_as_snapshot_then_delta(tm
     assert not await b.apply_state(stale)
     for site in sites:
         site.stash[ENGINE].close()
+
+
+async def test_a_newer_gallery_file_replaces_the_one_in_use_and_is_shared(tmp_path: Path) -> None:
+    """Resident 3 passes; once a new watchlist file naming 3 is written beside the running site, the
+    site loads it by itself, denies 3, and shares the new watchlist (share_galleries)."""
+    from gatecore.api import SharedState, hookimpl
+    from plugins.gate_face.plugin import ENGINE
+
+    profile = write_profile(tmp_path, 3)
+    enroll(tmp_path)
+    profile.write_text(profile.read_text().replace(
+        "galleries.residents = { threshold = 0.9 }",
+        'galleries.residents = { threshold = 0.9 }\nreload_every_s = 0.05\nshare_galleries = ["watchlist"]'))
+    shared: list[SharedState] = []
+
+    class Wire:
+        @hookimpl
+        def gatecore_share_state(self, site: Site, update: SharedState) -> None:
+            shared.append(update)
+
+    pm = manager()
+    register(pm, Wire(), "wire")
+    site = Site(load_profile(profile, pm), pm)
+    lane = site.lanes["egate-1"]
+    async with running(site, timeout=30):
+        await wait_for(lambda: lane.stats.decisions["pass"] >= 1, timeout=30)
+        before = site.stash[ENGINE].galleries["watchlist"].index.version
+        assert [(u.name, u.kind, u.version) for u in shared] == [("gate_face/watchlist", "snapshot", before)]
+        enroll(tmp_path, (("watchlist", [9, 3]),))  # an officer enrolls 3 on the watchlist, on disk
+        await wait_for(lambda: site.stash[ENGINE].galleries["watchlist"].index.version > before, timeout=10)
+        denied = lane.stats.decisions["deny"]
+        await wait_for(lambda: lane.stats.decisions["deny"] > denied, timeout=30)
+        assert len(shared) == 2 and shared[1].version > before
+    assert sorted(site.stash[ENGINE].galleries["watchlist"].index.ids()) == ["ref-3", "ref-9"]
+
+
+def test_check_refuses_sharing_a_gallery_not_in_use(tmp_path: Path) -> None:
+    profile = write_profile(tmp_path, 3)
+    enroll(tmp_path)
+    line = "galleries.residents = { threshold = 0.9 }"
+    profile.write_text(profile.read_text().replace(line, line + '\nshare_galleries = ["vip"]'))
+    with pytest.raises(ProfileError) as err:
+        load_profile(profile, manager())
+    text = str(err.value)
+    assert "plugins.gate_face" in text and "share_galleries: vip is not one of the galleries" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gatecore.api import ConfigModel, EvidenceConfig, Identifier
 
@@ -46,12 +46,26 @@ class FaceConfig(ConfigModel):
     max_yaw_deg: float = Field(30.0, gt=0, le=90)
     max_roll_deg: float = Field(25.0, gt=0, le=90)
     workers: int = Field(1, ge=1, le=16, description="inference threads shared by the lanes")
+    reload_every_s: float = Field(5.0, ge=0, description="look for newer gallery files this often (0: never); "
+                                                         "a newer one replaces the gallery in use")
+    share_galleries: tuple[Identifier, ...] = Field(
+        (), description="galleries this controller shares with the others (as snapshots, through a transport "
+                        "plugin such as gate_ioc's share) at start, after each reload and every share_every_s")
+    share_every_s: float = Field(3600.0, gt=0, description="share the share_galleries again this often")
 
     def policy(self, gallery: str) -> GalleryPolicy:
         return self.galleries.get(gallery, GalleryPolicy())
 
     def gallery_names(self) -> list[str]:
         return [g for g in (self.verify_gallery, self.watchlist, self.residents) if g]
+
+    @model_validator(mode="after")
+    def _shared_galleries_exist(self) -> FaceConfig:
+        unknown = [g for g in self.share_galleries if g not in self.gallery_names()]
+        if unknown:
+            raise ValueError(f"share_galleries: {', '.join(unknown)} is not one of the galleries in use "
+                             f"({', '.join(self.gallery_names())})")
+        return self
 
 
 class FaceEvidence(EvidenceConfig):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import numpy as np
 import structlog
 
+from gatecore.api import SharedState, Site
+from plugins.gate_face import share
 from plugins.gate_face.config import FaceConfig
 from plugins.gate_face.detectors import ScrfdDetector, YuNetDetector
 from plugins.gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
@@ -16,7 +19,7 @@ from plugins.gate_face.index import EmbeddingIndex, IndexError_
 from plugins.gate_face.models import ModelError, check_model
 from plugins.gate_face.pipeline import FacePipeline
 from plugins.gate_face.quality import QualityLimits
-from plugins.gate_face.store import GalleryFileError, GalleryStore
+from plugins.gate_face.store import GalleryFileError, GalleryStore, file_version
 
 Array = np.ndarray[Any, Any]
 log = structlog.get_logger("gate_face")
@@ -91,6 +94,8 @@ class FaceEngine:
     galleries: dict[str, Gallery]
     executor: ThreadPoolExecutor
     face_sources: dict[str, set[str]] = field(default_factory=dict)  # lane id -> source names
+    #: one change to the galleries at a time (an update from another controller, a reload from disk)
+    changing: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, cfg: FaceConfig) -> FaceEngine:
@@ -136,6 +141,42 @@ class FaceEngine:
             if hit:
                 out["identity_ref"] = best.id
         return out
+
+    def reload_changed(self) -> list[str]:
+        """Replace each gallery whose file holds a newer version; the names replaced. Blocking (it maps and
+        checks the file): run it in the executor. A file that does not load is logged and left alone."""
+        store = GalleryStore(self.cfg.galleries_dir)
+        replaced = []
+        with self.changing:
+            for name, gallery in list(self.galleries.items()):
+                version = file_version(store.path(name))
+                if version is None or version <= gallery.index.version:
+                    continue
+                try:
+                    index = store.load(name, verify=True)
+                except GalleryFileError as exc:
+                    log.error("face_gallery_reload_failed", gallery=name, error=str(exc))
+                    continue
+                self.galleries[name] = Gallery(name, index, threshold_for(self.cfg, store, name))
+                log.info("face_gallery_reloaded", gallery=name, version=index.version, size=len(index),
+                         was=gallery.index.version)
+                replaced.append(name)
+        return replaced
+
+    def snapshot(self, site: Site, name: str) -> SharedState:
+        """Gallery ``name`` as a shared-state snapshot. Blocking: run it in the executor."""
+        with self.changing:
+            return share.snapshot(site, name, self.galleries[name].index)
+
+    def apply_update(self, name: str, update: SharedState) -> bool:
+        """Apply a snapshot or delta from another controller to gallery ``name`` and save it to its file,
+        so a restart starts from it. Blocking: run it in the executor."""
+        with self.changing:
+            gallery = self.galleries[name]
+            applied = share.apply(gallery.index, update)
+            if applied:
+                GalleryStore(self.cfg.galleries_dir).save(name, gallery.index)
+            return applied
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import structlog
+
 from gatecore.api import (
     Camera,
     Evidence,
@@ -27,7 +29,6 @@ from plugins.gate_face.config import FaceConfig, FaceEvidence
 from plugins.gate_face.engine import FaceEngine, check_galleries, check_models
 from plugins.gate_face.pipeline import FaceResult
 from plugins.gate_face.runner import LatestFrameWorker
-from plugins.gate_face.store import GalleryStore
 
 NAME = "gate_face"
 VOTER = "gate_face"
@@ -35,6 +36,8 @@ ENGINE = StashKey[FaceEngine]()
 SOURCES = StashKey[list["FaceSource"]]()
 _TXN_SOURCES = "gate_face.sources"  # txn.stash key: face sources that started on this crossing
 _PASS, _DENY = {"match"}, {"watchlist_hit"}
+
+log = structlog.get_logger("gate_face")
 
 
 class FaceSource:
@@ -160,6 +163,29 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Fac
 def gatecore_site_start(site: Site) -> None:
     for src in site.stash.get(SOURCES, []):
         site.spawn(src.worker.run(), name=f"{NAME}/{src.lane.id}/{src.source}")
+    engine = site.stash.get(ENGINE, None)
+    if engine is not None and (engine.cfg.reload_every_s > 0 or engine.cfg.share_galleries):
+        site.spawn(_keep_galleries(site, engine), name=f"{NAME}/galleries")
+
+
+async def _keep_galleries(site: Site, engine: FaceEngine) -> None:
+    """Reload galleries whose files were replaced (``gatecore face enroll``, a copy from elsewhere) and
+    share ``share_galleries`` as snapshots: at start, after a reload, and every ``share_every_s``."""
+    cfg = engine.cfg
+    loop = asyncio.get_running_loop()
+    shared_at = -float("inf")
+    changed: list[str] = list(cfg.share_galleries)  # at start: say what this controller holds
+    while True:
+        due = loop.time() - shared_at >= cfg.share_every_s
+        for name in cfg.share_galleries:
+            if due or name in changed:
+                update = await loop.run_in_executor(engine.executor, engine.snapshot, site, name)
+                log.info("face_gallery_shared", gallery=name, version=update.version, bytes=len(update.payload))
+                await site.share_state(update)
+        if due:
+            shared_at = loop.time()
+        await asyncio.sleep(cfg.reload_every_s if cfg.reload_every_s > 0 else cfg.share_every_s)
+        changed = await loop.run_in_executor(engine.executor, engine.reload_changed) if cfg.reload_every_s > 0 else []
 
 
 @hookimpl
@@ -177,12 +203,10 @@ async def gatecore_apply_state(site: Site, update: SharedState) -> bool | None:
     if not update.name.startswith(share.PREFIX) or engine is None:
         return None
     name = update.name.removeprefix(share.PREFIX)
-    gallery = engine.galleries.get(name)
-    if gallery is None:
+    if name not in engine.galleries:
         return False
-    store = GalleryStore(engine.cfg.galleries_dir)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(engine.executor, share.apply_and_save, store, name, gallery.index, update)
+    return await loop.run_in_executor(engine.executor, engine.apply_update, name, update)
 
 
 @hookimpl

@@ -14,7 +14,6 @@ import numpy as np
 
 from gatecore.api import SharedState, Site
 from plugins.gate_face.index import EmbeddingIndex, GalleryDelta, StaleDelta
-from plugins.gate_face.store import GalleryStore
 
 PREFIX = "gate_face/"
 
@@ -67,10 +66,3 @@ def apply(index: EmbeddingIndex, update: SharedState) -> bool:
         return False
     return True
 
-
-def apply_and_save(store: GalleryStore, name: str, index: EmbeddingIndex, update: SharedState) -> bool:
-    """:func:`apply`, then write the gallery file atomically (fsync, rename) when it was applied."""
-    applied = apply(index, update)
-    if applied:
-        store.save(name, index)
-    return applied

@@ -81,6 +81,21 @@ def save(index: EmbeddingIndex, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def file_version(path: Path) -> int | None:
+    """The gallery version in the header of ``path`` (cheap: the header only), or None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_CRC_AT + 4)
+    except OSError:
+        return None
+    if len(head) < _CRC_AT + 4 or head[:8] != MAGIC:
+        return None
+    if struct.unpack_from("<I", head, _CRC_AT)[0] != zlib.crc32(head[:_CRC_AT]):
+        return None
+    iversion: int = _HEAD.unpack_from(head)[6]
+    return iversion
+
+
 def load(path: Path, *, verify: bool = False, rerank: int = 64) -> EmbeddingIndex:
     """Map the gallery at ``path``; raises :class:`GalleryFileError` on any inconsistency."""
     if not Path(path).is_file():
