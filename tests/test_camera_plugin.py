@@ -4,6 +4,7 @@ that disappears takes its lane to degraded and back; credentials never in the pr
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 
 import cv2
@@ -85,8 +86,8 @@ async def test_a_stale_frame_is_not_returned_grab_waits_for_the_next(tmp_path: P
 
 async def test_a_camera_that_goes_away_degrades_its_lane_and_comes_back(tmp_path: Path) -> None:
     video = tmp_path / "lane.avi"
-    write_video(video, frames=10)
-    site, _ = make_site(profile(video), tmp_path)  # no loop: after 10 frames the "stream" has ended
+    write_video(video, frames=25)
+    site, _ = make_site(profile(video), tmp_path)  # no loop: after 25 frames (0.5 s) the "stream" has ended
     cam, lane = camera(site), site.lanes["l1"]
     async with running(site):
         await wait_for(lambda: cam.failures >= 1 and lane.state is LaneState.DEGRADED, timeout=10)
@@ -156,3 +157,95 @@ def camera_frames(site: Site) -> int:
     cam = site.lanes["egate-1"].info.devices["face"]
     assert isinstance(cam, OpenCvCamera)
     return cam.frames
+
+
+class MjpegServer:
+    """A network camera as many are: MJPEG over HTTP (multipart/x-mixed-replace) behind Basic auth.
+    ``stall`` stops the frames without closing the connection; ``stop`` refuses everything."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.stall = False
+        self.refused = 0
+        self.served = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).decode("latin-1")
+            if f"authorization: {self.auth}".lower() not in head.lower():
+                self.refused += 1
+                writer.write(b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="cam"\r\n'
+                             b"Content-Length: 0\r\n\r\n")
+                await writer.drain()
+                return
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+            i = 0
+            while True:
+                if self.stall:
+                    await asyncio.sleep(0.05)
+                    continue
+                _, jpg = cv2.imencode(".jpg", np.full((H, W, 3), (5 * i) % 250, np.uint8))
+                data = jpg.tobytes()
+                writer.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data)
+                             + data + b"\r\n")
+                await writer.drain()
+                self.served += 1
+                i += 1
+                await asyncio.sleep(0.04)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_network_stream_with_credentials_that_stalls_degrades_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = MjpegServer("gate", "s3cret:/x")
+    port = await server.start()
+    monkeypatch.setenv("CAM_PW_FOR_TEST", "s3cret:/x")
+    body = profile(f"http://127.0.0.1:{port}/cam", ', username = "gate", password = "env:CAM_PW_FOR_TEST"')
+    site, _ = make_site(body, tmp_path)
+    cam, lane = camera(site), site.lanes["l1"]
+    try:
+        async with running(site):
+            first = await cam.grab()
+            assert first.payload.shape == (H, W, 3)
+            server.stall = True  # the camera hangs: no frame, connection open
+            await wait_for(lambda: lane.state is LaneState.DEGRADED and not cam.online, timeout=10)
+            server.stall = False
+            await wait_for(lambda: lane.state is LaneState.IDLE and cam.online, timeout=10)
+            assert (await cam.grab()).meta["seq"] > first.meta["seq"]
+    finally:
+        await server.close()
+    assert server.refused >= 1  # FFmpeg answers the challenge with the password from the environment
+
+
+async def test_a_wrong_stream_password_keeps_the_camera_offline(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    server = MjpegServer("gate", "right")
+    port = await server.start()
+    monkeypatch.setenv("CAM_PW_FOR_TEST", "wrong")
+    body = profile(f"http://127.0.0.1:{port}/cam", ', username = "gate", password = "env:CAM_PW_FOR_TEST"')
+    site, _ = make_site(body, tmp_path)
+    cam, lane = camera(site), site.lanes["l1"]
+    task = asyncio.create_task(site.run())  # not `running`: the lane may never be idle
+    try:
+        await wait_for(lambda: cam.failures >= 2 and lane.state is LaneState.DEGRADED, timeout=10)
+        with pytest.raises(DeviceError):
+            await cam.grab()
+    finally:
+        site.request_stop()
+        await asyncio.wait_for(task, 10)
+        await server.close()
+    assert server.served == 0
