@@ -208,14 +208,21 @@ class MjpegServer:
             writer.close()
 
 
+async def stream_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str,
+                      given: str) -> tuple[MjpegServer, Site]:
+    """A camera server wanting ``password`` and a site whose profile gives ``given`` (from the environment)."""
+    server = MjpegServer("gate", password)
+    port = await server.start()
+    monkeypatch.setenv("CAM_PW_FOR_TEST", given)
+    body = profile(f"http://127.0.0.1:{port}/cam", ', username = "gate", password = "env:CAM_PW_FOR_TEST"')
+    site, _ = make_site(body, tmp_path)
+    return server, site
+
+
 async def test_a_network_stream_with_credentials_that_stalls_degrades_and_recovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = MjpegServer("gate", "s3cret:/x")
-    port = await server.start()
-    monkeypatch.setenv("CAM_PW_FOR_TEST", "s3cret:/x")
-    body = profile(f"http://127.0.0.1:{port}/cam", ', username = "gate", password = "env:CAM_PW_FOR_TEST"')
-    site, _ = make_site(body, tmp_path)
+    server, site = await stream_site(tmp_path, monkeypatch, "s3cret:/x", "s3cret:/x")
     cam, lane = camera(site), site.lanes["l1"]
     try:
         async with running(site):
@@ -233,11 +240,7 @@ async def test_a_network_stream_with_credentials_that_stalls_degrades_and_recove
 
 async def test_a_wrong_stream_password_keeps_the_camera_offline(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    server = MjpegServer("gate", "right")
-    port = await server.start()
-    monkeypatch.setenv("CAM_PW_FOR_TEST", "wrong")
-    body = profile(f"http://127.0.0.1:{port}/cam", ', username = "gate", password = "env:CAM_PW_FOR_TEST"')
-    site, _ = make_site(body, tmp_path)
+    server, site = await stream_site(tmp_path, monkeypatch, "right", "wrong")
     cam, lane = camera(site), site.lanes["l1"]
     task = asyncio.create_task(site.run())  # not `running`: the lane may never be idle
     try:
