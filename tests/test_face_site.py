@@ -223,3 +223,23 @@ def test_check_refuses_sharing_a_gallery_not_in_use(tmp_path: Path) -> None:
         load_profile(profile, manager())
     text = str(err.value)
     assert "plugins.gate_face" in text and "share_galleries: vip is not one of the galleries" in text
+
+
+def test_a_first_start_with_a_cold_kernel_cache_still_decides_the_first_crossings_on_the_face(
+        tmp_path: Path) -> None:
+    """The search kernels are compiled while the site is built (seconds with no numba cache), not during
+    the first crossing, whose face evidence would otherwise miss its deadline."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    profile = write_profile(tmp_path, 3)
+    enroll(tmp_path)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}  # empty: nothing compiled yet
+    proc = subprocess.run([sys.executable, "-m", "gatecore.cli", "run", str(profile), "--crossings", "2",
+                           "--duration", "240"], capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["crossings"] >= 2 and summary["decisions"]["pass"] >= 2
+    assert summary["decisions"]["refer"] == summary["decisions"]["deny"] == 0

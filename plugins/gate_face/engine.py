@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from plugins.gate_face import share
 from plugins.gate_face.config import FaceConfig
 from plugins.gate_face.detectors import ScrfdDetector, YuNetDetector
 from plugins.gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
-from plugins.gate_face.index import EmbeddingIndex, IndexError_
+from plugins.gate_face.index import EmbeddingIndex, IndexError_, Mode
 from plugins.gate_face.models import ModelError, check_model
 from plugins.gate_face.pipeline import FacePipeline
 from plugins.gate_face.quality import QualityLimits
@@ -79,6 +80,20 @@ def make_pipeline(c: FaceConfig) -> FacePipeline:
                         limits=limits, multiple=c.multiple_faces)
 
 
+def warm_up(mode: Mode) -> None:
+    """Compile the search kernels now, while the site is being built, not on the first crossing: a cold
+    numba cache costs seconds (about 8 s for int8 here), which would refer every crossing meanwhile.
+    Compiled kernels are cached on disk (``cache=True``), so later starts only load them."""
+    t0 = time.monotonic()
+    index = EmbeddingIndex(64)
+    index.add(["a", "b"], np.random.default_rng(0).normal(size=(2, 64)).astype(np.float32))
+    query = np.ones(64, np.float32)
+    index.search(query, 1, mode=mode)
+    index.search(query, 1, mode="f32")
+    index.verify("a", query)
+    log.info("face_kernels_ready", mode=mode, seconds=round(time.monotonic() - t0, 3))
+
+
 @dataclass
 class Gallery:
     name: str
@@ -107,6 +122,7 @@ class FaceEngine:
                      for n in cfg.gallery_names()}
         log.info("face_galleries", **{n: {"size": len(g.index), "version": g.index.version,
                                          "threshold": round(g.threshold, 4)} for n, g in galleries.items()})
+        warm_up(cfg.search_mode)
         return cls(cfg, galleries, ThreadPoolExecutor(cfg.workers, thread_name_prefix="gate_face"))
 
     def pipeline(self) -> FacePipeline:
