@@ -35,12 +35,14 @@ class OpenCvCamera(Camera):
         self._next: asyncio.Future[None] | None = None
         self.frames = 0
         self.failures = 0
+        self._stopped = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         self.ctx.spawn(self._run(), "capture")
 
     async def stop(self) -> None:
+        self._stopped = True
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- frames ------------------------------------------------------------------------------
@@ -73,6 +75,13 @@ class OpenCvCamera(Camera):
     # -- the capture loop --------------------------------------------------------------------
     async def _run(self) -> None:
         """Open, read until the source fails, report it, open again after a capped backoff."""
+        try:
+            await self._capture()
+        except RuntimeError:
+            if not self._stopped:  # after stop() the thread is gone: the loop just ends
+                raise
+
+    async def _capture(self) -> None:
         loop = asyncio.get_running_loop()
         delay = self.cfg.reopen_min_ms / 1000
         while True:
