@@ -8,8 +8,8 @@ import gc
 import signal
 import statistics
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 import pluggy
 import structlog
@@ -20,12 +20,15 @@ from gatecore.evidence import EvidenceSource, TransactionContext
 from gatecore.lane import Lane, LaneInfo
 from gatecore.plugins import Pending, await_pending, call_all, call_now, log_failures
 from gatecore.profile import Profile
-from gatecore.stash import Stash
+from gatecore.stash import Stash, StashKey
 from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote
 
 __all__ = ["LaneInfo", "Profile", "Site", "SiteError"]
 
 log = structlog.get_logger("gatecore.site")
+
+T = TypeVar("T")
+S = TypeVar("S", bound=ConfigModel)
 
 
 class SiteError(Exception):
@@ -57,6 +60,16 @@ class Site:
     # -- assembly ------------------------------------------------------------------------------
     def plugin_config(self, name: str) -> ConfigModel | None:
         return self.profile.plugin_config(name)
+
+    def plugin_state(self, key: StashKey[T], name: str, section: type[S], make: Callable[[S], T]) -> T | None:
+        """Plugin ``name``'s per-site object, made by ``make(section)`` the first time it is asked for (a
+        lane may report before ``gatecore_site_start``); ``None`` when the profile has no ``[plugins.NAME]``."""
+        value = self.stash.get(key, None)
+        if value is None:
+            cfg = self.plugin_config(name)
+            if isinstance(cfg, section):
+                value = self.stash.setdefault(key, make(cfg))
+        return value
 
     def _build_lane(self, cfg: LaneConfig) -> Lane:
         info = LaneInfo(self.id, cfg, stash=self.stash, plugin_config=self.plugin_config)

@@ -32,12 +32,7 @@ REPORTER = StashKey[Reporter]()
 
 def _reporter(site: Site) -> Reporter | None:
     """The site's reporter, made on first use: a lane may report before ``gatecore_site_start`` ran."""
-    reporter = site.stash.get(REPORTER, None)
-    if reporter is None:
-        cfg = site.plugin_config(NAME)
-        if isinstance(cfg, IocSection):
-            reporter = site.stash.setdefault(REPORTER, Reporter(cfg, site))
-    return reporter
+    return site.plugin_state(REPORTER, NAME, IocSection, lambda cfg: Reporter(cfg, site))
 
 
 @hookimpl

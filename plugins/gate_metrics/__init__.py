@@ -1,0 +1,63 @@
+"""gate_metrics: Prometheus metrics of a site, for the operators' dashboards and alerts.
+
+    [plugins.gate_metrics]
+    listen = "127.0.0.1:9464"     # host:port of /metrics (keep it on a management network)
+
+Counters of decisions (by lane and outcome) and faults (by lane and kind), the decision latency as a
+histogram, each lane's state, each device's link, and crossings per lane, in the Prometheus text format
+(prometheus_client), served by its own thread so a scrape never touches the event loop.
+"""
+
+from __future__ import annotations
+
+from gatecore.api import ConfigModel, Decision, Fault, LaneStateChange, Site, StashKey, hookimpl
+
+from .config import MetricsSection
+from .metrics import SiteMetrics
+
+NAME = "gate_metrics"
+METRICS = StashKey[SiteMetrics]()
+
+
+def _metrics(site: Site) -> SiteMetrics | None:
+    return site.plugin_state(METRICS, NAME, MetricsSection, lambda cfg: SiteMetrics(site, cfg))
+
+
+@hookimpl
+def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
+    return NAME, MetricsSection
+
+
+@hookimpl
+def gatecore_site_start(site: Site) -> None:
+    metrics = _metrics(site)
+    if metrics is not None:
+        metrics.serve()
+
+
+@hookimpl
+def gatecore_site_stop(site: Site) -> None:
+    metrics = _metrics(site)
+    if metrics is not None:
+        metrics.close()
+
+
+@hookimpl
+def gatecore_report_decision(site: Site, decision: Decision) -> None:
+    metrics = _metrics(site)
+    if metrics is not None:
+        metrics.decision(decision)
+
+
+@hookimpl
+def gatecore_report_fault(site: Site, fault: Fault) -> None:
+    metrics = _metrics(site)
+    if metrics is not None:
+        metrics.fault(fault)
+
+
+@hookimpl
+def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> None:
+    metrics = _metrics(site)
+    if metrics is not None:
+        metrics.state(change)
