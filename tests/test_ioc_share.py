@@ -3,6 +3,7 @@ snapshots for late joiners, and forged or tampered messages refused."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -224,7 +225,8 @@ async def test_a_face_watchlist_travels_between_two_controllers_over_the_broker(
         directory.mkdir()
         profile = write_profile(directory, 3)
         enroll(directory)
-        profile.write_text(profile.read_text().replace("arrivals_per_min = 600", "traffic = false") + f"""
+        text = profile.read_text().replace("arrivals_per_min = 600", "traffic = false")
+        profile.write_text(text.replace('id = "test/face"', f'id = "test/face-{who}"') + f"""
 [plugins.ioc]
 transport = "mqtt"
 broker = "mqtt://127.0.0.1:{broker.port}"
@@ -253,3 +255,21 @@ share = {{ trusted_keys = "{keys['trust']}", signing_key = "file:{keys[who]}", k
     assert sharing(b).refused == 0 and sharing(b).not_applied == 0
     on_disk = GalleryStore(tmp_path / "b" / "galleries").load("watchlist", verify=True)  # what a restart loads
     assert sorted(on_disk.ids()) == sorted(watch_a.ids()) and on_disk.version == watch_a.version
+
+
+async def test_after_a_restart_a_controller_does_not_take_back_its_own_retained_snapshot(
+    tmp_path: Path, broker: Broker, keys: dict[str, Path]
+) -> None:
+    a, held_a = controller(tmp_path, broker, keys, "a")
+    async with running(a):
+        await connected(a)
+        await a.share_state(SharedState(a.id, NAME, "snapshot", 0, 6, b"before the restart"))
+        assert await a.stash[REPORTER].outbox.wait_idle(10)
+    again, held_again = controller(tmp_path, broker, keys, "a")  # the same controller, started again
+    b, held_b = controller(tmp_path, broker, keys, "b")
+    async with running(again), running(b):
+        await wait_for(lambda: held_b.applied, timeout=10)  # the retained snapshot is there to be had
+        await connected(again)
+        await asyncio.sleep(0.2)
+    assert held_again.applied == [] and held_a.applied == []
+    assert [u.payload for u in held_b.applied] == [b"before the restart"]

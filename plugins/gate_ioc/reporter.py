@@ -176,8 +176,10 @@ class Sharing:
             self.refused += 1
             log.warning("shared_state_refused", topic=topic, reason=str(exc), refused=self.refused)
             return
-        if update.id in self.sent or self.applied.get(update.name) == update.id:
-            return  # our own, or the retained snapshot already applied (it comes again on each reconnect)
+        if update.site_id == self.site.id or update.id in self.sent or self.applied.get(update.name) == update.id:
+            # our own (also one retained from before a restart: applying it could take us back a version),
+            # or the retained snapshot already applied (it comes again on each reconnect)
+            return
         if await self.site.apply_state(update):
             self.applied[update.name] = update.id
         else:
