@@ -177,15 +177,22 @@ async def _keep_galleries(site: Site, engine: FaceEngine) -> None:
     changed: list[str] = list(cfg.share_galleries)  # at start: say what this controller holds
     while True:
         due = loop.time() - shared_at >= cfg.share_every_s
-        for name in cfg.share_galleries:
-            if due or name in changed:
-                update = await loop.run_in_executor(engine.executor, engine.snapshot, site, name)
-                log.info("face_gallery_shared", gallery=name, version=update.version, bytes=len(update.payload))
-                await site.share_state(update)
-        if due:
-            shared_at = loop.time()
-        await asyncio.sleep(cfg.reload_every_s if cfg.reload_every_s > 0 else cfg.share_every_s)
-        changed = await loop.run_in_executor(engine.executor, engine.reload_changed) if cfg.reload_every_s > 0 else []
+        try:
+            for name in cfg.share_galleries:
+                if due or name in changed:
+                    update = await loop.run_in_executor(engine.executor, engine.snapshot, site, name)
+                    log.info("face_gallery_shared", gallery=name, version=update.version,
+                             bytes=len(update.payload))
+                    await site.share_state(update)
+            if due:
+                shared_at = loop.time()
+            await asyncio.sleep(cfg.reload_every_s if cfg.reload_every_s > 0 else cfg.share_every_s)
+            changed = (await loop.run_in_executor(engine.executor, engine.reload_changed)
+                       if cfg.reload_every_s > 0 else [])
+        except Exception as exc:  # noqa: BLE001 - keep watching: the next round may succeed (disk back, say)
+            log.error("face_galleries_round_failed", error=f"{type(exc).__name__}: {exc}")
+            changed = []
+            await asyncio.sleep(max(cfg.reload_every_s, 1.0))
 
 
 @hookimpl
