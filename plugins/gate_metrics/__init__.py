@@ -10,6 +10,8 @@ histogram, each lane's state, each device's link, and crossings per lane, in the
 
 from __future__ import annotations
 
+import asyncio
+
 from gatecore.api import ConfigModel, Decision, Fault, LaneStateChange, Site, StashKey, hookimpl
 
 from .config import MetricsSection
@@ -36,10 +38,10 @@ def gatecore_site_start(site: Site) -> None:
 
 
 @hookimpl
-def gatecore_site_stop(site: Site) -> None:
+async def gatecore_site_stop(site: Site) -> None:
     metrics = _metrics(site)
     if metrics is not None:
-        metrics.close()
+        await asyncio.to_thread(metrics.close)  # the server thread takes up to half a second to stop
 
 
 @hookimpl
