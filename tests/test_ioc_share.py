@@ -109,6 +109,15 @@ async def connected(site: Site) -> None:
     await wait_for(lambda: REPORTER in site.stash and site.stash[REPORTER].connected(), timeout=10)
 
 
+async def share_and_stop(site: Site, *snapshots: tuple[int, bytes]) -> None:
+    """Run ``site`` until it has delivered these snapshots (version, payload) of NAME, then stop it."""
+    async with running(site):
+        await connected(site)
+        for version, payload in snapshots:
+            await site.share_state(SharedState(site.id, NAME, "snapshot", 0, version, payload))
+        assert await site.stash[REPORTER].outbox.wait_idle(10)
+
+
 async def test_a_snapshot_and_deltas_from_one_controller_are_applied_in_order_by_the_other(
     tmp_path: Path, broker: Broker, keys: dict[str, Path]
 ) -> None:
@@ -131,12 +140,7 @@ async def test_a_snapshot_and_deltas_from_one_controller_are_applied_in_order_by
 async def test_a_controller_that_connects_later_gets_the_latest_snapshot(
     tmp_path: Path, broker: Broker, keys: dict[str, Path]
 ) -> None:
-    a, _ = controller(tmp_path, broker, keys, "a")
-    async with running(a):
-        await connected(a)
-        await a.share_state(SharedState(a.id, NAME, "snapshot", 0, 4, b"old"))
-        await a.share_state(SharedState(a.id, NAME, "snapshot", 0, 5, b"latest"))
-        assert await a.stash[REPORTER].outbox.wait_idle(10)
+    await share_and_stop(controller(tmp_path, broker, keys, "a")[0], (4, b"old"), (5, b"latest"))
     b, held_b = controller(tmp_path, broker, keys, "b")
     async with running(b):
         await wait_for(lambda: held_b.applied, timeout=10)
@@ -261,10 +265,7 @@ async def test_after_a_restart_a_controller_does_not_take_back_its_own_retained_
     tmp_path: Path, broker: Broker, keys: dict[str, Path]
 ) -> None:
     a, held_a = controller(tmp_path, broker, keys, "a")
-    async with running(a):
-        await connected(a)
-        await a.share_state(SharedState(a.id, NAME, "snapshot", 0, 6, b"before the restart"))
-        assert await a.stash[REPORTER].outbox.wait_idle(10)
+    await share_and_stop(a, (6, b"before the restart"))
     again, held_again = controller(tmp_path, broker, keys, "a")  # the same controller, started again
     b, held_b = controller(tmp_path, broker, keys, "b")
     async with running(again), running(b):
