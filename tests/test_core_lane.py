@@ -36,6 +36,18 @@ async def cross(site: Site, lane_id: str = "l1") -> None:
     devices["exit"].set(False)  # type: ignore[attr-defined]
 
 
+async def refused_then_crossed(site: Site) -> None:
+    """A vehicle that is refused and backs out, then one that crosses: two decisions, lane idle again."""
+    lane = site.lanes["l1"]
+    async with running(site):
+        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: bool(reports(site).decisions))
+        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.state is LaneState.IDLE)
+        await cross(site)
+        await wait_for(lambda: len(reports(site).decisions) == 2 and lane.state is LaneState.IDLE)
+
+
 async def test_pass_goes_through_every_state_and_back_to_idle(make_site: Callable[..., Site]) -> None:
     site = make_site()
     async with running(site):
@@ -84,14 +96,7 @@ async def test_late_evidence_refers(make_site: Callable[..., Site]) -> None:
 async def test_a_failing_evidence_source_refers_without_stopping_the_lane(make_site: Callable[..., Site]) -> None:
     site = make_site()
     script(site, Answer(mode="error"), Answer(Outcome.PASS))
-    lane = site.lanes["l1"]
-    async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
-        await wait_for(lambda: bool(reports(site).decisions))
-        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
-        await wait_for(lambda: lane.state is LaneState.IDLE)
-        await cross(site)
-        await wait_for(lambda: len(reports(site).decisions) == 2 and lane.state is LaneState.IDLE)
+    await refused_then_crossed(site)
     assert [d.outcome for d in reports(site).decisions] == [Outcome.REFER, Outcome.PASS]
 
 
@@ -192,14 +197,7 @@ async def test_a_source_failing_at_once_refers_and_the_lane_goes_on(make_site: C
     site = make_site(lanes=lane_toml() + SECOND_SOURCE)
     script(site, Answer(mode="now-error"), source="a")
     script(site, Answer(needs="a"), source="b")  # must not wait for a's deadline: a's failure is published
-    lane = site.lanes["l1"]
-    async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
-        await wait_for(lambda: bool(reports(site).decisions))
-        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
-        await wait_for(lambda: lane.state is LaneState.IDLE)
-        await cross(site)
-        await wait_for(lambda: len(reports(site).decisions) == 2 and lane.state is LaneState.IDLE)
+    await refused_then_crossed(site)
     first = reports(site).decisions[0]
     assert first.outcome is Outcome.REFER
     assert first.missing == ("a",)
