@@ -157,7 +157,7 @@ class Sharing:
         self.key_id = cfg.share.key_id
         self.sent: deque[str] = deque(maxlen=1024)  # ids this site sent: the broker hands them back
         self.applied: dict[str, str] = {}  # name -> id of the last update applied
-        self.received = self.refused = self.not_applied = 0
+        self.refused = self.not_applied = 0
 
     async def put(self, outbox: Outbox, update: SharedState) -> None:
         if self.signer is None or self.key_id is None:
@@ -169,7 +169,6 @@ class Sharing:
 
     async def receive(self, topic: str, message: bytes) -> None:
         """One message from ``{prefix}/shared/#``: verified, then applied through the plugins."""
-        self.received += 1
         try:
             update = self.share.verify(message, self.trusted, topic.rsplit("/", 1)[-1])
         except self.share.Refused as exc:

@@ -42,7 +42,6 @@ class Traffic:
         self.barrier = world.devices.get(barrier)
         self.display = next((d for d in world.devices.values() if isinstance(d, SimDisplay)), None)
         self.arrived = 0
-        self.crossed = 0
         self.queue: deque[int] = deque()
         self.state = "idle"  # idle | blocked | waiting | driving | leaving | clearing
         self._since = 0  # the display's message count when the current arrival stepped up
@@ -139,7 +138,6 @@ class Traffic:
     def _off_exit_loop(self) -> None:
         if isinstance(self.exit, SimPresence):
             self.exit.set(False)
-        self.crossed += 1
         self._clearing()
 
     def _leave(self) -> None:
