@@ -45,6 +45,11 @@ def shared_topic(prefix: str, name: str) -> str:
     return f"{prefix.rstrip('/')}/shared/{topic_segment(name)}"
 
 
+def shared_filter(prefix: str) -> str:
+    """The subscription to every :func:`shared_topic`."""
+    return f"{prefix.rstrip('/')}/shared/#"
+
+
 def schema(kind: str) -> str:
     return f"gatecore.ioc.{kind}/{VERSION}"
 

@@ -48,7 +48,7 @@ def make_transport(cfg: IocSection, site_id: str, receiver: Any = None) -> tuple
         qos=cfg.qos, window=cfg.outbox.window, payload=cfg.payload, batch_max=cfg.batch_max,
         online_payload=payloads.encode(payloads.status(site_id, True, now)),
         offline_payload=payloads.encode(payloads.status(site_id, False, now)),
-        subscribe=f"{cfg.topic_prefix.rstrip('/')}/shared/#" if cfg.share is not None else None,
+        subscribe=payloads.shared_filter(cfg.topic_prefix) if cfg.share is not None else None,
     )
     transport = MqttTransport(settings, receiver if cfg.share is not None else None)
     return transport, transport.run()

@@ -33,10 +33,6 @@ class Refused(Exception):
     """An update that must not be applied; the message says why (never what it carried)."""
 
 
-def subscription(prefix: str) -> str:
-    return f"{prefix.rstrip('/')}/shared/#"
-
-
 def load_trusted(path: str | Path) -> dict[str, Ed25519PublicKey]:
     """``{"keys": {KEY_ID: base64 raw Ed25519 public key}}`` -> keys by id (ValueError when malformed)."""
     try:
