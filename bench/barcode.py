@@ -1,6 +1,6 @@
 """Barcode reading benchmark: raw zxing-cpp, raw pyzbar and the gate_barcode reader, same frames, same run.
 
-    PYTHONPATH=. python bench/barcode.py [--frames 40] [--seed 7] [--no-write]
+    python bench/barcode.py [--frames 40] [--seed 7] [--no-write]
 
 Generates 1080p grey frames (1-3 codes each, QR / Code 128 / EAN-13 / Data Matrix / PDF417,
 module 1.8-4.5 px, varied position) in classes clean, blur, noise, rotation, perspective,
@@ -29,8 +29,8 @@ import numpy as np
 import zxingcpp
 from pyzbar import pyzbar  # type: ignore[import-untyped]
 
-from plugins.gate_barcode import synth
-from plugins.gate_barcode.reader import BarcodeReader, ZbarBackend, ZxingBackend
+from gate_barcode import synth
+from gate_barcode.reader import BarcodeReader, ZbarBackend, ZxingBackend
 
 Decoder = Callable[[np.ndarray], Iterable[str]]
 
@@ -144,7 +144,7 @@ def main() -> None:
     print(table)
     print("\n".join(verdict))
     if not args.no_write:
-        cmd = f"PYTHONPATH=. python bench/barcode.py --frames {args.frames} --seed {args.seed}"
+        cmd = f"python bench/barcode.py --frames {args.frames} --seed {args.seed}"
         section = (f"## barcode\n\nCommand: `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                    f"{platform.processor() or platform.machine()}, pinned to one core, OpenCV single-threaded; "
                    f"budget {args.budget_ms:g} ms CPU per frame; load average {load[0]:.1f} -> "

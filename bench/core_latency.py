@@ -15,15 +15,12 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pluggy
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_section
 
 from gatecore import logs

@@ -40,10 +40,9 @@ from numba import njit, prange  # noqa: E402
 from usearch.index import MetricKind  # type: ignore[attr-defined]  # noqa: E402
 from usearch.index import search as usearch_search  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from plugins.gate_face import _vnni  # noqa: E402
-from plugins.gate_face.index import EmbeddingIndex  # noqa: E402
-from plugins.gate_face.store import load, save  # noqa: E402
+from gate_face import _vnni  # noqa: E402
+from gate_face.index import EmbeddingIndex  # noqa: E402
+from gate_face.store import load, save  # noqa: E402
 
 Array = np.ndarray[Any, Any]
 Search = Callable[[Array, int], Array]  # (queries, k) -> ids (nq, k)

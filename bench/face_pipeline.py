@@ -22,11 +22,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from plugins.gate_face import testing
-from plugins.gate_face.detectors import ScrfdDetector, YuNetDetector
-from plugins.gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
-from plugins.gate_face.pipeline import FacePipeline
+from gate_face import testing
+from gate_face.detectors import ScrfdDetector, YuNetDetector
+from gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
+from gate_face.pipeline import FacePipeline
 
 
 def frames(count: int) -> list[np.ndarray[Any, Any]]:

@@ -2,7 +2,7 @@
 own control panel, both driving the same libosdp PD with the secure channel on), Modbus TCP on 127.0.0.1
 (our ModbusLink and, as the baseline, bare pymodbus calls).
 
-    PYTHONPATH=. python bench/hardware.py [--seconds 3] [--commands 40]
+    python bench/hardware.py [--seconds 3] [--commands 40]
 
 Prints the figures, writes its section of BENCHMARKS.md, and prints a JSON line last.
 """
@@ -24,11 +24,11 @@ from typing import Any
 import osdp  # type: ignore[import-untyped]
 
 from firmware_bridge.modbus.client import ModbusLink
-from firmware_bridge.modbus.peer import CONTROLLER_MAP, BarrierController
 from firmware_bridge.modbus.poller import Poller
 from firmware_bridge.osdp.cp import ControlPanel, PdConfig, PdOffline
 from firmware_bridge.osdp.messages import Cmd, OutputCommand, OutputControl
-from firmware_bridge.osdp.peer import LibosdpPd, PtyBus
+from firmware_bridge.testing.modbus_peer import CONTROLLER_MAP, BarrierController
+from firmware_bridge.testing.osdp_peer import LibosdpPd, PtyBus
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 SECTION = "## Hardware links (bench/hardware.py)"
@@ -209,7 +209,7 @@ def main() -> None:
         "osdp_unplug_to_offline_ms": unplug["osdp"],
         "modbus_unplug_to_offline_ms": unplug["modbus"],
     }
-    command = f"PYTHONPATH=. python bench/hardware.py --seconds {args.seconds:g} --commands {args.commands}"
+    command = f"python bench/hardware.py --seconds {args.seconds:g} --commands {args.commands}"
     lines = [
         SECTION, "",
         f"`{command}` on {platform.machine()}, Python {platform.python_version()}, libosdp {_libosdp_version()}, "

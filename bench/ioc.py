@@ -1,6 +1,6 @@
 """IOC delivery: durable records/s through the outbox to Mosquitto at QoS 1, beside raw aiomqtt in the same run.
 
-    PYTHONPATH=. python bench/ioc.py [--records 20000] [--backlog 100000] [--repeat 3] [--broker HOST:PORT]
+    python bench/ioc.py [--records 20000] [--backlog 100000] [--repeat 3] [--broker HOST:PORT]
 
 Starts its own Mosquitto (default settings, as an IOC's broker would likely run) unless ``--broker`` is
 given. Prints each figure (median of ``--repeat`` runs), writes its section of BENCHMARKS.md and prints a
@@ -25,9 +25,9 @@ from typing import Any
 
 import aiomqtt
 
+from gate_ioc.mqtt import MqttSettings, MqttTransport
+from gate_ioc.testing import Broker
 from gatecore.outbox import Outbox, OutRecord
-from plugins.gate_ioc.mqtt import MqttSettings, MqttTransport
-from tools.mqtt_peers import Broker
 
 PAYLOAD = b'{"schema":"gatecore.ioc.decision/1","pad":"' + b"x" * 356 + b'"}'  # 400 bytes
 TOPIC = "gatecore/v1/bench/lane/decision"
@@ -226,7 +226,7 @@ def report(fig: dict[str, float], raw_best: float, cpu_us: float, a: argparse.Na
         ("outbox alone (null transport: put + commit + read + confirm)", fig["outbox_only"]),
         (f"backlog of {a.backlog:,} drained", fig["drain"]),
     ]
-    cmd = "PYTHONPATH=. python bench/ioc.py " + " ".join(sys.argv[1:])
+    cmd = "python bench/ioc.py " + " ".join(sys.argv[1:])
     lines = ["## IOC delivery (bench/ioc.py)", "",
              f"`{cmd.strip()}` — Mosquitto {mosquitto_version()} on 127.0.0.1, 400-byte records, QoS 1, "
              f"median of {a.repeat} runs ({a.records:,} records; raw 'await each'/'bursts' use "

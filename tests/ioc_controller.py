@@ -7,10 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from gate_ioc import payloads
+from gate_ioc.mqtt import MqttSettings, MqttTransport
 from gatecore.api import Decision, Outcome, Stamp, new_id
 from gatecore.outbox import Outbox
-from plugins.gate_ioc import payloads
-from plugins.gate_ioc.mqtt import MqttSettings, MqttTransport
 
 LANES = ("bl1-egate-1", "bl2-cargo-in-1")
 

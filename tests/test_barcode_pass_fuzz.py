@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plugins.gate_barcode import cose
-from plugins.gate_barcode.passes import (
+from gate_barcode import cose
+from gate_barcode.passes import (
     PREFIX,
     Issuer,
     PassResult,

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from plugins.gate_barcode import cose, synth
-from plugins.gate_barcode.passes import (
+from gate_barcode import cose, synth
+from gate_barcode.passes import (
     DEFAULT_OUTCOMES,
     MAX_INFLATED,
     PREFIX,
@@ -29,7 +29,7 @@ from plugins.gate_barcode.passes import (
     trusted_key,
     verify,
 )
-from plugins.gate_barcode.reader import BarcodeReader
+from gate_barcode.reader import BarcodeReader
 
 NOW = 1_790_000_000  # 2026-09-21
 DAY = 86_400

@@ -14,13 +14,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from structlog.testing import capture_logs
 
-import plugins.gate_barcode as gate_barcode
+import gate_barcode as gate_barcode
+from gate_barcode import synth
+from gate_barcode.passes import Issuer, trust_list_json, trusted_key
 from gatecore.api import BarrierPosition, Outcome, PresenceChanged, Scanned, Site, TransactionContext
 from gatecore.plugins import make_manager, register
 from gatecore.profile import ProfileError
 from gatecore.testing import Recorder, make_site, running, wait_for
-from plugins.gate_barcode import synth
-from plugins.gate_barcode.passes import Issuer, trust_list_json, trusted_key
 
 SUBJECT = "res-000417"
 

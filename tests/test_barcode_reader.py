@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from plugins.gate_barcode import synth
-from plugins.gate_barcode.reader import (
+from gate_barcode import synth
+from gate_barcode.reader import (
     FORMATS,
     BarcodeReader,
     Code,

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from gate_camera import OpenCvCamera
 from gatecore.api import DeviceError, LaneState, ProfileError, Site
 from gatecore.profile import load_profile
 from gatecore.testing import make_site, running, wait_for
-from plugins.gate_camera import OpenCvCamera
 
 W, H = 320, 240
 
@@ -128,7 +128,7 @@ async def test_face_crossings_are_decided_from_a_decoded_video_stream(tmp_path: 
     """The face plugin on camera.opencv instead of the simulated camera: resident 3 is let through."""
     import re
 
-    from plugins.gate_face import testing as face_testing
+    from gate_face import testing as face_testing
 
     from .test_face_site import enroll, manager, write_profile
 

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from plugins.gate_face import testing
-from plugins.gate_face.detectors import ScrfdDetector
-from plugins.gate_face.embedders import ArcFaceEmbedder
-from plugins.gate_face.enroll import enroll_embeddings, enroll_images, image_sources
-from plugins.gate_face.index import EmbeddingIndex
-from plugins.gate_face.pipeline import FacePipeline
+from gate_face import testing
+from gate_face.detectors import ScrfdDetector
+from gate_face.embedders import ArcFaceEmbedder
+from gate_face.enroll import enroll_embeddings, enroll_images, image_sources
+from gate_face.index import EmbeddingIndex
+from gate_face.pipeline import FacePipeline
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugins.gate_face import _vnni, kernels
-from plugins.gate_face.calibrate import calibrate, pair_scores
-from plugins.gate_face.index import EmbeddingIndex, IndexError_, StaleDelta
-from plugins.gate_face.store import GalleryFileError, GalleryStore, load, save
+from gate_face import _vnni, kernels
+from gate_face.calibrate import calibrate, pair_scores
+from gate_face.index import EmbeddingIndex, IndexError_, StaleDelta
+from gate_face.store import GalleryFileError, GalleryStore, load, save
 
 Array = np.ndarray[Any, Any]
 

@@ -13,15 +13,15 @@ import cv2
 import numpy as np
 import pytest
 
-from plugins.gate_face import testing
-from plugins.gate_face.align import REFERENCE_112, align, similarity
-from plugins.gate_face.detectors import ScrfdDetector, YuNetDetector
-from plugins.gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
-from plugins.gate_face.index import EmbeddingIndex
-from plugins.gate_face.models import ModelError, check_model, sha256_file
-from plugins.gate_face.pipeline import FacePipeline
-from plugins.gate_face.quality import QualityLimits, pose
-from plugins.gate_face.runner import LatestFrameWorker
+from gate_face import testing
+from gate_face.align import REFERENCE_112, align, similarity
+from gate_face.detectors import ScrfdDetector, YuNetDetector
+from gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
+from gate_face.index import EmbeddingIndex
+from gate_face.models import ModelError, check_model, sha256_file
+from gate_face.pipeline import FacePipeline
+from gate_face.quality import QualityLimits, pose
+from gate_face.runner import LatestFrameWorker
 
 Array = np.ndarray[Any, Any]
 

@@ -12,6 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gate_face import plugin, testing
+from gate_face.calibrate import calibrate
+from gate_face.config import FaceConfig, FaceEvidence, GalleryPolicy, ModelFile
+from gate_face.engine import FaceEngine, FaceSetupError, check_models, make_pipeline
+from gate_face.index import EmbeddingIndex
+from gate_face.models import sha256_file
+from gate_face.store import GalleryStore
 from gatecore.api import (
     Camera,
     DeviceContext,
@@ -24,13 +31,6 @@ from gatecore.api import (
     Stash,
     TransactionContext,
 )
-from plugins.gate_face import plugin, testing
-from plugins.gate_face.calibrate import calibrate
-from plugins.gate_face.config import FaceConfig, FaceEvidence, GalleryPolicy, ModelFile
-from plugins.gate_face.engine import FaceEngine, FaceSetupError, check_models, make_pipeline
-from plugins.gate_face.index import EmbeddingIndex
-from plugins.gate_face.models import sha256_file
-from plugins.gate_face.store import GalleryStore
 
 Array = np.ndarray[Any, Any]
 
@@ -157,11 +157,10 @@ async def test_residents_are_searched_when_nothing_is_claimed(lane: tuple[LaneIn
     assert ev.reason == "no_match" and votes[0].outcome == Outcome.REFER
 
 
-def test_a_face_source_without_evidence_refers() -> None:
+def test_a_face_source_without_evidence_gets_no_vote_the_policy_decides() -> None:
+    """Missing evidence is the policy's (require, refer_on_timeout): the face voter does not re-decide it."""
     txn = TransactionContext("t", "s", "l", PresenceChanged("entry", occupied=True), {})
-    txn.stash["gate_face.sources"] = {"face"}
-    votes = plugin.gatecore_vote(txn, {})
-    assert [(v.outcome, v.reason) for v in votes] == [(Outcome.REFER, "no result in time")]
+    assert plugin.gatecore_vote(txn, {}) == []
 
 
 def test_thresholds_come_from_the_calibration_beside_the_gallery(setup: FaceConfig, tmp_path: Path) -> None:

@@ -9,23 +9,23 @@ import numpy as np
 import pluggy
 import pytest
 
-import plugins.gate_face
+import gate_face
+from gate_face import testing
+from gate_face.config import FaceConfig, ModelFile
+from gate_face.engine import make_pipeline
+from gate_face.index import EmbeddingIndex
+from gate_face.models import sha256_file
+from gate_face.store import GalleryStore
 from gatecore.plugins import make_manager, register
 from gatecore.profile import ProfileError, load_profile
 from gatecore.site import Site
 from gatecore.testing import running, wait_for
-from plugins.gate_face import testing
-from plugins.gate_face.config import FaceConfig, ModelFile
-from plugins.gate_face.engine import make_pipeline
-from plugins.gate_face.index import EmbeddingIndex
-from plugins.gate_face.models import sha256_file
-from plugins.gate_face.store import GalleryStore
 
 
 def manager() -> pluggy.PluginManager:
     pm = make_manager()
     if pm.get_plugin("gate_face") is None:
-        register(pm, plugins.gate_face, "gate_face")
+        register(pm, gate_face, "gate_face")
     return pm
 
 
@@ -82,7 +82,7 @@ policy = {{ require = ["face"], deadline_ms = 3000, refer_hold_ms = 0 }}
   role = "face"
   images = "{frames}"
   [[lanes.evidence]]
-  kind = "face"
+  kind = "face.match"
   source = "face"
   camera = "{camera}"
   claim_wait_ms = 20
@@ -140,9 +140,9 @@ async def test_crossings_are_decided_by_the_face(tmp_path: Path, identity: int, 
 
 async def test_a_gallery_travels_to_another_controller_as_snapshot_then_delta(tmp_path: Path) -> None:
     """Two controllers: changes on one reach the other through the shared-state hooks."""
+    from gate_face import share
+    from gate_face.plugin import ENGINE
     from gatecore.api import SharedState, hookimpl
-    from plugins.gate_face import share
-    from plugins.gate_face.plugin import ENGINE
 
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     a_dir.mkdir(), b_dir.mkdir()
@@ -183,8 +183,8 @@ async def test_a_gallery_travels_to_another_controller_as_snapshot_then_delta(tm
 async def test_a_newer_gallery_file_replaces_the_one_in_use_and_is_shared(tmp_path: Path) -> None:
     """Resident 3 passes; once a new watchlist file naming 3 is written beside the running site, the
     site loads it by itself, denies 3, and shares the new watchlist (share_galleries)."""
+    from gate_face.plugin import ENGINE
     from gatecore.api import SharedState, hookimpl
-    from plugins.gate_face.plugin import ENGINE
 
     profile = write_profile(tmp_path, 3)
     enroll(tmp_path)

@@ -18,11 +18,11 @@ from typing import Any, cast
 
 import pytest
 
+from gate_ioc import payloads
+from gate_ioc.mqtt import MqttSettings, MqttTransport
+from gate_ioc.testing import Broker, Received, Subscriber, probe_until_seen
 from gatecore.api import Decision, Outcome, Stamp, new_id
 from gatecore.outbox import Outbox
-from plugins.gate_ioc import payloads
-from plugins.gate_ioc.mqtt import MqttSettings, MqttTransport
-from tools.mqtt_peers import Broker, Received, Subscriber, probe_until_seen
 
 SITE = "mong-cai/test"
 LANES = ("bl1-egate-1", "bl1-egate-2", "bl2-cargo-in-1", "bl2-cargo-out-1")
@@ -186,9 +186,7 @@ CHILD = Path(__file__).with_name("ioc_controller.py")
 
 
 def child(mode: str, db: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
-    return subprocess.Popen([sys.executable, str(CHILD), mode, str(db), str(port), SITE], stdout=subprocess.PIPE,
-                            env=env)
+    return subprocess.Popen([sys.executable, str(CHILD), mode, str(db), str(port), SITE], stdout=subprocess.PIPE)
 
 
 def committed_ids(db: Path) -> set[str]:

@@ -15,12 +15,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gate_ioc import REPORTER, share
+from gate_ioc.payloads import shared_topic
+from gate_ioc.reporter import Sharing
+from gate_ioc.testing import Broker
 from gatecore.api import LaneState, ProfileError, SharedState, Site, hookimpl
 from gatecore.testing import make_site, running, wait_for
-from plugins.gate_ioc import REPORTER, share
-from plugins.gate_ioc.payloads import shared_topic
-from plugins.gate_ioc.reporter import Sharing
-from tools.mqtt_peers import Broker
 
 NAME = "test/watchlist"
 
@@ -85,7 +85,7 @@ def controller(tmp_path: Path, broker: Broker, keys: dict[str, Path], who: str) 
 id = "mong-cai/{who}"
 [plugins.gate_sim]
 traffic = false
-[plugins.ioc]
+[plugins.gate_ioc]
 transport = "mqtt"
 broker = "mqtt://127.0.0.1:{broker.port}"
 client_id = "test-{who}"
@@ -197,14 +197,15 @@ def test_the_wire_message_matches_its_schema_and_is_refused_once_altered(keys: d
 def test_bad_share_settings_are_check_errors(tmp_path: Path, keys: dict[str, Path], share_text: str,
                                              message: str) -> None:
     section = share_text.format(missing=tmp_path / "nope.json", trust=keys["trust"], key=keys["a"])
-    text = f'[site]\nid = "s"\n[plugins.ioc]\ntransport = "mqtt"\nbroker = "mqtt://127.0.0.1:1"\nshare = {section}\n'
+    text = (f'[site]\nid = "s"\n[plugins.gate_ioc]\ntransport = "mqtt"\nbroker = "mqtt://127.0.0.1:1"\n'
+            f"share = {section}\n")
     with pytest.raises(ProfileError) as err:
         make_site(text + LANE, tmp_path)
     assert message in str(err.value)
 
 
 def test_share_needs_the_mqtt_transport(tmp_path: Path, keys: dict[str, Path]) -> None:
-    text = f'[site]\nid = "s"\n[plugins.ioc]\nshare = {{ trusted_keys = "{keys["trust"]}" }}\n'
+    text = f'[site]\nid = "s"\n[plugins.gate_ioc]\nshare = {{ trusted_keys = "{keys["trust"]}" }}\n'
     with pytest.raises(ProfileError) as err:
         make_site(text + LANE, tmp_path)
     assert "needs transport 'mqtt'" in str(err.value)
@@ -216,10 +217,10 @@ async def test_a_face_watchlist_travels_between_two_controllers_over_the_broker(
     """gate_face and gate_ioc together: a watchlist change on one controller reaches the other."""
     import numpy as np
 
+    from gate_face import share as face_share
+    from gate_face.plugin import ENGINE
+    from gate_face.store import GalleryStore
     from gatecore.profile import load_profile
-    from plugins.gate_face import share as face_share
-    from plugins.gate_face.plugin import ENGINE
-    from plugins.gate_face.store import GalleryStore
 
     from .test_face_site import enroll, manager, write_profile
 
@@ -231,7 +232,7 @@ async def test_a_face_watchlist_travels_between_two_controllers_over_the_broker(
         enroll(directory)
         text = profile.read_text().replace("arrivals_per_min = 600", "traffic = false")
         profile.write_text(text.replace('id = "test/face"', f'id = "test/face-{who}"') + f"""
-[plugins.ioc]
+[plugins.gate_ioc]
 transport = "mqtt"
 broker = "mqtt://127.0.0.1:{broker.port}"
 client_id = "face-{who}"

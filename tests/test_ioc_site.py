@@ -13,14 +13,14 @@ import jsonschema  # type: ignore[import-untyped]
 import pluggy
 import pytest
 
-import plugins.gate_ioc as gate_ioc
+import gate_ioc as gate_ioc
+from gate_ioc import payloads
+from gate_ioc.testing import free_port
+from gate_ioc.tool import parse_since
 from gatecore import cli
 from gatecore.api import Decision, Evidence, Outcome, ProfileError, Site, Stamp, Vote, new_id
 from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
-from plugins.gate_ioc import payloads
-from plugins.gate_ioc.tool import parse_since
-from tools.mqtt_peers import free_port
 
 SCHEMAS = Path(gate_ioc.__file__).parent / "schemas"
 
@@ -59,7 +59,7 @@ arrivals_per_min = 3000
 dwell_ms = 5
 officer_ms = 10
 
-[plugins.ioc]
+[plugins.gate_ioc]
 outbox = {{ path = "{tmp / 'box.sqlite'}", synchronous = "normal" }}
 local_path = "{tmp / 'ioc.jsonl'}"
 heartbeat_s = 0.5
@@ -143,7 +143,7 @@ def test_gatecore_check_prints_file_line_and_reason_and_exits_2(
     path = write(tmp_path, 'transport = "mqtt"\nbroker = "mqtts://ioc.example"\ntls = { ca_file = "/no/ca.pem" }')
     assert cli.main(["check", str(path)]) == 2
     out = capsys.readouterr().out
-    assert f"{path}:" in out and "plugins.ioc.tls.ca_file" in out and "CA file /no/ca.pem does not exist" in out
+    assert f"{path}:" in out and "plugins.gate_ioc.tls.ca_file" in out and "CA file /no/ca.pem does not exist" in out
 
 
 def test_document_numbers_are_hashed_and_images_left_out() -> None:

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gate_ioc.config import IocSection
+from gate_ioc.reporter import make_transport
+from gate_ioc.testing import Broker
 from gatecore.outbox import Outbox
-from plugins.gate_ioc.config import IocSection
-from plugins.gate_ioc.reporter import make_transport
-from tools.mqtt_peers import Broker
 
 
 def _issue(name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gate_metrics import METRICS
 from gatecore.api import ProfileError, Site
 from gatecore.testing import make_site, running, wait_for
-from plugins.gate_metrics import METRICS
 
 from .conftest import SITE, lane_toml
 

@@ -1,13 +1,13 @@
 """gate_face: face verification (1:1) and watchlist / residents search (1:N) for gatecore lanes.
 
-The hooks live in :mod:`plugins.gate_face.plugin`; the engine is ``EmbeddingIndex``
-(:mod:`plugins.gate_face.index`) and ``FacePipeline`` (:mod:`plugins.gate_face.pipeline`).
+The hooks live in :mod:`gate_face.plugin`; the engine is ``EmbeddingIndex``
+(:mod:`gate_face.index`) and ``FacePipeline`` (:mod:`gate_face.pipeline`).
 See README.md beside this file.
 """
 
 from __future__ import annotations
 
-from plugins.gate_face.plugin import (
+from gate_face.plugin import (
     gatecore_add_commands,
     gatecore_apply_state,
     gatecore_check_profile,

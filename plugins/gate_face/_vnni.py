@@ -8,7 +8,7 @@ sixteen vectors, and one ``vpdpbusd`` against a broadcast group of four query by
 sixty-four products into sixteen per-vector sums: no horizontal sum at all.
 
 Only call the functions made here when :data:`AVAILABLE` is true; on other CPUs LLVM
-cannot select the instruction.  :mod:`plugins.gate_face.kernels` has a portable twin.
+cannot select the instruction.  :mod:`gate_face.kernels` has a portable twin.
 """
 
 from __future__ import annotations

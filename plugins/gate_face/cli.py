@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from plugins.gate_face.calibrate import calibrate, pair_scores
-from plugins.gate_face.config import FaceConfig
-from plugins.gate_face.enroll import enroll_embeddings, enroll_images, image_sources
-from plugins.gate_face.index import EmbeddingIndex
-from plugins.gate_face.store import GalleryFileError, GalleryStore
+from gate_face.calibrate import calibrate, pair_scores
+from gate_face.config import FaceConfig
+from gate_face.enroll import enroll_embeddings, enroll_images, image_sources
+from gate_face.index import EmbeddingIndex
+from gate_face.store import GalleryFileError, GalleryStore
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,7 +83,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         else:
             if cfg is None:
                 raise ValueError("--images needs --profile (the models come from [plugins.gate_face])")
-            from plugins.gate_face.engine import check_models, make_pipeline
+            from gate_face.engine import check_models, make_pipeline
 
             problems = check_models(cfg)
             if problems:

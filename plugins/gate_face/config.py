@@ -69,9 +69,9 @@ class FaceConfig(ConfigModel):
 
 
 class FaceEvidence(EvidenceConfig):
-    """``[[lanes.evidence]] kind = "face"``."""
+    """``[[lanes.evidence]] kind = "face.match"``."""
 
-    kind: Literal["face"] = "face"
+    kind: Literal["face.match"] = "face.match"
     camera: Identifier = Field("face", description="role of the lane camera that sees the face")
     claim_source: Identifier | None = Field("pass", description="source whose claims carry identity_ref")
     claim_wait_ms: int = Field(800, gt=0, le=60_000)

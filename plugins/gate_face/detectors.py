@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from plugins.gate_face.models import ModelError
+from gate_face.models import ModelError
 
 Array = np.ndarray[Any, Any]
 

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from plugins.gate_face.detectors import session
-from plugins.gate_face.models import ModelError
+from gate_face.detectors import session
+from gate_face.models import ModelError
 
 Array = np.ndarray[Any, Any]
 

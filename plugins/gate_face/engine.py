@@ -11,16 +11,16 @@ from typing import Any
 import numpy as np
 import structlog
 
+from gate_face import share
+from gate_face.config import FaceConfig
+from gate_face.detectors import ScrfdDetector, YuNetDetector
+from gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
+from gate_face.index import EmbeddingIndex, IndexError_, Mode
+from gate_face.models import ModelError, check_model
+from gate_face.pipeline import FacePipeline
+from gate_face.quality import QualityLimits
+from gate_face.store import GalleryFileError, GalleryStore, file_version
 from gatecore.api import SharedState, Site
-from plugins.gate_face import share
-from plugins.gate_face.config import FaceConfig
-from plugins.gate_face.detectors import ScrfdDetector, YuNetDetector
-from plugins.gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
-from plugins.gate_face.index import EmbeddingIndex, IndexError_, Mode
-from plugins.gate_face.models import ModelError, check_model
-from plugins.gate_face.pipeline import FacePipeline
-from plugins.gate_face.quality import QualityLimits
-from plugins.gate_face.store import GalleryFileError, GalleryStore, file_version
 
 Array = np.ndarray[Any, Any]
 log = structlog.get_logger("gate_face")

@@ -11,8 +11,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from plugins.gate_face.index import EmbeddingIndex
-from plugins.gate_face.pipeline import FacePipeline
+from gate_face.index import EmbeddingIndex
+from gate_face.pipeline import FacePipeline
 
 Array = np.ndarray[Any, Any]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}

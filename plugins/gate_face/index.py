@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numba
 import numpy as np
 
-from plugins.gate_face import kernels
+from gate_face import kernels
 
 Mode = Literal["int8", "f32"]
 Array = np.ndarray[Any, Any]
@@ -53,7 +53,7 @@ class StaleDelta(ValueError):
 
 @dataclass(frozen=True)
 class Arrays:
-    """The raw state of an index, as persisted (see :mod:`plugins.gate_face.store`)."""
+    """The raw state of an index, as persisted (see :mod:`gate_face.store`)."""
 
     vecs: Array
     g_t: Array

@@ -4,7 +4,7 @@ Layouts (``dpad`` = dimension rounded up to a multiple of 4, zero padded):
 
 * ``vecs``: float32 ``(capacity, dpad)`` row-major, the exact vectors;
 * ``g_t``: int8 ``(capacity // 16, dpad // 4, 16, 4)``, the quantised vectors interleaved
-  sixteen at a time (see :mod:`plugins.gate_face._vnni`), with one float32 scale and the
+  sixteen at a time (see :mod:`gate_face._vnni`), with one float32 scale and the
   int32 sum of the quantised components per vector;
 * queries: float32 ``(nq, dpad)``; quantised queries are *unsigned* bytes ``q + 128`` so that
   ``sum(u * g) - 128 * sum(g) = sum(q * g)``.
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from plugins.gate_face import _vnni
+from gate_face import _vnni
 
 LANES = 16
 GROUP = 4

@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from plugins.gate_face.align import align
-from plugins.gate_face.detectors import Detection, Detector
-from plugins.gate_face.embedders import Embedder
-from plugins.gate_face.quality import Quality, QualityLimits, assess
+from gate_face.align import align
+from gate_face.detectors import Detection, Detector
+from gate_face.embedders import Embedder
+from gate_face.quality import Quality, QualityLimits, assess
 
 Array = np.ndarray[Any, Any]
 Status = Literal["ok", "bad_image", "no_face", "multiple_faces", "too_small", "blurry", "pose"]

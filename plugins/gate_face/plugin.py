@@ -10,6 +10,11 @@ from typing import Any
 
 import structlog
 
+from gate_face import share
+from gate_face.config import FaceConfig, FaceEvidence
+from gate_face.engine import FaceEngine, check_galleries, check_models
+from gate_face.pipeline import FaceResult
+from gate_face.runner import LatestFrameWorker
 from gatecore.api import (
     Camera,
     Evidence,
@@ -24,17 +29,12 @@ from gatecore.api import (
     Vote,
     hookimpl,
 )
-from plugins.gate_face import share
-from plugins.gate_face.config import FaceConfig, FaceEvidence
-from plugins.gate_face.engine import FaceEngine, check_galleries, check_models
-from plugins.gate_face.pipeline import FaceResult
-from plugins.gate_face.runner import LatestFrameWorker
 
 NAME = "gate_face"
+KIND = "face.match"  # the evidence kind, in profiles and in the records
 VOTER = "gate_face"
 ENGINE = StashKey[FaceEngine]()
 SOURCES = StashKey[list["FaceSource"]]()
-_TXN_SOURCES = "gate_face.sources"  # txn.stash key: face sources that started on this crossing
 _PASS, _DENY = {"match"}, {"watchlist_hit"}
 
 log = structlog.get_logger("gate_face")
@@ -54,7 +54,6 @@ class FaceSource:
 
     async def collect(self, txn: TransactionContext) -> Evidence:
         t0 = time.monotonic()
-        txn.stash.setdefault(_TXN_SOURCES, set()).add(self.source)
         camera = self.lane.devices.get(self.cfg.camera)
         if not isinstance(camera, Camera):
             return self._evidence("no_camera", t0, {})
@@ -98,7 +97,7 @@ class FaceSource:
     def _evidence(self, verdict: str, t0: float, summary: dict[str, Any],
                   claims: Mapping[str, Any] | None = None) -> Evidence:
         score = summary.get("verify_score", summary.get("resident_score", 0.0))
-        return Evidence(self.source, "face", None, confidence=max(0.0, min(1.0, float(score))),
+        return Evidence(self.source, KIND, None, confidence=max(0.0, min(1.0, float(score))),
                         reason=verdict, claims=claims or {}, summary={"verdict": verdict, **summary},
                         elapsed_ms=(time.monotonic() - t0) * 1e3)
 
@@ -218,22 +217,21 @@ async def gatecore_apply_state(site: Site, update: SharedState) -> bool | None:
 
 @hookimpl
 def gatecore_vote(txn: TransactionContext, evidence: Mapping[str, Evidence]) -> list[Vote]:
-    """PASS on a 1:1 (or residents 1:N) match, DENY on a watchlist hit, REFER otherwise,
-    including a face source that started on this crossing but gave nothing in time."""
+    """PASS on a 1:1 (or residents 1:N) match, DENY on a watchlist hit, REFER otherwise. A face source
+    that gave nothing in time gets no vote: what missing evidence means is the lane policy's to say
+    (``require``, ``refer_on_timeout``)."""
     votes = []
     for name, ev in evidence.items():
-        if ev.kind != "face":
+        if ev.kind != KIND:
             continue
         outcome = Outcome.PASS if ev.reason in _PASS else Outcome.DENY if ev.reason in _DENY \
             else Outcome.REFER
         votes.append(Vote(VOTER, outcome, ev.reason, source=name))
-    for name in sorted(txn.stash.get(_TXN_SOURCES, set()) - set(evidence)):
-        votes.append(Vote(VOTER, Outcome.REFER, "no result in time", source=name))
     return votes
 
 
 @hookimpl
 def gatecore_add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from plugins.gate_face.cli import add_commands
+    from gate_face.cli import add_commands
 
     add_commands(subparsers)

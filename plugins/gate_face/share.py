@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
+from gate_face.index import EmbeddingIndex, GalleryDelta, StaleDelta
 from gatecore.api import SharedState, Site
-from plugins.gate_face.index import EmbeddingIndex, GalleryDelta, StaleDelta
 
 PREFIX = "gate_face/"
 

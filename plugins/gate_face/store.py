@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from plugins.gate_face import kernels
-from plugins.gate_face.calibrate import Calibration
-from plugins.gate_face.index import Arrays, EmbeddingIndex
+from gate_face import kernels
+from gate_face.calibrate import Calibration
+from gate_face.index import Arrays, EmbeddingIndex
 
 MAGIC = b"GCFACEIX"
 FORMAT_VERSION = 1

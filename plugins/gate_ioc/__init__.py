@@ -26,7 +26,7 @@ from .config import IocSection
 from .reporter import Reporter
 from .tool import add_outbox_command
 
-NAME = "ioc"
+NAME = "gate_ioc"
 REPORTER = StashKey[Reporter]()
 
 

@@ -1,4 +1,4 @@
-"""The ``[plugins.ioc]`` profile section. Everything is checked by ``gatecore check``: the broker URL,
+"""The ``[plugins.gate_ioc]`` profile section. Everything is checked by ``gatecore check``: the broker URL,
 that TLS files exist and parse, and that every secret reference can be read."""
 
 from __future__ import annotations

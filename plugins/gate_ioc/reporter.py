@@ -161,7 +161,7 @@ class Sharing:
 
     async def put(self, outbox: Outbox, update: SharedState) -> None:
         if self.signer is None or self.key_id is None:
-            log.warning("shared_state_not_sent", name=update.name, why="no signing_key in [plugins.ioc.share]")
+            log.warning("shared_state_not_sent", name=update.name, why="no signing_key in [plugins.gate_ioc.share]")
             return
         message = self.share.sign(update, self.signer, self.key_id)
         self.sent.append(update.id)

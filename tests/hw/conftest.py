@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from firmware_bridge.osdp.peer import LibosdpPd, PtyBus
+from firmware_bridge.testing.osdp_peer import LibosdpPd, PtyBus
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pluggy
 import pytest
 from hw_helpers import until
 
-import plugins.gate_hw as gate_hw
-import plugins.gate_sim as gate_sim
-from firmware_bridge.modbus.peer import BarrierController
-from firmware_bridge.osdp.peer import LibosdpPd, PtyBus
+import gate_hw as gate_hw
+import gate_sim as gate_sim
+from firmware_bridge.testing.modbus_peer import BarrierController
+from firmware_bridge.testing.osdp_peer import LibosdpPd, PtyBus
 from gatecore.api import LaneState, LaneStateChange, ProfileError, Site, hookimpl
 from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile

@@ -12,10 +12,10 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from firmware_bridge.errors import CommandRejected, NotConfirmed
 from firmware_bridge.modbus.client import ModbusLink
-from firmware_bridge.modbus.peer import CONTROLLER_MAP, BarrierController, tcp_port
 from firmware_bridge.modbus.poller import Poller
 from firmware_bridge.modbus.registers import Point, Table, Value, spans
 from firmware_bridge.pty import NullModem
+from firmware_bridge.testing.modbus_peer import CONTROLLER_MAP, BarrierController, tcp_port
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from firmware_bridge.devices.hubs import OsdpHub
 from firmware_bridge.devices.osdp import OsdpBarrier, OsdpDisplay, OsdpLights, OsdpPresence, OsdpReader, card_text
 from firmware_bridge.osdp.cp import PdConfig
 from firmware_bridge.osdp.messages import LedColor, OutputControl
-from firmware_bridge.osdp.peer import LibosdpPd, PtyBus
+from firmware_bridge.testing.osdp_peer import LibosdpPd, PtyBus
 from gatecore.api import (
     Aspect,
     BarrierMoved,

@@ -22,7 +22,7 @@ from firmware_bridge.osdp.messages import (
     OutputControl,
     TextCommand,
 )
-from firmware_bridge.osdp.peer import LibosdpPd, PtyBus
+from firmware_bridge.testing.osdp_peer import LibosdpPd, PtyBus
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 KEY2 = bytes.fromhex("f0e1d2c3b4a5968778695a4b3c2d1e0f")

@@ -17,7 +17,7 @@ from hw_helpers import check_actuations, until
 from firmware_bridge.errors import LinkError
 from firmware_bridge.osdp.cp import ControlPanel, CpEvent, PdConfig, PdOffline
 from firmware_bridge.osdp.messages import OutputCommand, OutputControl
-from firmware_bridge.osdp.peer import LibosdpPd, PtyBus
+from firmware_bridge.testing.osdp_peer import LibosdpPd, PtyBus
 
 CROSSINGS = int(os.environ.get("GATECORE_SOAK_CROSSINGS", "25"))
 KEY = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0")

@@ -1,4 +1,6 @@
-"""Real MQTT peers for tests and benchmarks: a Mosquitto broker on 127.0.0.1 and a ``mosquitto_sub`` reader.
+"""The IOC plugin's test kit: real MQTT peers for tests and benchmarks.
+
+A Mosquitto broker on 127.0.0.1 and a ``mosquitto_sub`` reader.
 
 With ``durable_sessions`` (the default) the broker keeps its sessions on disk (``persistence true``, saved
 every second) so that a subscriber's persistent session and the messages queued for it survive a restart.
