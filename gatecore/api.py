@@ -34,10 +34,8 @@ from gatecore.devices import (
     Scanned,
 )
 from gatecore.evidence import EvidenceSource, TransactionContext
-from gatecore.lane import Lane, LaneInfo
 from gatecore.notify import Notifier
 from gatecore.outbox import Outbox, OutboxStatus, OutRecord, Transport, TransportError
-from gatecore.plugins import call_all
 from gatecore.profile import Profile, ProfileError, ProfileIssue
 from gatecore.site import Site, SiteError
 from gatecore.stash import Stash, StashKey
@@ -54,6 +52,7 @@ from gatecore.types import (
     Vote,
     new_id,
 )
+from gatecore.views import LaneInfo, LaneView, SiteView
 
 #: Exit code of a command given an invalid profile.
 EXIT_INVALID = 2
@@ -68,12 +67,12 @@ def open_profile(path: str) -> tuple[Profile, Any]:
 
 
 __all__ = [
-    "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "call_all", "Camera", "ConfigModel", "Decision",
+    "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "Camera", "ConfigModel", "Decision",
     "Device", "DeviceConfig", "DeviceContext", "DeviceError", "DeviceEvent", "DeviceOffline", "DeviceOnline",
     "Display", "Evidence", "EvidenceConfig", "EvidenceSource", "EXIT_INVALID", "Fault", "hookimpl",
-    "Identifier", "Lane", "LaneConfig", "LaneInfo", "LaneState", "LaneStateChange", "Lights", "Notifier", "new_id",
+    "Identifier", "LaneConfig", "LaneInfo", "LaneView", "LaneState", "LaneStateChange", "Lights", "Notifier", "new_id",
     "Observation", "open_profile", "Outbox", "OutboxStatus", "Outcome", "OutRecord", "PolicyConfig",
     "Presence", "PresenceChanged", "Profile", "ProfileError", "ProfileIssue", "Reader", "Scanned",
-    "SecretRef", "SharedState", "Site", "SiteError", "Stamp", "Stash", "StashKey", "TransactionContext",
+    "SecretRef", "SharedState", "Site", "SiteError", "SiteView", "Stamp", "Stash", "StashKey", "TransactionContext",
     "Transport", "TransportError", "Vote",
 ]

@@ -72,8 +72,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _human(s: dict[str, Any]) -> str:
     outcomes = ", ".join(f"{k} {v}" for k, v in s["decisions"].items())
-    return (f"site {s['site']}: {s['crossings']} crossings in {s['seconds']:.1f}s; decisions: {outcomes}; "
-            f"faults {s['faults']}; decision latency p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms")
+    broken = f"; lanes not built: {', '.join(s['lanes_not_built'])}" if s["lanes_not_built"] else ""
+    return (f"site {s['site']} ran {s['seconds']:.1f}s (stopped: {s['stopped']}); decisions made: {outcomes}; "
+            f"crossings completed: {s['crossings_completed']}; lane faults: {s['faults']}{broken}; "
+            f"trigger-to-decision p50 {s['decision_p50_ms']:.2f} ms, p99 {s['decision_p99_ms']:.2f} ms")
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

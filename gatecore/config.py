@@ -141,6 +141,8 @@ class LoggingConfig(ConfigModel):
 class RunConfig(ConfigModel):
     shutdown_timeout_s: float = Field(5.0, gt=0, le=120)
     report_timeout_ms: int = Field(2000, gt=0, le=60_000, description="deadline for report hooks")
+    hook_budget_ms: int = Field(100, gt=0, le=10_000, description="how long a plain (not async) hook may run: "
+                                "past it the call counts as a failure of its plugin")
 
 
 class LaneConfig(ConfigModel):

@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gatecore.stash import Stash
 from gatecore.types import Observation
+
+if TYPE_CHECKING:
+    from gatecore.views import SiteView
 
 
 class DeviceError(Exception):
@@ -73,23 +75,22 @@ class DeviceOffline(DeviceEvent):
 
 
 EventSink = Callable[[DeviceEvent], None]
-Spawner = Callable[[Coroutine[Any, Any, Any], str], Any]
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceContext:
-    """What a device factory gets besides its config: where it lives and how it reports."""
+    """What a device factory gets besides its config: its site, where it lives and how it reports.
+    Per-site plugin state is in ``ctx.site.stash`` (made in ``gatecore_site_setup``)."""
 
-    site_id: str
+    site: SiteView
     lane_id: str
     role: str
     kind: str
     sink: EventSink
-    spawner: Spawner
-    stash: Stash = field(default_factory=Stash)
-    """The site's stash: per-site plugin state in typed keys (see :class:`gatecore.api.StashKey`)."""
-    plugin_config: Callable[[str], Any] = field(default=lambda name: None)
-    """``plugin_config(NAME)``: the validated ``[plugins.NAME]`` section, or ``None``."""
+
+    @property
+    def site_id(self) -> str:
+        return self.site.id
 
     def emit(self, event: DeviceEvent) -> None:
         """Report an event to the lane (non-blocking; call from the event loop thread)."""
@@ -97,7 +98,7 @@ class DeviceContext:
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run a background task (a poll loop, say) owned by the site; it is cancelled at shutdown."""
-        self.spawner(coro, f"{self.lane_id}/{self.role}/{name}")
+        self.site.spawn(coro, f"{self.lane_id}/{self.role}/{name}")
 
 
 class Device(abc.ABC):  # noqa: B024 - the base of the device models, abstract by role

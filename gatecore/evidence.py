@@ -1,15 +1,16 @@
-"""Evidence sources and the transaction context they work in."""
+"""Evidence sources, the transaction context they work in, and how a lane gathers their evidence."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, cast, runtime_checkable
 
 from gatecore.devices import Device, DeviceEvent
-from gatecore.types import Evidence
+from gatecore.notify import abandon, contained, outcome, start
+from gatecore.types import Evidence, checked_evidence
 
 
 @dataclass
@@ -83,3 +84,104 @@ def collect_now(source: EvidenceSource, txn: TransactionContext) -> Evidence | N
         return None
     result: Evidence | None = now(txn)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An evidence source of a lane, with its deadline in seconds and the plugin that made it."""
+
+    source: EvidenceSource
+    deadline: float
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return self.source.source
+
+
+class SourceFailed(Exception):
+    """A source raised, blocked the event loop or returned something that is not its evidence."""
+
+    def __init__(self, src: Source, error: BaseException) -> None:
+        super().__init__(f"{src.plugin}: evidence source {src.name!r}: {type(error).__name__}: {error}")
+        self.plugin = src.plugin
+
+
+async def gather(sources: Sequence[Source], txn: TransactionContext, overall: float, budget_s: float,
+                 log: Any) -> dict[str, Evidence]:
+    """Every source's evidence, checked (:func:`gatecore.types.checked_evidence`): what a source has in hand
+    (``collect_now``) or gets without waiting costs no task; the others run concurrently as tasks, each
+    until its own deadline (a late one is missing, not a failure). The first failure, or a source that
+    keeps the event loop busy past ``budget_s`` before it first waits, raises :class:`SourceFailed`."""
+    found: dict[str, Evidence] = {}
+    waiting: dict[asyncio.Task[Any], tuple[Source, float]] = {}
+    try:
+        for src in sources:
+            t0 = time.monotonic()
+            if (task := _start(src, txn, found, budget_s)) is not None:
+                waiting[task] = (src, t0)
+        await _wait(waiting, txn, overall, found, log)
+    finally:
+        abandon(waiting)
+    return {src.name: found[src.name] for src in sources if src.name in found}
+
+
+def _start(src: Source, txn: TransactionContext, found: dict[str, Evidence], budget_s: float
+           ) -> asyncio.Task[Any] | None:
+    """What ``src`` gives without waiting goes into ``found``; a source that must wait goes on as a task."""
+    t0 = time.monotonic()
+    task: asyncio.Task[Any] | None = None
+    try:
+        result: object = collect_now(src.source, txn)
+        if result is None:
+            done, result = start(src.source.collect(txn), f"{txn.lane_id}/{src.name}")
+            task = None if done else cast("asyncio.Task[Any]", result)
+        if (took := time.monotonic() - t0) > budget_s:
+            raise ValueError(f"blocked the event loop for {took * 1000:.0f} ms")
+    except BaseException as exc:  # the source's plugin is at fault, unless we are cancelled
+        abandon([task] if task is not None else [])
+        error = contained(exc)
+        if isinstance(error, asyncio.CancelledError):
+            raise
+        raise SourceFailed(src, error) from exc
+    if task is None:
+        found[src.name] = _accepted(src, txn, result, t0)
+    return task
+
+
+async def _wait(waiting: dict[asyncio.Task[Any], tuple[Source, float]], txn: TransactionContext, overall: float,
+                found: dict[str, Evidence], log: Any) -> None:
+    due = {task: txn.started + min(overall, src.deadline) for task, (src, _) in waiting.items()}
+    pending = set(waiting)
+    while pending:
+        now = time.monotonic()
+        for task in abandon(t for t in pending if due[t] <= now):
+            pending.discard(task)
+            src = waiting[task][0]
+            log.warning("evidence_late", source=src.name, deadline_ms=round(src.deadline * 1000))
+            txn.publish(src.name, None)
+        if not pending:
+            return
+        done, _ = await asyncio.wait(pending, timeout=max(0.0, min(due[t] for t in pending) - now),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            pending.discard(task)
+            src, t0 = waiting[task]
+            try:
+                result = outcome(task, (), overall)
+            except Exception as exc:
+                raise SourceFailed(src, exc) from exc
+            found[src.name] = _accepted(src, txn, result, t0)
+
+
+def _accepted(src: Source, txn: TransactionContext, result: object, t0: float) -> Evidence:
+    """Check what a source produced, stamp its time, and publish it to the other sources."""
+    try:
+        if isinstance(result, Evidence) and not result.elapsed_ms:
+            result = replace(result, elapsed_ms=(time.monotonic() - t0) * 1000)
+        evidence = checked_evidence(result, src.name)
+    except (ValueError, TypeError) as exc:
+        txn.publish(src.name, None)
+        raise SourceFailed(src, exc) from None
+    txn.publish(src.name, evidence)
+    return evidence

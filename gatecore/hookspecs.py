@@ -6,10 +6,32 @@ A plugin is a module (or object) with functions named like these specs and decor
     [project.entry-points.gatecore]
     acme_plate = "acme_plate.plugin"
 
-pluggy calls hooks synchronously. A hook marked *may be async* may be written ``async def``: the core
-awaits what it returns, under a deadline, and a failure or timeout of one plugin is logged as a fault
-without stopping the others. Hooks marked *first result wins* stop at the first non-``None`` answer,
-so return ``None`` for anything that is not yours.
+How the core calls hooks (:mod:`gatecore.hooks`):
+
+- Every call goes through pluggy's hook callers, **one plugin at a time**: each plugin's implementation
+  is called through a pluggy subset caller holding that plugin and every wrapper. So pluggy's tracing
+  and hook-call monitoring (``pm.trace``, ``pm.add_hookcall_monitoring``) see every call, and a
+  ``@hookimpl(wrapper=True)`` (or ``hookwrapper=True``) runs around *each plugin's* implementation,
+  seeing that plugin's result; for an ``async def`` implementation that result is the coroutine, which
+  the core awaits after the wrapper returned. A plugin that has a wrapper and a plain implementation
+  of the same hook is not wrapped by its own wrapper around other plugins' calls.
+- A hook marked *may be async* may be written ``async def``: the core awaits what it returns, under a
+  deadline. Hooks marked *first result wins* stop at the first non-``None`` answer, so return ``None``
+  for anything that is not yours.
+- A plain (not async) implementation runs on the event loop and **must not block**: a call that takes
+  longer than ``run.hook_budget_ms`` (100 ms by default) counts as a failure of its plugin, whatever it
+  returned. Do slow work in an executor, or write the hook ``async def``. (The setup hook and the
+  factories run while the site is built, before any lane: they may take their time, e.g. to load models.)
+  The same holds for an evidence source until it first waits, and for device methods.
+- A plugin's failure of any kind - an exception (``CancelledError`` and ``SystemExit`` included), a
+  late answer, a blocked loop, a result of the wrong type - is logged with the plugin's name and costs
+  at most one lane: inside a crossing (voters, decision reporters, evidence sources, device commands)
+  that lane goes degraded (barrier commanded closed, refer to officer), reports a fault naming the
+  plugin, and recovers by itself. Other plugins are still called; other lanes do not notice.
+
+Per-site plugin state is made in :func:`gatecore_site_setup` and kept in ``site.stash`` under typed
+keys (:class:`gatecore.api.StashKey`); plugins see lanes through read-only views
+(:class:`gatecore.api.LaneView`).
 """
 
 from __future__ import annotations
@@ -24,8 +46,9 @@ if TYPE_CHECKING:
     from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig
     from gatecore.devices import Device, DeviceContext
     from gatecore.evidence import EvidenceSource, TransactionContext
-    from gatecore.site import LaneInfo, Profile, Site
+    from gatecore.profile import Profile
     from gatecore.types import Decision, Evidence, Fault, LaneStateChange, SharedState, Vote
+    from gatecore.views import LaneInfo, SiteView
 
 # ------------------------------------------------------------------------------------------------
 # setup: what a plugin adds to profiles and to the command line
@@ -79,6 +102,14 @@ def gatecore_add_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     """
 
 
+@hookspec
+def gatecore_site_setup(site: SiteView) -> None:
+    """A site is being assembled from a validated profile: called once per site, before any factory
+    (like pytest's ``pytest_configure``). Make this plugin's per-site state here and keep it in
+    ``site.stash`` under a typed key; read your section with ``site.plugin_config(NAME)``. Plain only
+    (not async); open no links here (do that in :func:`gatecore_site_start` or a device's ``start``)."""
+
+
 # ------------------------------------------------------------------------------------------------
 # devices and evidence: factories called when the site is assembled
 # ------------------------------------------------------------------------------------------------
@@ -87,18 +118,26 @@ def gatecore_add_commands(subparsers: argparse._SubParsersAction[argparse.Argume
 @hookspec(firstresult=True)
 def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | None:
     """Make the device for one ``[[lanes.devices]]`` entry, or return ``None`` if ``config.kind`` is
-    not yours. *First result wins.* Do not open links here: the core calls ``await device.start()``.
+    not yours. *First result wins.* Plain only. ``ctx.site`` is the site (its stash, its plugin
+    sections). Do not open links here: the core calls ``await device.start()``. Every device method
+    (``start``, commands, ``stop``) is called under a deadline; one that raises or hangs is a fault of
+    this plugin on the device's lane.
     """
 
 
 @hookspec(firstresult=True)
 def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> EvidenceSource | None:
     """Make the evidence source for one ``[[lanes.evidence]]`` entry, or ``None`` if not yours.
-    *First result wins.* ``lane.devices`` maps roles to the lane's devices (cameras, readers).
+    *First result wins.* Plain only. ``lane.devices`` maps roles to the lane's devices (cameras,
+    readers); ``lane.site`` is the site.
 
-    The source's ``async collect(txn)`` runs as a task under the source's deadline; an optional plain
-    ``collect_now(txn)`` returns evidence already at hand (or ``None``) and is tried first
-    (:class:`gatecore.evidence.EvidenceSource`, :func:`gatecore.evidence.collect_now`).
+    The source's ``async collect(txn)`` runs under the source's deadline (in a task of its own once it
+    has to wait); an optional plain ``collect_now(txn)`` returns evidence already at hand (or ``None``)
+    and is tried first (:class:`gatecore.evidence.EvidenceSource`, :func:`gatecore.evidence.collect_now`).
+    The evidence is checked where it enters the core: an :class:`gatecore.api.Evidence` for this source,
+    ``confidence`` a finite number in [0, 1], ``elapsed_ms`` finite and not negative, ``reason`` at most
+    200 characters, ``claims`` and ``summary`` plain JSON (string keys, at most 4 levels and 256 items).
+    Anything else, or an exception, is a fault of this plugin; being late is not (the evidence is missing).
     """
 
 
@@ -109,14 +148,16 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Evi
 
 @hookspec
 def gatecore_vote(
-    txn: TransactionContext, evidence: Mapping[str, Evidence]
+    site: SiteView, txn: TransactionContext, evidence: Mapping[str, Evidence]
 ) -> Vote | Sequence[Vote] | Awaitable[Vote | Sequence[Vote] | None] | None:
     """Vote on a transaction once its evidence is in (or its deadline passed). *May be async.*
 
-    ``evidence`` maps source names to what arrived in time; missing sources are absent. Return a
-    :class:`gatecore.api.Vote`, several, or ``None`` to abstain. The lane policy combines the votes:
-    any DENY wins; every required source must have a PASS vote about it; missing or late evidence
-    gives REFER. Called once per transaction, under the lane's deadline.
+    ``site`` is the site (its stash); an implementation may leave out the arguments it does not use.
+    ``evidence`` maps source names to what arrived in time; missing sources are absent. It is read-only,
+    and so is each :class:`gatecore.api.Evidence`. Return a :class:`gatecore.api.Vote`, a list of them,
+    or ``None`` to abstain; anything else is a fault of this plugin (the lane degrades). The lane policy
+    combines the votes: any DENY wins; every required source must have a PASS vote about it; missing or
+    late evidence gives REFER. Called once per transaction, under the lane's deadline.
     """
 
 
@@ -126,7 +167,7 @@ def gatecore_vote(
 
 
 @hookspec
-def gatecore_site_start(site: Site) -> Awaitable[None] | None:
+def gatecore_site_start(site: SiteView) -> Awaitable[None] | None:
     """The site is starting (devices are started, lanes are not yet running). *May be async.*
 
     Start background work with ``site.spawn(coro, name=...)``; it runs in the site's TaskGroup and is
@@ -135,25 +176,27 @@ def gatecore_site_start(site: Site) -> Awaitable[None] | None:
 
 
 @hookspec
-def gatecore_site_stop(site: Site) -> Awaitable[None] | None:
+def gatecore_site_stop(site: SiteView) -> Awaitable[None] | None:
     """The site is stopping: lanes have ended and barriers were commanded closed. Flush what you hold.
     *May be async*, awaited under the shutdown deadline."""
 
 
 @hookspec
-def gatecore_report_decision(site: Site, decision: Decision) -> Awaitable[None] | None:
+def gatecore_report_decision(site: SiteView, decision: Decision) -> Awaitable[None] | None:
     """A lane decided. *May be async.* A plugin that must deliver the record (the IOC) persists it
-    before returning; the lane does not command the barrier until every report hook returned or the
-    report deadline passed."""
+    before returning. Nothing is acted on before it is recorded: the lane commands the barrier only once
+    every implementation of this hook has returned; one that raises or misses ``run.report_timeout_ms``
+    turns the crossing into a fault (barrier closed, refer to officer) naming the plugin, never an open.
+    So implement it only if you record decisions, and keep it quick."""
 
 
 @hookspec
-def gatecore_report_fault(site: Site, fault: Fault) -> Awaitable[None] | None:
+def gatecore_report_fault(site: SiteView, fault: Fault) -> Awaitable[None] | None:
     """A fault happened (device offline, missing confirmation, a plugin failure). *May be async.*"""
 
 
 @hookspec
-def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> Awaitable[None] | None:
+def gatecore_report_lane_state(site: SiteView, change: LaneStateChange) -> Awaitable[None] | None:
     """A lane changed state. *May be async*; keep it quick, it is called for every transition."""
 
 
@@ -164,14 +207,14 @@ def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> Awaitable
 
 
 @hookspec
-def gatecore_share_state(site: Site, update: SharedState) -> Awaitable[None] | None:
+def gatecore_share_state(site: SiteView, update: SharedState) -> Awaitable[None] | None:
     """Carry ``update`` to the other controllers. *May be async.* Implemented by transport plugins
     (the IOC plugin, over the broker the IOC already runs); called by ``await site.share_state(update)``.
     Persist before returning if the update must arrive."""
 
 
 @hookspec
-def gatecore_apply_state(site: Site, update: SharedState) -> bool | Awaitable[bool | None] | None:
+def gatecore_apply_state(site: SiteView, update: SharedState) -> bool | Awaitable[bool | None] | None:
     """Apply an update that arrived from elsewhere. *May be async.* Return ``None`` when
     ``update.name`` is not yours, ``True`` once applied, ``False`` when yours but it cannot be applied
     (a delta from another version: the sender must send a snapshot). Transport plugins call

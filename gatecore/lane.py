@@ -4,8 +4,12 @@
 closed, refer to an officer, recovering by itself) and ``manual`` (an officer has the lane).
 
 Safety invariant: the barrier is commanded open only from :meth:`Lane._open_barrier`, which requires
-the lane to be actuating the transaction in progress with a PASS decision for that very transaction
-and no fault pending.
+the lane to be actuating the transaction in progress with a PASS decision for that very transaction,
+recorded by every decision reporter, and no fault pending.
+
+Plugin code (device commands, evidence sources, voters, reporters) can fail in any way: raise, return
+the wrong thing, hang, swallow its cancellation. Each is a :class:`LaneFault` naming the plugin: the
+lane goes degraded (barrier commanded closed, refer to officer) and recovers by itself.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import structlog
@@ -35,49 +40,46 @@ from gatecore.devices import (
     PresenceChanged,
     Scanned,
 )
-from gatecore.evidence import EvidenceSource, TransactionContext, collect_now
-from gatecore.notify import Notifier, bounded
+from gatecore.evidence import Source, SourceFailed, TransactionContext, gather
+from gatecore.notify import Notifier, bounded, contained
 from gatecore.policy import combine
-from gatecore.stash import Stash
-from gatecore.types import Decision, Evidence, Fault, LaneState, LaneStateChange, Outcome, Stamp, Vote, new_id
+from gatecore.types import (
+    Decision,
+    Evidence,
+    Fault,
+    LaneState,
+    LaneStateChange,
+    Outcome,
+    Stamp,
+    Vote,
+    new_id,
+)
+from gatecore.views import LaneInfo
 
 log = structlog.get_logger("gatecore.lane")
+
+Command = Callable[[], Coroutine[Any, Any, None]]
 
 
 class LaneFault(Exception):
     """Raised inside a transaction when the lane must go degraded."""
 
-    def __init__(self, kind: str, message: str, device: str | None = None) -> None:
+    def __init__(self, kind: str, message: str, device: str | None = None, plugin: str | None = None) -> None:
         super().__init__(message)
-        self.kind, self.device = kind, device
+        self.kind, self.device, self.plugin = kind, device, plugin
 
 
 class LaneServices(Protocol):
     """What a lane needs from its site (the site implements this through the plugin hooks)."""
 
-    async def vote(self, txn: TransactionContext, evidence: Mapping[str, Evidence], timeout: float) -> list[Vote]: ...
-    async def report_decision(self, decision: Decision) -> None: ...
+    async def vote(self, txn: TransactionContext, evidence: Mapping[str, Evidence], timeout: float) -> list[Vote]:
+        """Every voter's votes; raises :class:`LaneFault` naming a voter that failed."""
+    async def report_decision(self, decision: Decision) -> None:
+        """Every reporter has recorded ``decision``; raises :class:`LaneFault` naming one that did not."""
     async def report_fault(self, fault: Fault) -> None: ...
     def report_state(self, change: LaneStateChange) -> None: ...
     @property
     def wants_states(self) -> bool: ...
-
-
-@dataclass
-class LaneInfo:
-    """A lane as plugins see it when they make evidence sources."""
-
-    site_id: str
-    config: LaneConfig
-    devices: dict[str, Device] = field(default_factory=dict)
-    stash: Stash = field(default_factory=Stash)
-    """The site's stash, for per-site plugin state."""
-    plugin_config: Callable[[str], Any] = field(default=lambda name: None)
-    """``plugin_config(NAME)``: the validated ``[plugins.NAME]`` section, or ``None``."""
-
-    @property
-    def id(self) -> str:
-        return self.config.id
 
 
 @dataclass
@@ -91,17 +93,20 @@ class LaneStats:
 
 
 class Lane:
-    def __init__(self, info: LaneInfo, sources: Sequence[tuple[EvidenceSource, float]],
-                 services: LaneServices) -> None:
-        """``sources`` pairs each evidence source with its deadline in seconds."""
+    def __init__(self, info: LaneInfo, sources: Sequence[Source], services: LaneServices,
+                 makers: Mapping[str, str] | None = None, budget_s: float = 0.1) -> None:
+        """``makers`` names the plugin that made each device, by role (for the faults it causes);
+        ``budget_s`` is how long a source may keep the event loop busy before it first waits."""
+        self.budget_s = budget_s
         self.info = info
         self.cfg = info.config
         self.policy = info.config.policy
-        self.sources = tuple(src for src, _ in sources)
-        self._deadlines = {src.source: deadline for src, deadline in sources}
+        self.sources = tuple(sources)
+        self.makers = dict(makers or {})
         self.services = services
         self.state = LaneState.STOPPED  # until the barrier confirms closed at start
         self.stats = LaneStats()
+        self.view = _View(self)
         self.txn: TransactionContext | None = None
         self.decision: Decision | None = None
         self.on_crossing: Callable[[Lane], None] | None = None
@@ -136,6 +141,9 @@ class Lane:
 
     def on_event(self, event: DeviceEvent) -> None:
         """The sink every device of this lane reports to (synchronous, on the loop thread)."""
+        if not isinstance(event, DeviceEvent) or event.role not in self.info.devices:
+            self._log.error("device_event_refused", event=type(event).__name__)
+            return
         if isinstance(event, DeviceOffline):
             self._offline[event.role] = event.reason
             self._faults.append(LaneFault("device_offline", event.reason or "device offline", event.role))
@@ -211,7 +219,7 @@ class Lane:
 
     # -- the main loop -----------------------------------------------------------------------
     async def run(self) -> None:
-        self._log.info("lane_start", sources=[s.source for s in self.sources])
+        self._log.info("lane_start", sources=[s.name for s in self.sources])
         await self._recover()
         try:
             while not self._stopping:
@@ -269,6 +277,8 @@ class Lane:
                 self._log.info("txn_abandoned", txn=txn.txn_id, why="stopping" if self._stopping else "manual")
             else:
                 await self._degrade(fault, txn.txn_id)
+        except Exception as exc:  # noqa: BLE001 - plugin code reached through a device or a record
+            await self._degrade(LaneFault("lane_error", f"{type(exc).__name__}: {exc}"), txn.txn_id)
         finally:
             txn.cancel_waits()
             self.txn = self.decision = None
@@ -280,9 +290,9 @@ class Lane:
         evidence = await self._collect(txn)
         self._set_state(LaneState.DECIDING)
         left = max(0.001, self.policy.deadline_ms / 1000 - (time.monotonic() - txn.started))
-        votes = await self.services.vote(txn, evidence, left)
+        votes = await self.services.vote(txn, MappingProxyType(evidence), left)
         faults = [f"{role}: {why or 'offline'}" for role, why in self._offline.items()]
-        verdict = combine(self.policy, [s.source for s in self.sources], evidence, votes, faults)
+        verdict = combine(self.policy, [s.name for s in self.sources], evidence, votes, faults)
         decision = Decision(self._stamp(), txn.txn_id, verdict.outcome, verdict.reasons, tuple(votes),
                             evidence, verdict.missing, (time.monotonic() - txn.started) * 1000)
         self.decision = decision
@@ -292,69 +302,10 @@ class Lane:
         return decision
 
     async def _collect(self, txn: TransactionContext) -> dict[str, Evidence]:
-        """Every source's evidence: first what sources have in hand (``collect_now``), then the others
-        concurrently, each under its own deadline."""
-        found: dict[str, Evidence | None] = {}
-        waiting: list[EvidenceSource] = []
-        for src in self.sources:
-            t0 = time.monotonic()
-            try:
-                result = collect_now(src, txn)
-            except Exception as exc:  # noqa: BLE001 - a source's bug refers the crossing, it never stops the lane
-                found[src.source] = self._accepted(src, txn, None, t0, exc)
-                continue
-            if result is None:
-                waiting.append(src)
-            else:
-                found[src.source] = self._accepted(src, txn, result, t0)
-        if waiting:
-            # the first runs in the lane's own task, the others beside it as tasks: one task fewer
-            overall = self.policy.deadline_ms / 1000
-            first, *others = waiting
-            tasks = {asyncio.ensure_future(self._one_source(src, txn, overall)): src for src in others}
-            try:
-                found[first.source] = await self._one_source(first, txn, overall)
-                if tasks:
-                    await asyncio.wait(tasks, timeout=max(0.0, txn.started + overall + 0.05 - time.monotonic()))
-            finally:
-                for task in tasks:
-                    task.cancel()
-            found.update((src.source, t.result()) for t, src in tasks.items() if t.done() and not t.cancelled())
-        return {src.source: ev for src in self.sources if (ev := found.get(src.source)) is not None}
-
-    async def _one_source(self, src: EvidenceSource, txn: TransactionContext, overall: float) -> Evidence | None:
-        deadline = min(overall, self._deadlines.get(src.source, overall))
-        t0 = time.monotonic()
         try:
-            result = await bounded(src.collect(txn), deadline)
-        except TimeoutError:
-            self._log.warning("evidence_late", source=src.source, deadline_ms=round(deadline * 1000))
-            return self._accepted(src, txn, None, t0)
-        except Exception as exc:  # noqa: BLE001 - a source's bug refers the crossing, it never stops the lane
-            return self._accepted(src, txn, None, t0, exc)
-        except BaseException:
-            txn.publish(src.source, None)  # cancelled: sources waiting on this one must not wait on
-            raise
-        if result is None:
-            self._log.error("evidence_mislabelled", source=src.source)  # collect must return Evidence
-        return self._accepted(src, txn, result, t0)
-
-    def _accepted(self, src: EvidenceSource, txn: TransactionContext, result: object, t0: float,
-                  error: Exception | None = None) -> Evidence | None:
-        """Check what a source produced, stamp its time, and publish it to the other sources."""
-        evidence: Evidence | None = None
-        if error is not None:
-            self._log.error("evidence_failed", source=src.source, error=f"{type(error).__name__}: {error}")
-        elif result is None:
-            pass
-        elif not isinstance(result, Evidence) or result.source != src.source:
-            self._log.error("evidence_mislabelled", source=src.source)
-        elif not result.elapsed_ms:
-            evidence = _with_elapsed(result, (time.monotonic() - t0) * 1000)
-        else:
-            evidence = result
-        txn.publish(src.source, evidence)
-        return evidence
+            return await gather(self.sources, txn, self.policy.deadline_ms / 1000, self.budget_s, self._log)
+        except SourceFailed as failed:
+            raise LaneFault("plugin_failed", str(failed), plugin=failed.plugin) from failed.__cause__
 
     # -- actuating and clearing --------------------------------------------------------------
     async def _actuate(self, txn: TransactionContext, decision: Decision) -> None:
@@ -375,21 +326,30 @@ class Lane:
                 and decision.txn_id == txn.txn_id and decision.outcome is Outcome.PASS):
             raise LaneFault("safety", "open refused: no PASS for the transaction in progress")
         self.stats.command_ms.append((time.monotonic() - txn.started) * 1000)
-        await self._command(self.barrier.open(), "barrier open")
+        await self._command(self.barrier, self.barrier.open, "barrier open")
 
-    async def _command(self, coro: Any, what: str) -> None:
+    async def _command(self, device: Device, command: Command, what: str) -> None:
+        """Run one device command under the confirmation deadline; any failure is a :class:`LaneFault`."""
         try:
-            await bounded(coro, self.policy.confirm_timeout_ms / 1000)
+            await bounded(command(), self.policy.confirm_timeout_ms / 1000, f"{self.cfg.id}/{device.role}/{what}")
         except TimeoutError:
-            raise LaneFault("command_timeout", f"{what}: no answer") from None
+            raise LaneFault("command_timeout", f"{what}: no answer", device.role) from None
         except DeviceError as exc:
-            raise LaneFault("command_failed", f"{what}: {exc}") from exc
+            raise LaneFault("command_failed", f"{what}: {exc}", device.role) from exc
+        except BaseException as exc:
+            error = contained(exc)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            plugin = self.makers.get(device.role, "?")
+            raise LaneFault("plugin_failed", f"{plugin}: {what}: {type(error).__name__}: {error}", device.role,
+                            plugin) from exc
 
     async def _signal(self, aspect: Aspect, text: str) -> None:
-        if self._lights is not None:
-            await self._command(self._lights.show(aspect), "lights")
-        if self._display is not None:
-            await self._command(self._display.show_text(text), "display")
+        lights, display = self._lights, self._display
+        if lights is not None:
+            await self._command(lights, lambda: lights.show(aspect), "lights")
+        if display is not None:
+            await self._command(display, lambda: display.show_text(text), "display")
 
     async def _clear(self, decision: Decision) -> None:
         self._set_state(LaneState.CLEARING)
@@ -416,7 +376,7 @@ class Lane:
         await self._signal(Aspect.RED, "")
 
     async def _close_barrier(self) -> None:
-        await self._command(self.barrier.close(), "barrier close")
+        await self._command(self.barrier, self.barrier.close, "barrier close")
         await self._wait_until(lambda: self.barrier.position is BarrierPosition.CLOSED,
                                self.policy.confirm_timeout_ms / 1000, what="barrier closed confirmation")
 
@@ -425,23 +385,24 @@ class Lane:
         """Fail safe: command the barrier closed, show refer, say so."""
         self._faults.clear()
         self.stats.faults += 1
-        record = Fault(self._stamp(), fault.kind, str(fault), fault.device, txn_id)
+        record = Fault(self._stamp(), fault.kind, str(fault), fault.device, txn_id, fault.plugin)
         self._set_state(LaneState.DEGRADED, f"{fault.kind}: {fault}")
-        self._log.warning("lane_degraded", kind=fault.kind, device=fault.device, message=str(fault))
+        self._log.warning("lane_degraded", kind=fault.kind, device=fault.device, plugin=fault.plugin,
+                          message=str(fault))
         await asyncio.gather(self._close_safely("degraded"), self.services.report_fault(record))
 
     async def _close_safely(self, why: str) -> None:
         """Best effort, bounded: barrier closed, lights red, display 'refer to officer'; each command is
         tried even when another fails."""
         barrier, lights, display = self.barrier, self._lights, self._display
-        steps: list[tuple[Device, str, Callable[[], Awaitable[None]]]] = [(barrier, "barrier close", barrier.close)]
+        steps: list[tuple[Device, str, Command]] = [(barrier, "barrier close", barrier.close)]
         if lights is not None:
             steps.append((lights, "lights", lambda: lights.show(Aspect.RED)))
         if display is not None:
             steps.append((display, "display", lambda: display.show_text("refer to officer")))
         for dev, what, command in steps:
             try:
-                await self._command(command(), what)
+                await self._command(dev, command, what)
             except LaneFault as fault:
                 self._log.error("safe_close_failed", device=dev.role, why=why, error=fault.kind)
 
@@ -464,5 +425,39 @@ class Lane:
         self._set_state(LaneState.IDLE, "recovered")
 
 
-def _with_elapsed(ev: Evidence, elapsed_ms: float) -> Evidence:
-    return Evidence(ev.source, ev.kind, ev.outcome, ev.confidence, ev.reason, ev.claims, ev.summary, elapsed_ms)
+class _View:
+    """A lane as plugins see it (:class:`gatecore.views.LaneView`): read-only."""
+
+    __slots__ = ("_lane", "devices")
+
+    def __init__(self, lane: Lane) -> None:
+        self._lane = lane
+        self.devices: Mapping[str, Device] = MappingProxyType(lane.info.devices)
+
+    @property
+    def id(self) -> str:
+        return self._lane.cfg.id
+
+    @property
+    def config(self) -> LaneConfig:
+        return self._lane.cfg
+
+    @property
+    def state(self) -> LaneState:
+        return self._lane.state
+
+    @property
+    def barrier(self) -> Barrier:
+        return self._lane.barrier
+
+    @property
+    def crossings(self) -> int:
+        return self._lane.stats.crossings
+
+    @property
+    def decisions(self) -> Mapping[str, int]:
+        return MappingProxyType(dict(self._lane.stats.decisions))
+
+    @property
+    def faults(self) -> int:
+        return self._lane.stats.faults

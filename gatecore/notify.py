@@ -1,13 +1,22 @@
-"""Cheap waiting primitives for the lane's hot path: a bounded "something changed" signal, and a
-deadline that costs nothing when the awaited call does not have to wait."""
+"""Waiting on plugin code, safely and cheaply: a bounded "something changed" signal, and a deadline on a
+plugin's coroutine that costs nothing when the coroutine does not have to wait, and that a coroutine
+which swallows its cancellation cannot hold up."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
-from typing import Any, TypeVar
+from collections.abc import Collection, Coroutine, Generator, Iterable
+from typing import Any, TypeVar, cast
+
+import structlog
 
 T = TypeVar("T")
+log = structlog.get_logger("gatecore.notify")
+
+
+class PluginFailed(Exception):
+    """Plugin code ended in a way no plugin may end: a ``CancelledError`` nobody asked for, or a
+    ``SystemExit``/``KeyboardInterrupt``. The core treats it like any other exception of the plugin."""
 
 
 class Notifier:
@@ -41,27 +50,112 @@ def _wake_up(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
-    """``await coro`` within ``timeout`` seconds (``TimeoutError`` after it), in the calling task.
+def cancelled_by_us() -> bool:
+    """Whether the running task has been asked to cancel (so a ``CancelledError`` is really ours)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
-    The same as ``async with asyncio.timeout(timeout): await coro``, except that the timer is only
-    armed once ``coro`` actually has to wait: a device command that completes at once (a queued write,
-    a simulated device) costs no timer. The deadline still counts from the call.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+
+def contained(exc: BaseException) -> BaseException:
+    """What a plugin raised, as the core handles it: a cancellation we did not ask for and an attempt
+    to end the process become :class:`PluginFailed`; a cancellation of the caller goes on."""
+    if isinstance(exc, asyncio.CancelledError):
+        if cancelled_by_us():
+            return exc
+        return PluginFailed("raised CancelledError")
+    if isinstance(exc, SystemExit | KeyboardInterrupt | GeneratorExit):
+        return PluginFailed(f"raised {type(exc).__name__}")
+    return exc
+
+
+#: how long a cancelled plugin task may take to end before it is logged as stuck
+STUCK_AFTER_S = 1.0
+#: tasks abandoned at their deadline that have not ended yet (they swallowed their cancellation)
+abandoned: set[asyncio.Task[Any]] = set()
+
+
+def start(coro: Coroutine[Any, Any, Any], name: str) -> tuple[bool, Any]:
+    """Run ``coro`` in the calling task until it first has to wait: ``(True, result)`` when it completed
+    at once (no task, no timer), else ``(False, task)`` with the rest going on in a task of its own.
+    What it raises at once is raised here, as :func:`contained` says."""
     try:
         first = coro.send(None)
     except StopIteration as done:
-        result: T = done.value
-        return result
-    async with asyncio.timeout_at(deadline):
+        return True, done.value
+    except BaseException as exc:
+        coro.close()
+        raise contained(exc) from exc
+    return False, asyncio.get_running_loop().create_task(_rest(coro, first), name=name)
+
+
+async def settle(tasks: Collection[asyncio.Task[Any]], timeout: float) -> set[asyncio.Task[Any]]:
+    r"""Wait for ``tasks`` at most ``timeout`` seconds; those still running then (or when the caller is
+    cancelled) are :func:`abandon`\ ed. Returns those late ones."""
+    if not tasks:
+        return set()
+    try:
+        await asyncio.wait(tasks, timeout=timeout)
+    finally:
+        late = abandon(tasks)
+    return late
+
+
+def abandon(tasks: Iterable[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
+    """Cancel the tasks not done yet and leave them behind, so one that swallows its cancellation holds
+    up nobody (it is kept in :data:`abandoned`, and logged when it has not ended soon after)."""
+    late = {task for task in tasks if not task.done()}
+    for task in late:
+        task.cancel()
+        abandoned.add(task)
+        task.add_done_callback(_ended)
+        task.get_loop().call_later(STUCK_AFTER_S, _check_stuck, task)
+    return late
+
+
+def outcome(task: asyncio.Task[T], late: Collection[asyncio.Task[Any]], timeout: float) -> T:
+    """The result of a task after :func:`settle`: ``TimeoutError`` when it was late, :class:`PluginFailed`
+    when it cancelled itself, else what it returned or raised."""
+    if task in late:
+        raise TimeoutError(f"no answer in {timeout:g}s")
+    if task.cancelled():
+        raise PluginFailed("raised CancelledError")
+    return task.result()
+
+
+async def bounded(coro: Coroutine[Any, Any, T], timeout: float, name: str = "plugin call") -> T:
+    """``await coro`` within ``timeout`` seconds (``TimeoutError`` after it), through :func:`start`,
+    :func:`settle` and :func:`outcome`: free when the coroutine does not wait, and never held up by one
+    that swallows its cancellation. A ``CancelledError`` the coroutine raises by itself, and a
+    ``SystemExit`` or ``KeyboardInterrupt``, become :class:`PluginFailed`."""
+    done, value = start(coro, name)
+    if done:
+        return cast(T, value)
+    task: asyncio.Task[T] = value
+    late = await settle((task,), timeout)
+    return outcome(task, late, timeout)
+
+
+async def _rest(coro: Coroutine[Any, Any, T], first: Any) -> T:
+    try:
         resumed: T = await _Resumed(coro, first)
+    except (SystemExit, KeyboardInterrupt) as exc:  # must not reach the event loop
+        raise PluginFailed(f"raised {type(exc).__name__}") from exc
     return resumed
 
 
+def _check_stuck(task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        log.error("plugin_stuck", task=task.get_name(), why="ignored its cancellation", abandoned=len(abandoned))
+
+
+def _ended(task: asyncio.Task[Any]) -> None:
+    abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: it was abandoned, its outcome is of no use
+
+
 class _Resumed:
-    """Awaitable that goes on running a coroutine which has already yielded ``first`` to its task.
+    """Awaitable that goes on running a coroutine which has already yielded ``first``.
 
     Whatever the task sends or throws (a wake-up, a cancellation) is passed on to the coroutine, as
     ``yield from`` would do; its return value is the result.

@@ -1,15 +1,12 @@
-"""The plugin manager: built-ins and entry points, found the same way; awaiting async hooks."""
+"""The plugin manager: built-ins and entry points, found the same way (calling hooks: :mod:`gatecore.hooks`)."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import inspect
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any
 
 import pluggy
 import structlog
@@ -23,6 +20,14 @@ BUILTIN_PLUGINS: tuple[str, ...] = ("gatecore.builtins.evidence_votes",)
 #: Built-ins that cannot be disabled: without them a lane cannot decide.
 ESSENTIAL_PLUGINS: frozenset[str] = frozenset({"evidence_votes"})
 ENTRY_POINT_GROUP = PROJECT
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, which also knows where each plugin came from (its version and distribution)."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        self.origins: dict[str, tuple[str, str]] = {}
 
 
 class PluginError(Exception):
@@ -41,7 +46,7 @@ def _short(module_name: str) -> str:
     return module_name.rsplit(".", 1)[-1]
 
 
-def make_manager(disable: Iterable[str] = (), *, entry_points_enabled: bool = True) -> pluggy.PluginManager:
+def make_manager(disable: Iterable[str] = (), *, entry_points_enabled: bool = True) -> PluginManager:
     """A manager with the hookspecs, the built-ins and every installed ``gatecore`` entry point,
     except the plugins named in ``disable``. Raises :class:`PluginError` for an essential plugin or
     a plugin that fails to import (with the plugin's name)."""
@@ -49,9 +54,9 @@ def make_manager(disable: Iterable[str] = (), *, entry_points_enabled: bool = Tr
     refused = disabled & ESSENTIAL_PLUGINS
     if refused:
         raise PluginError(f"plugin {sorted(refused)[0]!r} is essential and cannot be disabled")
-    pm = pluggy.PluginManager(PROJECT)
+    pm = PluginManager()
     pm.add_hookspecs(hookspecs)
-    versions: dict[str, tuple[str, str]] = {}
+    versions = pm.origins
     for module_name in BUILTIN_PLUGINS:
         name = _short(module_name)
         if name not in disabled:
@@ -71,7 +76,6 @@ def make_manager(disable: Iterable[str] = (), *, entry_points_enabled: bool = Tr
             dist = ep.dist
             versions[ep.name] = (dist.version if dist else "?", dist.name if dist else ep.value)
     pm.check_pending()
-    pm.gatecore_versions = versions  # type: ignore[attr-defined]
     return pm
 
 
@@ -82,86 +86,22 @@ def available() -> set[str]:
 
 def register(pm: pluggy.PluginManager, plugin: ModuleType | object, name: str) -> None:
     """Register a plugin object by hand (tests, embedding) and check its hook names."""
+    try:
+        hash(plugin)
+    except TypeError:
+        raise PluginError(f"plugin {name!r} is not hashable (pluggy keeps sets of plugins): a dataclass "
+                          "plugin needs @dataclass(eq=False)") from None
     pm.register(plugin, name=name)
     pm.check_pending()
-    pm.gatecore_versions[name] = ("-", "registered")  # type: ignore[attr-defined]
+    if isinstance(pm, PluginManager):
+        pm.origins[name] = ("-", "registered")
 
 
 def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
-    versions: dict[str, tuple[str, str]] = getattr(pm, "gatecore_versions", {})
+    versions = pm.origins if isinstance(pm, PluginManager) else {}
     out = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
         version, origin = versions.get(name, ("?", "?"))
         out.append(PluginInfo(name, version, origin, hooks))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class HookFailure:
-    plugin: str
-    hook: str
-    error: BaseException
-
-
-Pending = list[tuple[str, Awaitable[Any]]]
-
-
-def call_now(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> tuple[list[Any], Pending, list[HookFailure]]:
-    """Call every implementation of ``hook_name`` now; return the plain results, the awaitables still
-    to await (named by plugin) and the implementations that raised."""
-    results: list[Any] = []
-    pending: Pending = []
-    failures: list[HookFailure] = []
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
-        try:
-            result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the lane
-            failures.append(HookFailure(impl.plugin_name, hook_name, exc))
-            continue
-        if inspect.isawaitable(result):
-            pending.append((impl.plugin_name, result))
-        elif result is not None:
-            results.append(result)
-    return results, pending, failures
-
-
-async def await_pending(hook_name: str, pending: Pending, timeout: float) -> tuple[list[Any], list[HookFailure]]:
-    """Await what :func:`call_now` left, concurrently, under ``timeout``; a late one is cancelled."""
-    results: list[Any] = []
-    failures: list[HookFailure] = []
-    if not pending:
-        return results, failures
-    tasks = [asyncio.ensure_future(aw) for _, aw in pending]
-    _, late = await asyncio.wait(tasks, timeout=timeout)
-    for task in late:
-        task.cancel()
-    for (plugin, _), task in zip(pending, tasks, strict=True):
-        if task in late:
-            failures.append(HookFailure(plugin, hook_name, TimeoutError(f"no answer in {timeout:g}s")))
-        elif (error := task.exception()) is not None:
-            failures.append(HookFailure(plugin, hook_name, error))
-        elif task.result() is not None:
-            results.append(task.result())
-    return results, failures
-
-
-def log_failures(failures: list[HookFailure]) -> None:
-    for failure in failures:
-        log.error("hook_failed", plugin=failure.plugin, hook=failure.hook,
-                  error=f"{type(failure.error).__name__}: {failure.error}")
-
-
-async def call_all(
-    pm: pluggy.PluginManager, hook_name: str, timeout: float, **kwargs: Any
-) -> tuple[list[Any], list[HookFailure]]:
-    """Call every implementation of ``hook_name``; await the async ones concurrently under ``timeout``.
-
-    Returns the non-``None`` results and the failures (exception or timeout), each named by plugin and
-    logged. One plugin's failure never stops the others.
-    """
-    results, pending, failures = call_now(pm, hook_name, **kwargs)
-    more, late = await await_pending(hook_name, pending, timeout)
-    failures += late
-    log_failures(failures)
-    return results + more, failures

@@ -1,4 +1,9 @@
-"""The site: every lane of a profile, its devices and plugins, in one process under one TaskGroup."""
+"""The site: every lane of a profile, its devices and plugins, in one process under one TaskGroup.
+
+Each lane runs under a supervisor: a lane task that dies is reported and restarted with backoff. Plugin
+code of any kind fails without stopping the site (:mod:`gatecore.hooks`, :mod:`gatecore.lane`); the site
+ends only when asked to stop, or on an error of the core itself, and it says which.
+"""
 
 from __future__ import annotations
 
@@ -8,99 +13,126 @@ import gc
 import signal
 import statistics
 import time
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import pluggy
 import structlog
 
 from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig, LaneConfig
-from gatecore.devices import Barrier, Device, DeviceContext, DeviceError, DeviceEvent
-from gatecore.evidence import EvidenceSource, TransactionContext
-from gatecore.lane import Lane, LaneInfo
-from gatecore.plugins import Pending, await_pending, call_all, call_now, log_failures
+from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
+from gatecore.evidence import EvidenceSource, Source, TransactionContext
+from gatecore.hooks import HookFailure, Hooks, log_failures
+from gatecore.lane import Lane, LaneFault
+from gatecore.notify import abandon, abandoned, contained, settle, start
 from gatecore.profile import Profile
-from gatecore.stash import Stash, StashKey
-from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote
+from gatecore.stash import Stash
+from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote, checked_votes
+from gatecore.views import LaneInfo, LaneView
 
-__all__ = ["LaneInfo", "Profile", "Site", "SiteError"]
+__all__ = ["Site", "SiteError"]
 
 log = structlog.get_logger("gatecore.site")
-
-T = TypeVar("T")
-S = TypeVar("S", bound=ConfigModel)
 
 
 class SiteError(Exception):
     """The site cannot be assembled (a kind no plugin makes, a device of the wrong model)."""
 
 
+class _FactoryFailed(SiteError):
+    """A plugin's factory raised: its lane cannot be built, the others can."""
+
+
 class Site:
-    """Assembles lanes from a profile and runs them. Plugins get it in their site hooks."""
+    """Assembles lanes from a profile and runs them. Plugins see it as a :class:`gatecore.api.SiteView`."""
 
     def __init__(self, profile: Profile, pm: pluggy.PluginManager) -> None:
         self.profile = profile
         self.pm = pm
+        self.hooks = Hooks(pm, profile.run.hook_budget_ms / 1000)
         self.id = profile.site.id
         self.stash = Stash()
-        self.lanes: dict[str, Lane] = {}
         self.started = time.monotonic()
+        self.stop_reason = ""
+        self._lanes: dict[str, Lane] = {}
+        self.lanes: Mapping[str, LaneView] = MappingProxyType({})
         self._tg: asyncio.TaskGroup | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._pending: list[tuple[Coroutine[Any, Any, Any], str]] = []
         self._stop = asyncio.Event()
-        self._states: asyncio.Queue[Pending] = asyncio.Queue()
-        self._want_states = bool(pm.hook.gatecore_report_lane_state.get_hookimpls())
+        self._states: asyncio.Queue[list[tuple[str, Any]]] = asyncio.Queue()
+        self._want_states = self.hooks.implemented("gatecore_report_lane_state")
         self._report_timeout = profile.run.report_timeout_ms / 1000
         self._crossings_target: int | None = None
         self._crossings = 0
+        _, pending, failures = self.hooks.call_now("gatecore_site_setup", building=True, site=self)
+        for plugin, awaitable in pending:
+            failures.append(HookFailure(plugin, "gatecore_site_setup", TypeError("must not be async")))
+            if isinstance(awaitable, Coroutine):
+                awaitable.close()
+        log_failures(failures)
+        #: lanes that could not be built because a plugin's factory failed, with why
+        self.broken: dict[str, str] = {}
         for lane_cfg in profile.lanes:
-            self.lanes[lane_cfg.id] = self._build_lane(lane_cfg)
+            try:
+                self._lanes[lane_cfg.id] = self._build_lane(lane_cfg)
+            except _FactoryFailed as exc:
+                log.error("lane_not_built", lane=lane_cfg.id, error=str(exc))
+                self.broken[lane_cfg.id] = str(exc)
+        self.lanes = MappingProxyType({lane_id: lane.view for lane_id, lane in self._lanes.items()})
 
     # -- assembly ------------------------------------------------------------------------------
     def plugin_config(self, name: str) -> ConfigModel | None:
         return self.profile.plugin_config(name)
 
-    def plugin_state(self, key: StashKey[T], name: str, section: type[S], make: Callable[[S], T]) -> T | None:
-        """Plugin ``name``'s per-site object, made by ``make(section)`` the first time it is asked for (a
-        lane may report before ``gatecore_site_start``); ``None`` when the profile has no ``[plugins.NAME]``."""
-        value = self.stash.get(key, None)
-        if value is None:
-            cfg = self.plugin_config(name)
-            if isinstance(cfg, section):
-                value = self.stash.setdefault(key, make(cfg))
-        return value
+    def lane(self, lane_id: str) -> Lane:
+        """The lane itself (for the core, its tests and an officer's console; plugins see ``lanes``)."""
+        return self._lanes[lane_id]
 
     def _build_lane(self, cfg: LaneConfig) -> Lane:
-        info = LaneInfo(self.id, cfg, stash=self.stash, plugin_config=self.plugin_config)
+        devices: dict[str, Device] = {}
+        makers: dict[str, str] = {}
         sink: list[Lane] = []
 
         def emit(event: DeviceEvent) -> None:
             sink[0].on_event(event)
 
         for dev_cfg in cfg.devices:
-            info.devices[dev_cfg.role] = self._make_device(cfg.id, dev_cfg, emit)
-        if not isinstance(info.devices.get(cfg.barrier), Barrier):
+            ctx = DeviceContext(self, cfg.id, dev_cfg.role, dev_cfg.kind, emit)
+            makers[dev_cfg.role], devices[dev_cfg.role] = self._make(
+                "gatecore_make_device", Device, cfg.id, dev_cfg, config=dev_cfg, ctx=ctx)
+        if not isinstance(devices.get(cfg.barrier), Barrier):
             raise SiteError(f"lane {cfg.id}: device {cfg.barrier!r} is not a barrier")
-        sources = [self._make_source(info, ev_cfg) for ev_cfg in cfg.evidence]
-        lane = Lane(info, sources, self)
+        info = LaneInfo(self, cfg, MappingProxyType(devices))
+        sources = []
+        for ev_cfg in cfg.evidence:
+            plugin, source = self._make("gatecore_make_evidence_source", EvidenceSource, cfg.id, ev_cfg,
+                                        config=ev_cfg, lane=info)
+            if source.source != ev_cfg.source:
+                raise SiteError(f"lane {cfg.id}: plugin {plugin} made a source named {source.source!r} "
+                                f"for {ev_cfg.source!r}")
+            sources.append(Source(source, ev_cfg.deadline_ms / 1000, plugin))
+        lane = Lane(info, sources, self, makers, self.hooks.budget_s)
         lane.on_crossing = self._counted
         sink.append(lane)
         return lane
 
-    def _make_device(self, lane_id: str, cfg: DeviceConfig, emit: Any) -> Device:
-        ctx = DeviceContext(self.id, lane_id, cfg.role, cfg.kind, emit, self.spawn, self.stash,
-                            self.plugin_config)
-        device = self.pm.hook.gatecore_make_device(config=cfg, ctx=ctx)
-        if not isinstance(device, Device):
-            raise SiteError(f"lane {lane_id}: no plugin makes a device of kind {cfg.kind!r}")
-        return device
-
-    def _make_source(self, info: LaneInfo, cfg: EvidenceConfig) -> tuple[EvidenceSource, float]:
-        source = self.pm.hook.gatecore_make_evidence_source(config=cfg, lane=info)
-        if not isinstance(source, EvidenceSource) or source.source != cfg.source:
-            raise SiteError(f"lane {info.id}: no plugin makes evidence of kind {cfg.kind!r} for {cfg.source!r}")
-        return source, cfg.deadline_ms / 1000
+    def _make(self, hook: str, model: type[Any], lane_id: str, cfg: DeviceConfig | EvidenceConfig,
+              **kwargs: Any) -> tuple[str, Any]:
+        """The first plugin's answer to a factory hook, checked; a factory's failure names its plugin."""
+        results, pending, failures = self.hooks.call_now(hook, first=True, building=True, **kwargs)
+        what = f"lane {lane_id}: {cfg.kind!r}"
+        if failures:
+            raise _FactoryFailed(f"{what}: {failures[0].describe()}")
+        if pending:
+            raise SiteError(f"{what}: plugin {pending[0][0]}.{hook} must not be async")
+        if not results:
+            raise SiteError(f"{what}: no plugin makes this kind")
+        plugin, made = results[0]
+        if not isinstance(made, model):
+            raise SiteError(f"{what}: plugin {plugin} made a {type(made).__name__}, not a {model.__name__}")
+        return plugin, made
 
     # -- background work -------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
@@ -113,27 +145,47 @@ class Site:
         task.add_done_callback(self._background.discard)
 
     async def _guard(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run a plugin's coroutine in a task of its own, so that one which swallows its cancellation is
+        left behind at shutdown instead of holding up the site's TaskGroup."""
         try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one task's crash must not take the site down
-            log.error("task_crashed", task=name, error=f"{type(exc).__name__}: {exc}")
+            done, task = start(coro, name)
+            if done:
+                return
+            try:
+                await asyncio.wait((task,))
+            finally:
+                abandon((task,))
+            task.result()
+        except BaseException as exc:
+            error = contained(exc)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            log.error("task_crashed", task=name, error=f"{type(error).__name__}: {error}")
 
     # -- services the lanes use ------------------------------------------------------------------
     async def vote(self, txn: TransactionContext, evidence: Mapping[str, Evidence], timeout: float) -> list[Vote]:
-        results, failures = await call_all(self.pm, "gatecore_vote", timeout, txn=txn, evidence=evidence)
+        results, failures = await self.hooks.call("gatecore_vote", timeout, site=self, txn=txn, evidence=evidence)
         votes: list[Vote] = []
-        for result in results:
-            votes.extend([result] if isinstance(result, Vote) else result)
-        votes += [Vote(f.plugin, Outcome.REFER, f"voter failed: {type(f.error).__name__}") for f in failures]
+        for plugin, result in results:
+            try:
+                votes += checked_votes(result)
+            except ValueError as exc:
+                failures.append(HookFailure(plugin, "gatecore_vote", exc))
+        if failures:
+            f = failures[0]
+            raise LaneFault("plugin_failed", f"voter {f.describe()}", plugin=f.plugin)
         return votes
 
     async def report_decision(self, decision: Decision) -> None:
-        await self._report("gatecore_report_decision", decision.stamp.lane_id, decision=decision)
+        """Every decision reporter must have recorded the decision: one that failed stops it being acted on."""
+        _, failures = await self.hooks.call("gatecore_report_decision", self._report_timeout, site=self,
+                                            decision=decision)
+        if failures:
+            f = failures[0]
+            raise LaneFault("report_failed", f"decision not recorded, not acted on: {f.describe()}", plugin=f.plugin)
 
     async def report_fault(self, fault: Fault) -> None:
-        await self._report("gatecore_report_fault", fault.stamp.lane_id, fault=fault)
+        await self.hooks.call("gatecore_report_fault", self._report_timeout, site=self, fault=fault)
 
     @property
     def wants_states(self) -> bool:
@@ -142,27 +194,19 @@ class Site:
 
     def report_state(self, change: LaneStateChange) -> None:
         """Called in order on the lane's own step; async implementations are awaited by a site task."""
-        if self._want_states:
-            _, pending, failures = call_now(self.pm, "gatecore_report_lane_state", site=self, change=change)
-            log_failures(failures)
-            if pending:
-                self._states.put_nowait(pending)
-
-    async def _report(self, hook: str, lane_id: str, **kwargs: Any) -> None:
-        _, failures = await call_all(self.pm, hook, self._report_timeout, site=self, **kwargs)
-        if failures and hook != "gatecore_report_fault":
-            for f in failures:
-                await self.report_fault(Fault(Stamp(self.id, lane_id), "report_failed",
-                                              f"{f.plugin}.{hook}: {type(f.error).__name__}"))
+        _, pending, failures = self.hooks.call_now("gatecore_report_lane_state", site=self, change=change)
+        log_failures(failures)
+        if pending:
+            self._states.put_nowait(pending)
 
     async def share_state(self, update: SharedState) -> None:
         """Hand a snapshot or delta of shared state to the transports (``gatecore_share_state``)."""
-        await call_all(self.pm, "gatecore_share_state", self._report_timeout, site=self, update=update)
+        await self.hooks.call("gatecore_share_state", self._report_timeout, site=self, update=update)
 
     async def apply_state(self, update: SharedState) -> bool:
         """Apply an update that arrived (``gatecore_apply_state``); False when nobody could apply it."""
-        results, _ = await call_all(self.pm, "gatecore_apply_state", self._report_timeout, site=self, update=update)
-        applied = bool(results) and all(results)
+        results, _ = await self.hooks.call("gatecore_apply_state", self._report_timeout, site=self, update=update)
+        applied = bool(results) and all(result is True for _, result in results)
         log.info("shared_state", name=update.name, kind=update.kind, version=update.version, applied=applied,
                  owners=len(results))
         return applied
@@ -170,7 +214,7 @@ class Site:
     async def _state_reporter(self) -> None:
         while True:
             pending = await self._states.get()
-            _, failures = await await_pending("gatecore_report_lane_state", pending, self._report_timeout)
+            _, failures = await self.hooks.settle("gatecore_report_lane_state", pending, self._report_timeout)
             log_failures(failures)
             self._states.task_done()
 
@@ -178,10 +222,12 @@ class Site:
     def _counted(self, lane: Lane) -> None:
         self._crossings += 1
         if self._crossings_target is not None and self._crossings >= self._crossings_target:
-            self.request_stop()
+            self.request_stop(f"{self._crossings} crossings")
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = "stop requested") -> None:
         """Stop taking new crossings and shut down (signal handlers call this)."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
         self._stop.set()
 
     async def run(self, crossings: int | None = None, duration: float | None = None) -> None:
@@ -190,69 +236,113 @@ class Site:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_stop)
+                loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 await self._start()
-                lanes = [tg.create_task(lane.run(), name=f"lane/{lane.cfg.id}") for lane in self.lanes.values()]
-                with contextlib.suppress(TimeoutError):
+                lanes = [tg.create_task(self._supervise(lane), name=f"lane/{lane.cfg.id}")
+                         for lane in self._lanes.values()]
+                try:
                     await asyncio.wait_for(self._stop.wait(), duration)
+                except TimeoutError:
+                    self.stop_reason = f"{duration:g} s elapsed"
                 await self._shutdown(lanes)
+        except asyncio.CancelledError:
+            self.stop_reason = self.stop_reason or "cancelled"
+            raise
+        except BaseException as exc:
+            self.stop_reason = f"core error: {type(exc).__name__}: {exc}"
+            log.critical("site_failed", site=self.id, error=self.stop_reason)
+            raise
         finally:
             self._tg = None
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
 
-    async def _start_device(self, lane_id: str, device: Device) -> None:
+    async def _supervise(self, lane: Lane) -> None:
+        """Run a lane; one whose task dies is reported and restarted with backoff (0.1 s doubling to 30 s)."""
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                await lane.run()
+                return
+            except BaseException as exc:
+                error = contained(exc)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                log.error("lane_crashed", lane=lane.cfg.id, error=f"{type(error).__name__}: {error}",
+                          restart_in_s=delay)
+                lane.stats.faults += 1
+                await self.report_fault(Fault(Stamp(self.id, lane.cfg.id), "lane_crashed",
+                                              f"{type(error).__name__}: {error}"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _start_device(self, lane: Lane, device: Device) -> None:
         """Start one device; one that cannot start leaves its lane degraded, not the site down."""
         try:
             await asyncio.wait_for(device.start(), self.profile.run.shutdown_timeout_s)
-        except (TimeoutError, DeviceError, OSError) as exc:
-            log.error("device_start_failed", lane=lane_id, device=device.role, error=f"{type(exc).__name__}: {exc}")
-            device.set_online(False, f"start failed: {type(exc).__name__}")
+        except BaseException as exc:
+            error = contained(exc)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            log.error("device_start_failed", lane=lane.cfg.id, device=device.role,
+                      plugin=lane.makers.get(device.role), error=f"{type(error).__name__}: {error}")
+            with contextlib.suppress(Exception):
+                device.set_online(False, f"start failed: {type(error).__name__}")
 
     async def _start(self) -> None:
-        await asyncio.gather(*(self._start_device(lane.cfg.id, device) for lane in self.lanes.values()
+        await asyncio.gather(*(self._start_device(lane, device) for lane in self._lanes.values()
                                for device in lane.info.devices.values()))
         if self._want_states:
             self.spawn(self._state_reporter(), "site/state-reporter")
-        await call_all(self.pm, "gatecore_site_start", self.profile.run.shutdown_timeout_s, site=self)
+        for lane_id, why in self.broken.items():
+            await self.report_fault(Fault(Stamp(self.id, lane_id), "lane_not_built", why))
+        await self.hooks.call("gatecore_site_start", self.profile.run.shutdown_timeout_s, site=self)
         for coro, name in self._pending:
             self.spawn(coro, name)
         self._pending.clear()
         gc.freeze()  # what start-up built lives for the whole run: keep it out of every collection
-        log.info("site_started", site=self.id, lanes=list(self.lanes))
+        log.info("site_started", site=self.id, lanes=list(self._lanes))
 
     async def _shutdown(self, lanes: list[asyncio.Task[None]]) -> None:
         budget = self.profile.run.shutdown_timeout_s
         deadline = time.monotonic() + budget
-        log.info("site_stopping", site=self.id)
-        for lane in self.lanes.values():
+        log.info("site_stopping", site=self.id, reason=self.stop_reason)
+        for lane in self._lanes.values():
             lane.stop()
-        _, late = await asyncio.wait(lanes, timeout=budget / 2)
-        for task in late:
-            task.cancel()
+        await settle(lanes, budget / 2)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._states.join(), max(0.01, deadline - time.monotonic()))
-        await call_all(self.pm, "gatecore_site_stop", max(0.01, deadline - time.monotonic()), site=self)
-        for lane in self.lanes.values():
+        await self.hooks.call("gatecore_site_stop", max(0.01, deadline - time.monotonic()), site=self)
+        for lane in self._lanes.values():
             for device in lane.info.devices.values():
                 try:
                     await asyncio.wait_for(device.stop(), max(0.01, deadline - time.monotonic()))
-                except Exception as exc:  # noqa: BLE001 - keep stopping the others, loudly
+                except BaseException as exc:
+                    if isinstance(contained(exc), asyncio.CancelledError):
+                        raise
                     log.error("device_stop_failed", lane=lane.cfg.id, device=device.role, error=repr(exc))
-        for task in list(self._background):
+        for task in self._background:
             task.cancel()
-        log.info("site_stopped", site=self.id, seconds=round(time.monotonic() - (deadline - budget), 3))
+        if left := self._background | abandoned:
+            await asyncio.wait(left, timeout=max(0.01, deadline - time.monotonic()))
+        if abandoned:
+            log.error("plugin_tasks_stuck", tasks=sorted(task.get_name() for task in abandoned))
+        log.info("site_stopped", site=self.id, reason=self.stop_reason,
+                 seconds=round(time.monotonic() - (deadline - budget), 3))
 
     # -- figures ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
+        """What the run did. ``decisions`` counts every decision made (by outcome), ``crossings`` only
+        those whose lane was clear again before the run ended, ``faults`` the times a lane degraded."""
         decisions = {o.value: 0 for o in Outcome}
         latencies: list[float] = []
         faults = crossings = 0
-        for lane in self.lanes.values():
+        for lane in self._lanes.values():
             crossings += lane.stats.crossings
             faults += lane.stats.faults
             latencies += lane.stats.decision_ms
@@ -260,11 +350,13 @@ class Site:
                 decisions[outcome] += n
         return {
             "site": self.id,
-            "crossings": crossings,
+            "stopped": self.stop_reason,
             "decisions": decisions,
+            "crossings_completed": crossings,
             "faults": faults,
-            "p50_ms": round(percentile(latencies, 50), 3),
-            "p99_ms": round(percentile(latencies, 99), 3),
+            "lanes_not_built": sorted(self.broken),
+            "decision_p50_ms": round(percentile(latencies, 50), 3),
+            "decision_p99_ms": round(percentile(latencies, 99), 3),
             "seconds": round(time.monotonic() - self.started, 3),
         }
 

@@ -15,19 +15,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import textwrap
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gatecore import hookimpl
+from gatecore.config import ConfigModel
 from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 from gatecore.site import Site
-from gatecore.types import Decision, Fault, LaneState, LaneStateChange
+from gatecore.stash import Stash
+from gatecore.types import Decision, Fault, LaneState, LaneStateChange, SharedState
+from gatecore.views import LaneView, SiteView
 
 
-@dataclass
+@dataclass(eq=False)  # a plugin object must be hashable (pluggy keeps sets of plugins)
 class Recorder:
     """A plugin that keeps every record the core reports, in order."""
 
@@ -36,15 +39,15 @@ class Recorder:
     states: list[LaneStateChange] = field(default_factory=list)
 
     @hookimpl
-    def gatecore_report_decision(self, site: Site, decision: Decision) -> None:
+    def gatecore_report_decision(self, site: SiteView, decision: Decision) -> None:
         self.decisions.append(decision)
 
     @hookimpl
-    def gatecore_report_fault(self, site: Site, fault: Fault) -> None:
+    def gatecore_report_fault(self, site: SiteView, fault: Fault) -> None:
         self.faults.append(fault)
 
     @hookimpl
-    def gatecore_report_lane_state(self, site: Site, change: LaneStateChange) -> None:
+    def gatecore_report_lane_state(self, site: SiteView, change: LaneStateChange) -> None:
         self.states.append(change)
 
 
@@ -64,6 +67,37 @@ def make_site(profile: str, directory: Path, plugins: Mapping[str, Any] | None =
     return Site(load_profile(path, pm), pm), recorder
 
 
+@dataclass
+class BareSite:
+    """A :class:`gatecore.api.SiteView` with no lanes, for unit tests of one factory or one device
+    without a whole site: ``sections`` are the ``[plugins.NAME]`` sections it answers with, ``spawned``
+    collects what is spawned (close or run them yourself), ``shared`` what is shared.
+
+        site = BareSite(sections={"acme_plate": AcmeSection(...)})
+        acme_plate.gatecore_site_setup(site)
+        source = acme_plate.gatecore_make_evidence_source(cfg, LaneInfo(site, LaneConfig(id="l1"), devices))
+    """
+
+    id: str = "site"
+    sections: Mapping[str, ConfigModel] = field(default_factory=dict)
+    stash: Stash = field(default_factory=Stash)
+    lanes: Mapping[str, LaneView] = field(default_factory=dict)
+    spawned: list[tuple[str, Coroutine[Any, Any, Any]]] = field(default_factory=list)
+    shared: list[SharedState] = field(default_factory=list)
+
+    def plugin_config(self, name: str) -> ConfigModel | None:
+        return self.sections.get(name)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        self.spawned.append((name, coro))
+
+    async def share_state(self, update: SharedState) -> None:
+        self.shared.append(update)
+
+    async def apply_state(self, update: SharedState) -> bool:
+        return False
+
+
 async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
     """Wait until ``predicate()`` is true; ``TimeoutError`` after ``timeout`` s (a hang guard)."""
     async with asyncio.timeout(timeout):
@@ -75,7 +109,9 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
 async def running(site: Site, timeout: float = 10.0) -> AsyncIterator[asyncio.Task[None]]:
     """Run ``site`` in the background until the block ends; every lane is idle when the block starts."""
     task = asyncio.create_task(site.run())
-    await wait_for(lambda: all(lane.state is LaneState.IDLE for lane in site.lanes.values()), timeout)
+    await wait_for(lambda: task.done() or all(lane.state is LaneState.IDLE for lane in site.lanes.values()), timeout)
+    if task.done():
+        task.result()  # the site ended before its lanes were idle: say why
     try:
         yield task
     finally:

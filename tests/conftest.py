@@ -74,6 +74,15 @@ def lane_toml(lane: str = "l1", barrier: str = "sim.barrier", barrier_extra: str
     return LANE.format(lane=lane, barrier=barrier, barrier_extra=barrier_extra)
 
 
+def chaos_lane_toml(lane: str = "l1") -> str:
+    """A lane whose lights, display and evidence come from the chaos plugin (``tests/chaos.py``), with a
+    barrier that checks the safety invariant (``watched.barrier`` of ``tests/scripted.py``)."""
+    return (lane_toml(lane, barrier="watched.barrier", barrier_extra="travel_ms = 5")
+            .replace('kind = "sim.lights"', 'kind = "chaos.lights"')
+            .replace('kind = "sim.display"', 'kind = "chaos.display"')
+            .replace('kind = "scripted"', 'kind = "chaos"'))
+
+
 @pytest.fixture
 def write_profile(tmp_path: Path) -> Callable[..., Path]:
     def write(text: str, name: str = "site.toml") -> Path:

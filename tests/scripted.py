@@ -29,7 +29,7 @@ from gatecore.api import (
     LaneStateChange,
     Outcome,
     SecretRef,
-    Site,
+    SiteView,
     StashKey,
     TransactionContext,
     hookimpl,
@@ -84,7 +84,7 @@ class Scripted:
         self.lane = lane
 
     def _queue(self) -> list[Answer]:
-        return self.lane.stash.setdefault(SCRIPT, {}).setdefault(self.source, [])
+        return self.lane.site.stash[SCRIPT].setdefault(self.source, [])
 
     def collect_now(self, txn: TransactionContext) -> Evidence | None:
         queue = self._queue()
@@ -122,7 +122,7 @@ class WatchedBarrier(Barrier):
 
     @property
     def reports(self) -> Reports:
-        return self.ctx.stash.setdefault(REPORTS, Reports())
+        return self.ctx.site.stash[REPORTS]
 
     def inject(self, mode: str | None) -> None:
         self.mode = mode
@@ -131,7 +131,7 @@ class WatchedBarrier(Barrier):
     async def open(self) -> None:
         reports = self.reports
         last = reports.decisions[-1] if reports.decisions else None
-        lane_txn = self.ctx.stash.get(CURRENT_TXN, {}).get(self.ctx.lane_id)
+        lane_txn = self.ctx.site.stash[CURRENT_TXN].get(self.ctx.lane_id)
         reports.opens.append((lane_txn, last.txn_id if last else None))
         if last is None or last.outcome is not Outcome.PASS or last.txn_id != lane_txn:
             reports.violations.append(f"open without PASS for the transaction in progress ({last})")
@@ -169,6 +169,13 @@ def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
 
 
 @hookimpl
+def gatecore_site_setup(site: SiteView) -> None:
+    site.stash[SCRIPT] = {}
+    site.stash[REPORTS] = Reports()
+    site.stash[CURRENT_TXN] = {}
+
+
+@hookimpl
 def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
     return (ScriptedConfig,)
 
@@ -191,19 +198,19 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Evi
 
 
 @hookimpl
-async def gatecore_report_decision(site: Site, decision: Decision) -> None:
-    site.stash.setdefault(REPORTS, Reports()).decisions.append(decision)
+async def gatecore_report_decision(site: SiteView, decision: Decision) -> None:
+    site.stash[REPORTS].decisions.append(decision)
 
 
 @hookimpl
-def gatecore_report_fault(site: Site, fault: Fault) -> None:
-    site.stash.setdefault(REPORTS, Reports()).faults.append(fault)
+def gatecore_report_fault(site: SiteView, fault: Fault) -> None:
+    site.stash[REPORTS].faults.append(fault)
 
 
 @hookimpl
-def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> None:
-    site.stash.setdefault(REPORTS, Reports()).states.append(change)
-    current = site.stash.setdefault(CURRENT_TXN, {})
+def gatecore_report_lane_state(site: SiteView, change: LaneStateChange) -> None:
+    site.stash[REPORTS].states.append(change)
+    current = site.stash[CURRENT_TXN]
     if change.new is LaneState.COLLECTING:
         current[change.stamp.lane_id] = change.txn_id
     elif change.new in (LaneState.IDLE, LaneState.DEGRADED, LaneState.MANUAL, LaneState.STOPPED):

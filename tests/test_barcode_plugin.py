@@ -118,12 +118,12 @@ def _site(tmp_path: Path, trust: Path, lanes: list[tuple[str, str, Path]]) -> tu
 
 
 async def _arrive(site: Site, lane: str) -> None:
-    site.lanes[lane].info.devices["entry"].set(True)  # type: ignore[attr-defined]
+    site.lanes[lane].devices["entry"].set(True)  # type: ignore[attr-defined]
 
 
 async def _leave(site: Site, rec: Recorder, lane: str) -> None:
     """The traveller walks through once the barrier is open (after a PASS), else steps back."""
-    devices = site.lanes[lane].info.devices
+    devices = site.lanes[lane].devices
     if rec.decisions[-1].outcome is Outcome.PASS:
         await wait_for(lambda: devices["barrier"].position is BarrierPosition.OPEN)  # type: ignore[attr-defined]
     devices["exit"].set(True)  # type: ignore[attr-defined]
@@ -167,7 +167,7 @@ async def test_expired_pass_from_the_reader_is_denied_with_its_reason(
         tmp_path: Path, trust: Path, issuer: Issuer) -> None:
     site, rec = _site(tmp_path, trust, [("in-1", "qr", _camera_folder(tmp_path, "cam", None))])
     async with running(site):
-        site.lanes["in-1"].info.devices["qr"].present(_pass(issuer, expired=True))  # type: ignore[attr-defined]
+        site.lanes["in-1"].devices["qr"].present(_pass(issuer, expired=True))  # type: ignore[attr-defined]
         await wait_for(lambda: rec.decisions, timeout=20)
     evidence = rec.decisions[0].evidence["pass"]
     assert rec.decisions[0].outcome is Outcome.DENY
@@ -179,9 +179,9 @@ async def test_a_reader_pass_is_verified_at_once_and_a_camera_pass_needs_a_task(
         tmp_path: Path, trust: Path, issuer: Issuer) -> None:
     site, _ = _site(tmp_path, trust, [("in-1", "qr", _camera_folder(tmp_path, "cam", None))])
     lane = site.lanes["in-1"]
-    source = lane.sources[0]
-    by_reader = TransactionContext("t1", site.id, "in-1", Scanned("qr", text=_pass(issuer)), lane.info.devices)
-    by_loop = TransactionContext("t2", site.id, "in-1", PresenceChanged("entry", occupied=True), lane.info.devices)
+    source = site.lane("in-1").sources[0].source
+    by_reader = TransactionContext("t1", site.id, "in-1", Scanned("qr", text=_pass(issuer)), lane.devices)
+    by_loop = TransactionContext("t2", site.id, "in-1", PresenceChanged("entry", occupied=True), lane.devices)
     evidence = source.collect_now(by_reader)  # type: ignore[attr-defined]
     assert evidence is not None and evidence.outcome is Outcome.PASS and evidence.summary["via"] == "reader"
     assert evidence.claims["identity_ref"] == SUBJECT
@@ -191,7 +191,7 @@ async def test_a_reader_pass_is_verified_at_once_and_a_camera_pass_needs_a_task(
 async def test_garbage_scan_is_referred_as_malformed(tmp_path: Path, trust: Path) -> None:
     site, rec = _site(tmp_path, trust, [("in-1", "qr", _camera_folder(tmp_path, "cam", None))])
     async with running(site):
-        site.lanes["in-1"].info.devices["qr"].present("GP1:NOT-A-PASS")  # type: ignore[attr-defined]
+        site.lanes["in-1"].devices["qr"].present("GP1:NOT-A-PASS")  # type: ignore[attr-defined]
         await wait_for(lambda: rec.decisions, timeout=20)
     assert rec.decisions[0].outcome is Outcome.REFER
     assert rec.decisions[0].evidence["pass"].reason == "malformed"
@@ -212,10 +212,10 @@ async def test_same_pass_at_a_second_lane_within_the_window_is_referred_as_repla
     site, rec = _site(tmp_path, trust, [("in-1", "qr", _camera_folder(tmp_path, "c1", None)),
                                         ("in-2", "qr", _camera_folder(tmp_path, "c2", None))])
     async with running(site):
-        site.lanes["in-1"].info.devices["qr"].present(text)  # type: ignore[attr-defined]
+        site.lanes["in-1"].devices["qr"].present(text)  # type: ignore[attr-defined]
         await wait_for(lambda: len(rec.decisions) == 1, timeout=20)
         await _leave(site, rec, "in-1")
-        site.lanes["in-2"].info.devices["qr"].present(text)  # type: ignore[attr-defined]
+        site.lanes["in-2"].devices["qr"].present(text)  # type: ignore[attr-defined]
         await wait_for(lambda: len(rec.decisions) == 2, timeout=20)
     first, second = rec.decisions
     assert (first.outcome, first.evidence["pass"].reason) == (Outcome.PASS, "ok")

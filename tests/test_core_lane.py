@@ -28,7 +28,7 @@ def states(site: Site) -> list[str]:
 
 async def cross(site: Site, lane_id: str = "l1") -> None:
     """A vehicle arrives, waits for the barrier, passes both loops."""
-    devices = site.lanes[lane_id].info.devices
+    devices = site.lanes[lane_id].devices
     devices["entry"].set(True)  # type: ignore[attr-defined]
     await wait_for(lambda: devices["barrier"].position is BarrierPosition.OPEN)  # type: ignore[attr-defined]
     devices["exit"].set(True)  # type: ignore[attr-defined]
@@ -36,23 +36,25 @@ async def cross(site: Site, lane_id: str = "l1") -> None:
     devices["exit"].set(False)  # type: ignore[attr-defined]
 
 
-async def refused_then_crossed(site: Site) -> None:
-    """A vehicle that is refused and backs out, then one that crosses: two decisions, lane idle again."""
+async def refused_then_crossed(site: Site, by: str = "decision") -> None:
+    """A vehicle that is refused (``by`` a decision, or a lane fault) and backs out, then one that crosses."""
     lane = site.lanes["l1"]
+    refused = (lambda: bool(reports(site).decisions)) if by == "decision" else (lambda: bool(reports(site).faults))
     async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
-        await wait_for(lambda: bool(reports(site).decisions))
-        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(refused)
+        lane.devices["entry"].set(False)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.IDLE)
+        before = lane.crossings
         await cross(site)
-        await wait_for(lambda: len(reports(site).decisions) == 2 and lane.state is LaneState.IDLE)
+        await wait_for(lambda: lane.crossings == before + 1 and lane.state is LaneState.IDLE)
 
 
 async def test_pass_goes_through_every_state_and_back_to_idle(make_site: Callable[..., Site]) -> None:
     site = make_site()
     async with running(site):
         await cross(site)
-        await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+        await wait_for(lambda: site.lanes["l1"].crossings == 1)
     assert states(site)[:5] == NORMAL
     assert reports(site).decisions[0].outcome is Outcome.PASS
     assert site.lanes["l1"].barrier.position is BarrierPosition.CLOSED
@@ -62,7 +64,7 @@ async def test_each_state_change_names_the_transaction(make_site: Callable[..., 
     site = make_site()
     async with running(site):
         await cross(site)
-        await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+        await wait_for(lambda: site.lanes["l1"].crossings == 1)
     txn = reports(site).decisions[0].txn_id
     assert [c.txn_id for c in reports(site).states[1:5]] == [txn] * 4
 
@@ -72,10 +74,10 @@ async def test_deny_keeps_the_barrier_closed_and_waits_for_the_lane_to_clear(mak
     script(site, Answer(Outcome.DENY))
     lane = site.lanes["l1"]
     async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.CLEARING)
-        assert lane.info.devices["display"].text == "denied"  # type: ignore[attr-defined]
-        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        assert lane.devices["display"].text == "denied"  # type: ignore[attr-defined]
+        lane.devices["entry"].set(False)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.IDLE)
     assert "open" not in lane.barrier.commands  # type: ignore[attr-defined]
     assert reports(site).decisions[0].outcome is Outcome.DENY
@@ -85,7 +87,7 @@ async def test_late_evidence_refers(make_site: Callable[..., Site]) -> None:
     site = make_site()
     script(site, Answer(Outcome.PASS, delay=1.0))
     async with running(site):
-        site.lanes["l1"].info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        site.lanes["l1"].devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: bool(reports(site).decisions))
     decision = reports(site).decisions[0]
     assert decision.outcome is Outcome.REFER
@@ -93,11 +95,16 @@ async def test_late_evidence_refers(make_site: Callable[..., Site]) -> None:
     assert "a: no evidence in time" in decision.reasons
 
 
-async def test_a_failing_evidence_source_refers_without_stopping_the_lane(make_site: Callable[..., Site]) -> None:
+async def test_a_failing_evidence_source_degrades_its_lane_which_recovers_and_decides_again(
+    make_site: Callable[..., Site],
+) -> None:
     site = make_site()
     script(site, Answer(mode="error"), Answer(Outcome.PASS))
-    await refused_then_crossed(site)
-    assert [d.outcome for d in reports(site).decisions] == [Outcome.REFER, Outcome.PASS]
+    await refused_then_crossed(site, by="fault")
+    fault = reports(site).faults[0]
+    assert (fault.kind, fault.plugin) == ("plugin_failed", "scripted") and "scripted failure" in fault.message
+    assert [d.outcome for d in reports(site).decisions] == [Outcome.PASS]
+    assert [c for _, c in site.lanes["l1"].barrier.commands].count("open") == 1  # type: ignore[attr-defined]
 
 
 async def test_a_refusal_holds_the_lane_for_refer_hold_even_after_the_vehicle_left(
@@ -107,9 +114,9 @@ async def test_a_refusal_holds_the_lane_for_refer_hold_even_after_the_vehicle_le
     script(site, Answer(Outcome.DENY))
     lane = site.lanes["l1"]
     async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.CLEARING)
-        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(False)  # type: ignore[attr-defined]
         await asyncio.sleep(0.1)
         assert lane.state is LaneState.CLEARING  # the hold is not over
         await wait_for(lambda: lane.state is LaneState.IDLE, timeout=5)
@@ -132,8 +139,8 @@ class CountingNotifier(Notifier):
 async def test_while_clearing_only_the_event_that_clears_the_lane_wakes_it(make_site: Callable[..., Site]) -> None:
     site = make_site()
     lane = site.lanes["l1"]
-    devices = lane.info.devices
-    counter = lane._events = CountingNotifier()
+    devices = lane.devices
+    counter = site.lane("l1")._events = CountingNotifier()
     async with running(site):
         devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.CLEARING and lane.barrier.position is BarrierPosition.OPEN)
@@ -144,9 +151,9 @@ async def test_while_clearing_only_the_event_that_clears_the_lane_wakes_it(make_
         await asyncio.sleep(0.02)
         assert counter.wakes == before and lane.state is LaneState.CLEARING  # still someone in the lane
         devices["exit"].set(False)  # type: ignore[attr-defined]
-        await wait_for(lambda: lane.stats.crossings == 1)
+        await wait_for(lambda: lane.crossings == 1)
         assert counter.wakes >= before + 1
-        lane.enter_manual()  # an officer's action always wakes the lane, whatever it waits for
+        site.lane("l1").enter_manual()  # an officer's action always wakes the lane, whatever it waits for
         await wait_for(lambda: lane.state is LaneState.MANUAL)
 
 
@@ -166,7 +173,7 @@ async def test_evidence_at_hand_is_taken_without_a_task_and_reaches_sources_that
     script(site, Answer(needs="a"), source="b")  # collect waits for a's evidence, then agrees with it
     async with running(site):
         await cross(site)
-        await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+        await wait_for(lambda: site.lanes["l1"].crossings == 1)
     decision = reports(site).decisions[0]
     assert decision.outcome is Outcome.PASS
     assert decision.evidence["a"].reason.startswith("scripted at once")
@@ -184,8 +191,8 @@ async def test_sources_that_must_wait_run_concurrently_whichever_needs_the_other
     lane = site.lanes["l1"]
     async with running(site):
         await cross(site)
-        await wait_for(lambda: lane.stats.crossings == 1)
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.crossings == 1)
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: len(reports(site).decisions) == 2)
     first, second = reports(site).decisions
     assert first.outcome is Outcome.PASS and first.evidence["a"].outcome is Outcome.PASS
@@ -193,16 +200,15 @@ async def test_sources_that_must_wait_run_concurrently_whichever_needs_the_other
     assert second.evidence["b"].reason == "no a"  # b heard of a's failure then, before its own deadline
 
 
-async def test_a_source_failing_at_once_refers_and_the_lane_goes_on(make_site: Callable[..., Site]) -> None:
+async def test_a_source_failing_at_once_degrades_its_lane_and_the_next_crossing_is_decided(
+    make_site: Callable[..., Site],
+) -> None:
     site = make_site(lanes=lane_toml() + SECOND_SOURCE)
     script(site, Answer(mode="now-error"), source="a")
-    script(site, Answer(needs="a"), source="b")  # must not wait for a's deadline: a's failure is published
-    await refused_then_crossed(site)
-    first = reports(site).decisions[0]
-    assert first.outcome is Outcome.REFER
-    assert first.missing == ("a",)
-    assert first.evidence["b"].reason == "no a"
-    assert [d.outcome for d in reports(site).decisions] == [Outcome.REFER, Outcome.PASS]
+    script(site, Answer(needs="a"), Answer(needs="a"), source="b")
+    await refused_then_crossed(site, by="fault")
+    assert "scripted failure at once" in reports(site).faults[0].message
+    assert [d.outcome for d in reports(site).decisions] == [Outcome.PASS]
 
 
 async def test_missing_open_confirmation_degrades_with_barrier_commanded_closed(
@@ -212,7 +218,7 @@ async def test_missing_open_confirmation_degrades_with_barrier_commanded_closed(
     lane = site.lanes["l1"]
     async with running(site):
         lane.barrier.mode = "no-feedback"  # type: ignore[attr-defined]
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.DEGRADED)
         # the close is commanded right after the state change (concurrently with the fault report)
         await wait_for(lambda: lane.barrier.commands[-1] == "closed")  # type: ignore[attr-defined]
@@ -227,7 +233,7 @@ async def test_lane_clear_timeout_degrades(make_site: Callable[..., Site]) -> No
     site = make_site()
     lane = site.lanes["l1"]
     async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.DEGRADED)  # the vehicle never moves on
     assert reports(site).faults[0].message == "no crossing within 0.6s"
 
@@ -238,11 +244,11 @@ async def test_device_drop_degrades_then_recovers_by_itself(make_site: Callable[
     async with running(site):
         lane.barrier.inject("drop")  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.DEGRADED)
-        await wait_for(lambda: lane.info.devices["display"].text == "refer to officer")  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.devices["display"].text == "refer to officer")  # type: ignore[attr-defined]
         lane.barrier.inject(None)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.IDLE)
         await cross(site)
-        await wait_for(lambda: lane.stats.crossings == 1)
+        await wait_for(lambda: lane.crossings == 1)
     assert reports(site).faults[0].kind == "device_offline"
     assert reports(site).faults[0].device == "barrier"
 
@@ -252,9 +258,9 @@ async def test_device_drop_during_collection_refers_and_never_opens(make_site: C
     script(site, Answer(Outcome.PASS, delay=0.1))
     lane = site.lanes["l1"]
     async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.COLLECTING)
-        lane.info.devices["lights"].inject("drop")  # type: ignore[attr-defined]
+        lane.devices["lights"].inject("drop")  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.DEGRADED)
     assert "open" not in lane.barrier.commands  # type: ignore[attr-defined]
     assert reports(site).decisions[0].outcome is Outcome.REFER
@@ -265,12 +271,12 @@ async def test_stalled_barrier_command_times_out_into_degraded(make_site: Callab
     lane = site.lanes["l1"]
     async with running(site):
         lane.barrier.inject("stall")  # type: ignore[attr-defined]
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: bool(reports(site).faults))
         assert lane.state is LaneState.DEGRADED
         assert reports(site).faults[0].kind == "command_timeout"
         lane.barrier.inject(None)  # type: ignore[attr-defined]
-        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(False)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.IDLE)
 
 
@@ -279,13 +285,13 @@ async def test_manual_mode_abandons_the_transaction_and_commands_nothing(make_si
     script(site, Answer(Outcome.PASS, delay=0.15))
     lane = site.lanes["l1"]
     async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.COLLECTING)
-        lane.enter_manual()
+        site.lane("l1").enter_manual()
         await wait_for(lambda: lane.state is LaneState.MANUAL)
         assert "open" not in lane.barrier.commands  # type: ignore[attr-defined]
-        lane.info.devices["entry"].set(False)  # type: ignore[attr-defined]
-        lane.leave_manual()
+        lane.devices["entry"].set(False)  # type: ignore[attr-defined]
+        site.lane("l1").leave_manual()
         await wait_for(lambda: lane.state is LaneState.IDLE)
 
 
@@ -293,7 +299,7 @@ async def test_shutdown_closes_an_open_barrier(make_site: Callable[..., Site]) -
     site = make_site()
     lane = site.lanes["l1"]
     async with running(site):
-        lane.info.devices["entry"].set(True)  # type: ignore[attr-defined]
+        lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.barrier.position is BarrierPosition.OPEN)
     assert lane.barrier.commands[-1][1] == "closed"  # type: ignore[attr-defined]
     assert lane.state is LaneState.STOPPED
@@ -305,11 +311,11 @@ async def test_scan_trigger_starts_a_transaction(make_site: Callable[..., Site])
     site = make_site(lanes=lanes)
     lane = site.lanes["l1"]
     async with running(site):
-        lane.info.devices["reader"].present("SCAN-1")  # type: ignore[attr-defined]
+        lane.devices["reader"].present("SCAN-1")  # type: ignore[attr-defined]
         await wait_for(lambda: lane.barrier.position is BarrierPosition.OPEN)
-        lane.info.devices["exit"].set(True)  # type: ignore[attr-defined]
-        lane.info.devices["exit"].set(False)  # type: ignore[attr-defined]
-        await wait_for(lambda: lane.stats.crossings == 1)
+        lane.devices["exit"].set(True)  # type: ignore[attr-defined]
+        lane.devices["exit"].set(False)  # type: ignore[attr-defined]
+        await wait_for(lambda: lane.crossings == 1)
 
 
 async def test_lanes_run_independently(make_site: Callable[..., Site]) -> None:
@@ -318,12 +324,12 @@ async def test_lanes_run_independently(make_site: Callable[..., Site]) -> None:
         site.lanes["l2"].barrier.inject("drop")  # type: ignore[attr-defined]
         await wait_for(lambda: site.lanes["l2"].state is LaneState.DEGRADED)
         await cross(site, "l1")
-        await wait_for(lambda: site.lanes["l1"].stats.crossings == 1)
+        await wait_for(lambda: site.lanes["l1"].crossings == 1)
 
 
 async def test_a_device_that_cannot_start_leaves_its_lane_degraded(make_site: Callable[..., Site]) -> None:
     site = make_site(lanes=lane_toml("l1") + lane_toml("l2"))
-    lights = site.lanes["l2"].info.devices["lights"]
+    lights = site.lanes["l2"].devices["lights"]
 
     async def broken_start() -> None:
         raise OSError("no such port")

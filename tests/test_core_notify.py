@@ -1,4 +1,5 @@
-"""The lane's waiting primitives: ``bounded`` behaves like ``asyncio.timeout`` around an await."""
+"""The lane's waiting primitives: ``bounded`` behaves like ``asyncio.timeout`` around an await, costs no task
+when the call completes at once, and is never held up by a call that swallows its cancellation."""
 
 from __future__ import annotations
 
@@ -7,24 +8,26 @@ from typing import Any
 
 import pytest
 
-from gatecore.notify import Notifier, bounded
+from gatecore.notify import Notifier, PluginFailed, abandoned, bounded
+from gatecore.testing import wait_for
 
 
 class Armed:
-    """Counts the deadline timers ``bounded`` arms."""
+    """Counts the tasks ``bounded`` starts."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        real = asyncio.timeout_at
+        loop = asyncio.get_running_loop()
+        real = loop.create_task
 
-        def counting(when: float | None) -> Any:
+        def counting(coro: Any, **kwargs: Any) -> Any:
             self.count += 1
-            return real(when)
+            return real(coro, **kwargs)
 
-        monkeypatch.setattr(asyncio, "timeout_at", counting)
+        monkeypatch.setattr(loop, "create_task", counting)
 
 
-async def test_a_call_that_completes_at_once_arms_no_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_call_that_completes_at_once_starts_no_task(monkeypatch: pytest.MonkeyPatch) -> None:
     armed = Armed(monkeypatch)
 
     async def at_once() -> int:
@@ -34,7 +37,7 @@ async def test_a_call_that_completes_at_once_arms_no_timer(monkeypatch: pytest.M
     assert armed.count == 0
 
 
-async def test_a_call_that_waits_is_awaited_under_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_call_that_waits_goes_on_in_one_task_under_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     armed = Armed(monkeypatch)
     gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -46,7 +49,7 @@ async def test_a_call_that_waits_is_awaited_under_the_deadline(monkeypatch: pyte
     await asyncio.sleep(0.01)
     gate.set_result("done")
     assert await task == "done"
-    assert armed.count == 1
+    assert armed.count == 2  # the caller's task (ensure_future above) and the call's own
 
 
 async def test_a_call_that_hangs_times_out_and_is_cancelled_inside() -> None:
@@ -60,7 +63,7 @@ async def test_a_call_that_hangs_times_out_and_is_cancelled_inside() -> None:
 
     with pytest.raises(TimeoutError):
         await bounded(hangs(), 0.05)
-    assert seen == ["cleaned up"]
+    await wait_for(lambda: seen == ["cleaned up"], 1.0)
 
 
 async def test_cancelling_the_caller_cancels_the_call_and_is_not_a_timeout() -> None:
@@ -78,7 +81,7 @@ async def test_cancelling_the_caller_cancels_the_call_and_is_not_a_timeout() -> 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert seen == ["cancelled"]
+    await wait_for(lambda: seen == ["cancelled"], 1.0)
 
 
 async def test_errors_pass_through_before_and_after_the_first_wait() -> None:
@@ -108,6 +111,41 @@ async def test_a_call_that_handles_an_error_thrown_into_it_goes_on() -> None:
 
     with pytest.raises(TimeoutError):
         await bounded(stubborn(), 0.02)
+
+
+async def test_a_call_that_swallows_its_cancellation_is_left_behind_at_the_deadline() -> None:
+    release = asyncio.Event()
+
+    async def swallows() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                pass
+
+    async with asyncio.timeout(5):  # a hang guard: without abandonment this never returns
+        with pytest.raises(TimeoutError):
+            await bounded(swallows(), 0.05, "plugin.swallows")
+    stuck = [t for t in abandoned if t.get_name() == "plugin.swallows"]
+    assert len(stuck) == 1 and not stuck[0].done()
+    release.set()
+    stuck[0].cancel()
+    await wait_for(lambda: stuck[0].done() and stuck[0] not in abandoned)
+
+
+@pytest.mark.parametrize("exc", [asyncio.CancelledError, SystemExit, KeyboardInterrupt])
+@pytest.mark.parametrize("later", [False, True])
+async def test_a_call_ending_as_no_plugin_may_is_a_plugin_failure(exc: type[BaseException], later: bool) -> None:
+    """A CancelledError nobody asked for, SystemExit and KeyboardInterrupt: neither the caller's cancellation
+    nor the end of the process, but PluginFailed."""
+
+    async def ends_badly() -> None:
+        if later:
+            await asyncio.sleep(0.001)
+        raise exc
+
+    with pytest.raises(PluginFailed, match=exc.__name__):
+        await bounded(ends_badly(), 1.0)
 
 
 async def test_notifier_wakes_the_waiter_or_times_out() -> None:

@@ -13,7 +13,8 @@ import structlog
 
 from gatecore import hookimpl, logs
 from gatecore.api import Evidence, Outcome, PolicyConfig, Vote
-from gatecore.plugins import PluginError, call_all, describe, make_manager, register
+from gatecore.hooks import Hooks
+from gatecore.plugins import PluginError, describe, make_manager, register
 from gatecore.policy import combine
 from gatecore.testing import make_site, running, wait_for
 
@@ -47,7 +48,7 @@ def test_a_misspelt_hook_name_fails_at_registration() -> None:
         register(make_manager(entry_points_enabled=False), Bad(), "bad")
 
 
-async def test_call_all_isolates_failures_and_timeouts() -> None:
+async def test_each_plugin_is_called_on_its_own_so_failures_and_timeouts_cost_no_other() -> None:
     class Ok:
         @hookimpl
         async def gatecore_site_stop(self, site: object) -> str:
@@ -66,13 +67,13 @@ async def test_call_all_isolates_failures_and_timeouts() -> None:
     pm = make_manager(entry_points_enabled=False)
     for name, plugin in (("ok", Ok()), ("raises", Raises()), ("hangs", Hangs())):
         register(pm, plugin, name)
-    results, failures = await call_all(pm, "gatecore_site_stop", 0.05, site=None)
-    assert results == ["ok"]
+    results, failures = await Hooks(pm, 0.1).call("gatecore_site_stop", 0.05, site=None)
+    assert results == [("ok", "ok")]
     assert {(f.plugin, type(f.error).__name__) for f in failures} == {("raises", "RuntimeError"),
                                                                       ("hangs", "TimeoutError")}
 
 
-async def test_a_failing_voter_refers_the_crossing(tmp_path: Path) -> None:
+async def test_a_failing_voter_degrades_its_lane_with_a_fault_naming_it(tmp_path: Path) -> None:
     class BrokenVoter:
         @hookimpl
         def gatecore_vote(self, txn: object, evidence: object) -> None:
@@ -82,10 +83,11 @@ async def test_a_failing_voter_refers_the_crossing(tmp_path: Path) -> None:
 
     site, rec = make_site(SITE + lane_toml(), tmp_path, {"scripted": scripted, "broken": BrokenVoter()})
     async with running(site):
-        site.lanes["l1"].info.devices["entry"].set(True)  # type: ignore[attr-defined]
-        await wait_for(lambda: rec.decisions)
-    assert rec.decisions[0].outcome is Outcome.REFER
-    assert "broken: voter failed: RuntimeError" in rec.decisions[0].reasons
+        site.lanes["l1"].devices["entry"].set(True)  # type: ignore[attr-defined]
+        await wait_for(lambda: rec.faults)
+    assert not rec.decisions and "open" not in site.lanes["l1"].barrier.commands  # type: ignore[attr-defined]
+    assert (rec.faults[0].kind, rec.faults[0].plugin) == ("plugin_failed", "broken")
+    assert "RuntimeError: voter bug" in rec.faults[0].message
 
 
 # -- policy ----------------------------------------------------------------------------------------

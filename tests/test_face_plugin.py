@@ -28,9 +28,9 @@ from gatecore.api import (
     Observation,
     Outcome,
     PresenceChanged,
-    Stash,
     TransactionContext,
 )
+from gatecore.testing import BareSite
 
 Array = np.ndarray[Any, Any]
 
@@ -80,13 +80,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> FaceConfig:
 
 @pytest.fixture
 async def lane(setup: FaceConfig) -> AsyncIterator[tuple[LaneInfo, FrameCamera]]:
-    stash = Stash()
-    ctx = DeviceContext("site", "lane-1", "face", "test.camera", lambda e: None, lambda c, n: None, stash)
+    site = BareSite(sections={"gate_face": setup})
+    plugin.gatecore_site_setup(site)
+    ctx = DeviceContext(site, "lane-1", "face", "test.camera", lambda e: None)
     camera = FrameCamera(ctx, [])
-    info = LaneInfo("site", LaneConfig(id="lane-1"), {"face": camera}, stash,
-                    lambda name: setup if name == "gate_face" else None)
+    info = LaneInfo(site, LaneConfig(id="lane-1"), {"face": camera})
     yield info, camera
-    engine = stash.get(plugin.ENGINE, None)
+    engine = site.stash[plugin.FACE].engine
     if engine is not None:
         engine.close()
 

@@ -134,15 +134,15 @@ async def test_crossings_are_decided_by_the_face(tmp_path: Path, identity: int, 
     site = Site(load_profile(profile, manager()), manager())
     await site.run(crossings=2, duration=30)
     summary = site.summary()
-    assert summary["crossings"] >= 2
+    assert summary["crossings_completed"] >= 2
     assert summary["decisions"][outcome] == sum(summary["decisions"].values())
 
 
 async def test_a_gallery_travels_to_another_controller_as_snapshot_then_delta(tmp_path: Path) -> None:
     """Two controllers: changes on one reach the other through the shared-state hooks."""
     from gate_face import share
-    from gate_face.plugin import ENGINE
-    from gatecore.api import SharedState, hookimpl
+    from gate_face.plugin import FACE
+    from gatecore.api import SharedState, SiteView, hookimpl
 
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     a_dir.mkdir(), b_dir.mkdir()
@@ -156,13 +156,13 @@ async def test_a_gallery_travels_to_another_controller_as_snapshot_then_delta(tm
 
     class Wire:  # a transport plugin: what site A shares, site B applies
         @hookimpl
-        async def gatecore_share_state(self, site: Site, update: SharedState) -> None:
+        async def gatecore_share_state(self, site: SiteView, update: SharedState) -> None:
             carried.append(SharedState.from_record(update.to_record()))
             assert await b.apply_state(carried[-1])
 
     register(a.pm, Wire(), "wire")
-    watch_a = a.stash[ENGINE].galleries["watchlist"].index
-    watch_b = b.stash[ENGINE].galleries["watchlist"].index
+    watch_a = a.stash[FACE].engine.galleries["watchlist"].index
+    watch_b = b.stash[FACE].engine.galleries["watchlist"].index
     rng = np.random.default_rng(1)
     watch_a.add(["new-1", "new-2"], rng.normal(size=(2, 512)).astype(np.float32))
     await a.share_state(share.snapshot(a, "watchlist", watch_a))
@@ -177,14 +177,14 @@ async def test_a_gallery_travels_to_another_controller_as_snapshot_then_delta(tm
     stale = share.delta(a, "watchlist", watch_a, since)  # B is past it now
     assert not await b.apply_state(stale)
     for site in sites:
-        site.stash[ENGINE].close()
+        site.stash[FACE].engine.close()
 
 
 async def test_a_newer_gallery_file_replaces_the_one_in_use_and_is_shared(tmp_path: Path) -> None:
     """Resident 3 passes; once a new watchlist file naming 3 is written beside the running site, the
     site loads it by itself, denies 3, and shares the new watchlist (share_galleries)."""
-    from gate_face.plugin import ENGINE
-    from gatecore.api import SharedState, hookimpl
+    from gate_face.plugin import FACE
+    from gatecore.api import SharedState, SiteView, hookimpl
 
     profile = write_profile(tmp_path, 3)
     enroll(tmp_path)
@@ -195,7 +195,7 @@ async def test_a_newer_gallery_file_replaces_the_one_in_use_and_is_shared(tmp_pa
 
     class Wire:
         @hookimpl
-        def gatecore_share_state(self, site: Site, update: SharedState) -> None:
+        def gatecore_share_state(self, site: SiteView, update: SharedState) -> None:
             shared.append(update)
 
     pm = manager()
@@ -203,15 +203,15 @@ async def test_a_newer_gallery_file_replaces_the_one_in_use_and_is_shared(tmp_pa
     site = Site(load_profile(profile, pm), pm)
     lane = site.lanes["egate-1"]
     async with running(site, timeout=30):
-        await wait_for(lambda: lane.stats.decisions["pass"] >= 1, timeout=30)
-        before = site.stash[ENGINE].galleries["watchlist"].index.version
+        await wait_for(lambda: lane.decisions["pass"] >= 1, timeout=30)
+        before = site.stash[FACE].engine.galleries["watchlist"].index.version
         assert [(u.name, u.kind, u.version) for u in shared] == [("gate_face/watchlist", "snapshot", before)]
         enroll(tmp_path, (("watchlist", [9, 3]),))  # an officer enrolls 3 on the watchlist, on disk
-        await wait_for(lambda: site.stash[ENGINE].galleries["watchlist"].index.version > before, timeout=10)
-        denied = lane.stats.decisions["deny"]
-        await wait_for(lambda: lane.stats.decisions["deny"] > denied, timeout=30)
+        await wait_for(lambda: site.stash[FACE].engine.galleries["watchlist"].index.version > before, timeout=10)
+        denied = lane.decisions["deny"]
+        await wait_for(lambda: lane.decisions["deny"] > denied, timeout=30)
         assert len(shared) == 2 and shared[1].version > before
-    assert sorted(site.stash[ENGINE].galleries["watchlist"].index.ids()) == ["ref-3", "ref-9"]
+    assert sorted(site.stash[FACE].engine.galleries["watchlist"].index.ids()) == ["ref-3", "ref-9"]
 
 
 def test_check_refuses_sharing_a_gallery_not_in_use(tmp_path: Path) -> None:
@@ -241,5 +241,5 @@ def test_a_first_start_with_a_cold_kernel_cache_still_decides_the_first_crossing
                            "--duration", "240"], capture_output=True, text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["crossings"] >= 2 and summary["decisions"]["pass"] >= 2
+    assert summary["crossings_completed"] >= 2 and summary["decisions"]["pass"] >= 2
     assert summary["decisions"]["refer"] == summary["decisions"]["deny"] == 0

@@ -25,7 +25,7 @@ from gatecore.testing import make_site, running, wait_for
 NAME = "test/watchlist"
 
 
-@dataclass
+@dataclass(eq=False)
 class Holder:
     """A plugin that owns the shared state named ``test/...`` and keeps what it is asked to apply."""
 
@@ -218,7 +218,7 @@ async def test_a_face_watchlist_travels_between_two_controllers_over_the_broker(
     import numpy as np
 
     from gate_face import share as face_share
-    from gate_face.plugin import ENGINE
+    from gate_face.plugin import FACE
     from gate_face.store import GalleryStore
     from gatecore.profile import load_profile
 
@@ -242,8 +242,8 @@ share = {{ trusted_keys = "{keys['trust']}", signing_key = "file:{keys[who]}", k
         pm = manager()
         sites.append(Site(load_profile(profile, pm), pm))
     a, b = sites
-    watch_a = a.stash[ENGINE].galleries["watchlist"].index
-    watch_b = b.stash[ENGINE].galleries["watchlist"].index
+    watch_a = a.stash[FACE].engine.galleries["watchlist"].index
+    watch_b = b.stash[FACE].engine.galleries["watchlist"].index
     rng = np.random.default_rng(7)
     async with running(a, timeout=30), running(b, timeout=30):
         await connected(a)

@@ -40,15 +40,15 @@ def site_with_metrics(tmp_path: Path) -> Site:
 async def test_the_scrape_agrees_with_the_site(tmp_path: Path) -> None:
     site = site_with_metrics(tmp_path)
     async with running(site):
-        await wait_for(lambda: sum(lane.stats.crossings for lane in site.lanes.values()) >= 20, timeout=30)
+        await wait_for(lambda: sum(lane.crossings for lane in site.lanes.values()) >= 20, timeout=30)
         port = site.stash[METRICS].port
         assert port
-        site.lanes["l2"].info.devices["barrier"].inject("drop")  # type: ignore[attr-defined]
-        await wait_for(lambda: site.lanes["l2"].stats.faults >= 1, timeout=10)
-        stats = {lane_id: (dict(lane.stats.decisions), lane.stats.crossings, lane.stats.faults)
+        site.lanes["l2"].devices["barrier"].inject("drop")  # type: ignore[attr-defined]
+        await wait_for(lambda: site.lanes["l2"].faults >= 1, timeout=10)
+        stats = {lane_id: (dict(lane.decisions), lane.crossings, lane.faults)
                  for lane_id, lane in site.lanes.items()}
         metrics = await asyncio.to_thread(scrape, port)
-        stats_after = {lane_id: (dict(lane.stats.decisions), lane.stats.crossings, lane.stats.faults)
+        stats_after = {lane_id: (dict(lane.decisions), lane.crossings, lane.faults)
                        for lane_id, lane in site.lanes.items()}
     decided = {(labels["lane"], labels["outcome"]): value for labels, value in metrics["gatecore_decisions"]}
     for lane_id in ("l1", "l2"):

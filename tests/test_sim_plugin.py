@@ -24,7 +24,7 @@ async def test_camera_replays_image_files_in_order(tmp_path: Path) -> None:
 
     text = SITE + lane_toml() + CAMERA + f'  images = "{frames}"\n'
     site, _ = make_site(text, tmp_path, {"scripted": scripted})
-    cam = site.lanes["l1"].info.devices["cam"]
+    cam = site.lanes["l1"].devices["cam"]
     shots = [await cam.grab() for _ in range(3)]  # type: ignore[attr-defined]
     assert [s.meta["file"] for s in shots] == ["0.png", "1.png", "0.png"]
     assert shots[1].payload.shape == (20, 30, 3) and int(shots[1].payload[0, 0, 0]) == 80
@@ -34,7 +34,7 @@ async def test_camera_generates_frames_of_the_configured_size(tmp_path: Path) ->
     from . import scripted
 
     site, _ = make_site(SITE + lane_toml() + CAMERA + "  size = [64, 48]\n", tmp_path, {"scripted": scripted})
-    cam = site.lanes["l1"].info.devices["cam"]
+    cam = site.lanes["l1"].devices["cam"]
     a, b = await cam.grab(), await cam.grab()  # type: ignore[attr-defined]
     assert a.payload.shape == (48, 64, 3) and a.payload.dtype == np.uint8
     assert not np.array_equal(a.payload, b.payload)
@@ -52,7 +52,7 @@ for_s = 0.2
 """ + lane_toml().replace('kind = "scripted"', 'kind = "sim.evidence"\n  latency_ms = [1.0, 5.0]')
     site, rec = make_site(text, tmp_path)
     async with running(site):
-        await wait_for(lambda: site.lanes["l1"].stats.crossings >= 12 and rec.faults, timeout=30)
+        await wait_for(lambda: site.lanes["l1"].crossings >= 12 and rec.faults, timeout=30)
     assert any(c.new is LaneState.DEGRADED for c in rec.states)
     assert rec.faults[0].kind == "device_offline" and rec.faults[0].device == "barrier"
     assert {d.outcome for d in rec.decisions} >= {Outcome.PASS}
@@ -69,7 +69,7 @@ async def test_traffic_drives_through_on_pass_and_leaves_on_refusal_without_stal
     site, rec = make_site(text, tmp_path)
     lane = site.lanes["l1"]
     async with running(site):
-        await wait_for(lambda: lane.stats.crossings >= 30, timeout=30)
+        await wait_for(lambda: lane.crossings >= 30, timeout=30)
     outcomes = [d.outcome for d in rec.decisions]
     assert {Outcome.PASS, Outcome.DENY, Outcome.REFER} <= set(outcomes)
     assert not rec.faults  # every vehicle left the lane: no clear timeout, no missing confirmation

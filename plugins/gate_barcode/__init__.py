@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gatecore.api import ConfigModel, EvidenceConfig, EvidenceSource, LaneInfo, Site, StashKey, hookimpl
+from gatecore.api import ConfigModel, EvidenceConfig, EvidenceSource, LaneInfo, SiteView, StashKey, hookimpl
 
 from . import cli
 from .config import BarcodeSection, PassEvidenceConfig
@@ -46,16 +46,18 @@ def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
 def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> EvidenceSource | None:
     if not isinstance(config, PassEvidenceConfig):
         return None
-    section = lane.plugin_config(NAME)
-    state = lane.stash.get(STATE, None)
-    if state is None:  # once per site: the trust list is read and the replay guard shared by all lanes
-        state = SiteState.from_section(section if isinstance(section, BarcodeSection) else None)
-        lane.stash[STATE] = state
-    return PassEvidence(config, lane.id, state)
+    return PassEvidence(config, lane.id, lane.site.stash[STATE])
 
 
 @hookimpl
-def gatecore_site_stop(site: Site) -> None:
+def gatecore_site_setup(site: SiteView) -> None:
+    """Once per site: the trust list is read and the replay guard shared by all lanes."""
+    section = site.plugin_config(NAME)
+    site.stash[STATE] = SiteState.from_section(section if isinstance(section, BarcodeSection) else None)
+
+
+@hookimpl
+def gatecore_site_stop(site: SiteView) -> None:
     state = site.stash.get(STATE, None)
     if state is not None:  # verdicts by reason and dropped frames, for the run's log
         log.info("barcode_summary", **state.counts)

@@ -14,6 +14,7 @@ from gate_face.plugin import (
     gatecore_config_section,
     gatecore_evidence_kinds,
     gatecore_make_evidence_source,
+    gatecore_site_setup,
     gatecore_site_start,
     gatecore_site_stop,
     gatecore_vote,
@@ -22,5 +23,6 @@ from gate_face.plugin import (
 __all__ = [
     "gatecore_add_commands", "gatecore_apply_state",
     "gatecore_check_profile", "gatecore_config_section", "gatecore_evidence_kinds",
-    "gatecore_make_evidence_source", "gatecore_site_start", "gatecore_site_stop", "gatecore_vote",
+    "gatecore_make_evidence_source", "gatecore_site_setup", "gatecore_site_start", "gatecore_site_stop",
+    "gatecore_vote",
 ]

@@ -20,7 +20,7 @@ from gate_face.models import ModelError, check_model
 from gate_face.pipeline import FacePipeline
 from gate_face.quality import QualityLimits
 from gate_face.store import GalleryFileError, GalleryStore, file_version
-from gatecore.api import SharedState, Site
+from gatecore.api import SharedState, SiteView
 
 Array = np.ndarray[Any, Any]
 log = structlog.get_logger("gate_face")
@@ -179,7 +179,7 @@ class FaceEngine:
                 replaced.append(name)
         return replaced
 
-    def snapshot(self, site: Site, name: str) -> SharedState:
+    def snapshot(self, site: SiteView, name: str) -> SharedState:
         """Gallery ``name`` as a shared-state snapshot. Blocking: run it in the executor."""
         with self.changing:
             return share.snapshot(site, name, self.galleries[name].index)

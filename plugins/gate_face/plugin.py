@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -23,7 +24,8 @@ from gatecore.api import (
     Outcome,
     Profile,
     SharedState,
-    Site,
+    SiteError,
+    SiteView,
     StashKey,
     TransactionContext,
     Vote,
@@ -33,8 +35,24 @@ from gatecore.api import (
 NAME = "gate_face"
 KIND = "face.match"  # the evidence kind, in profiles and in the records
 VOTER = "gate_face"
-ENGINE = StashKey[FaceEngine]()
-SOURCES = StashKey[list["FaceSource"]]()
+
+
+@dataclass
+class SiteFaces:
+    """A site's face state: its engine (models and galleries, opened by the first face source) and its
+    sources, whose frame workers start with the site."""
+
+    cfg: FaceConfig
+    engine: FaceEngine | None = None
+    sources: list[FaceSource] = field(default_factory=list)
+
+    def open(self) -> FaceEngine:
+        if self.engine is None:
+            self.engine = FaceEngine.open(self.cfg)
+        return self.engine
+
+
+FACE = StashKey[SiteFaces]()
 _PASS, _DENY = {"match"}, {"watchlist_hit"}
 
 log = structlog.get_logger("gate_face")
@@ -146,28 +164,34 @@ def gatecore_check_profile(profile: Profile) -> list[tuple[tuple[str | int, ...]
 def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> FaceSource | None:
     if not isinstance(config, FaceEvidence):
         return None
-    cfg = lane.plugin_config(NAME)
-    if not isinstance(cfg, FaceConfig):
-        raise ValueError(f"lane {lane.id}: face evidence needs a [plugins.{NAME}] section")
-    engine = lane.stash.get(ENGINE, None)
-    if engine is None:
-        engine = FaceEngine.open(cfg)
-        lane.stash[ENGINE] = engine
-    source = FaceSource(config, lane, engine)
-    lane.stash.setdefault(SOURCES, []).append(source)
+    face = lane.site.stash.get(FACE, None)
+    if face is None:
+        raise SiteError(f"lane {lane.id}: face evidence needs a [plugins.{NAME}] section")
+    source = FaceSource(config, lane, face.open())
+    face.sources.append(source)
     return source
 
 
 @hookimpl
-def gatecore_site_start(site: Site) -> None:
-    for src in site.stash.get(SOURCES, []):
+def gatecore_site_setup(site: SiteView) -> None:
+    cfg = site.plugin_config(NAME)
+    if isinstance(cfg, FaceConfig):
+        site.stash[FACE] = SiteFaces(cfg)
+
+
+@hookimpl
+def gatecore_site_start(site: SiteView) -> None:
+    face = site.stash.get(FACE, None)
+    if face is None:
+        return
+    for src in face.sources:
         site.spawn(src.worker.run(), name=f"{NAME}/{src.lane.id}/{src.source}")
-    engine = site.stash.get(ENGINE, None)
+    engine = face.engine
     if engine is not None and (engine.cfg.reload_every_s > 0 or engine.cfg.share_galleries):
         site.spawn(_keep_galleries(site, engine), name=f"{NAME}/galleries")
 
 
-async def _keep_galleries(site: Site, engine: FaceEngine) -> None:
+async def _keep_galleries(site: SiteView, engine: FaceEngine) -> None:
     """Reload galleries whose files were replaced (``gatecore face enroll``, a copy from elsewhere) and
     share ``share_galleries`` as snapshots: at start, after a reload, and every ``share_every_s``."""
     cfg = engine.cfg
@@ -195,17 +219,18 @@ async def _keep_galleries(site: Site, engine: FaceEngine) -> None:
 
 
 @hookimpl
-def gatecore_site_stop(site: Site) -> None:
-    engine = site.stash.get(ENGINE, None)
-    if engine is not None:
-        engine.close()
+def gatecore_site_stop(site: SiteView) -> None:
+    face = site.stash.get(FACE, None)
+    if face is not None and face.engine is not None:
+        face.engine.close()
 
 
 @hookimpl
-async def gatecore_apply_state(site: Site, update: SharedState) -> bool | None:
+async def gatecore_apply_state(site: SiteView, update: SharedState) -> bool | None:
     """Galleries arriving from other controllers (``gate_face/NAME``), applied off the event loop and
     saved to the gallery file, so a restart starts from what was last applied."""
-    engine = site.stash.get(ENGINE, None)
+    face = site.stash.get(FACE, None)
+    engine = face.engine if face is not None else None
     if not update.name.startswith(share.PREFIX) or engine is None:
         return None
     name = update.name.removeprefix(share.PREFIX)

@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from gate_face.index import EmbeddingIndex, GalleryDelta, StaleDelta
-from gatecore.api import SharedState, Site
+from gatecore.api import SharedState, SiteView
 
 PREFIX = "gate_face/"
 
@@ -36,7 +36,7 @@ def decode(update: SharedState) -> GalleryDelta:
     return GalleryDelta(update.base_version, update.version, ids, vectors, removed)
 
 
-def snapshot(site: Site, name: str, index: EmbeddingIndex) -> SharedState:
+def snapshot(site: SiteView, name: str, index: EmbeddingIndex) -> SharedState:
     """The whole gallery ``name`` as an update."""
     ids = index.ids()
     vectors = np.stack([index.vector(i) for i in ids]) if ids else np.zeros((0, index.dim), np.float32)
@@ -44,7 +44,7 @@ def snapshot(site: Site, name: str, index: EmbeddingIndex) -> SharedState:
     return SharedState(site.id, PREFIX + name, "snapshot", 0, index.version, encode(delta))
 
 
-def delta(site: Site, name: str, index: EmbeddingIndex, since: int) -> SharedState:
+def delta(site: SiteView, name: str, index: EmbeddingIndex, since: int) -> SharedState:
     """What changed in ``name`` since version ``since`` (raises StaleDelta: send a snapshot)."""
     d = index.delta_since(since)
     return SharedState(site.id, PREFIX + name, "delta", d.base_version, d.version, encode(d))

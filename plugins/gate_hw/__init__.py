@@ -40,12 +40,23 @@ from firmware_bridge.devices.osdp import OsdpBarrier, OsdpDisplay, OsdpLights, O
 from firmware_bridge.modbus.client import ModbusLink
 from firmware_bridge.modbus.registers import Point, Table
 from firmware_bridge.osdp.cp import PdConfig
-from gatecore.api import Aspect, ConfigModel, Device, DeviceConfig, DeviceContext, SiteError, StashKey, hookimpl
+from gatecore.api import (
+    Aspect,
+    ConfigModel,
+    Device,
+    DeviceConfig,
+    DeviceContext,
+    SiteError,
+    SiteView,
+    StashKey,
+    hookimpl,
+)
 
 from . import config as c
 
 NAME = "gate_hw"
 HUBS = StashKey[dict[str, OsdpHub | ModbusHub]]()
+"""The site's links, one per OSDP bus and Modbus controller, shared by the devices on them."""
 
 
 @hookimpl
@@ -56,6 +67,11 @@ def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
 @hookimpl
 def gatecore_device_kinds() -> Sequence[type[DeviceConfig]]:
     return c.DEVICE_KINDS
+
+
+@hookimpl
+def gatecore_site_setup(site: SiteView) -> None:
+    site.stash[HUBS] = {}
 
 
 @hookimpl
@@ -84,7 +100,7 @@ def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | N
 
 
 def _section(ctx: DeviceContext) -> c.HwSection:
-    section = ctx.plugin_config(NAME)
+    section = ctx.site.plugin_config(NAME)
     return section if isinstance(section, c.HwSection) else c.HwSection()
 
 
@@ -96,7 +112,7 @@ def _osdp(ctx: DeviceContext, config: c.OsdpOutputConfig | c.OsdpInputConfig | c
                         f"which [plugins.{NAME}.osdp] does not define")
     if config.address not in {pd.address for pd in bus.pds}:
         raise SiteError(f"lane {ctx.lane_id}: device {ctx.role!r}: bus {config.bus!r} has no PD {config.address}")
-    hubs = ctx.stash.setdefault(HUBS, {})
+    hubs = ctx.site.stash[HUBS]
     hub = hubs.get(f"osdp/{config.bus}")
     if not isinstance(hub, OsdpHub):
         pds = [PdConfig(p.address, p.secure, bytes.fromhex(p.scbk.reveal().strip()) if p.scbk else None,
@@ -114,7 +130,7 @@ def _modbus(ctx: DeviceContext, config: c.ModbusBarrierConfig | c.ModbusLightsCo
     if section is None:
         raise SiteError(f"lane {ctx.lane_id}: device {ctx.role!r} names Modbus controller {config.controller!r}, "
                         f"which [plugins.{NAME}.modbus] does not define")
-    hubs = ctx.stash.setdefault(HUBS, {})
+    hubs = ctx.site.stash[HUBS]
     hub = hubs.get(f"modbus/{config.controller}")
     if not isinstance(hub, ModbusHub):
         timeout = section.timeout_ms / 1000

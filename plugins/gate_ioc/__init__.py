@@ -17,7 +17,7 @@ from gatecore.api import (
     Fault,
     LaneStateChange,
     SharedState,
-    Site,
+    SiteView,
     StashKey,
     hookimpl,
 )
@@ -30,9 +30,16 @@ NAME = "gate_ioc"
 REPORTER = StashKey[Reporter]()
 
 
-def _reporter(site: Site) -> Reporter | None:
-    """The site's reporter, made on first use: a lane may report before ``gatecore_site_start`` ran."""
-    return site.plugin_state(REPORTER, NAME, IocSection, lambda cfg: Reporter(cfg, site))
+def _reporter(site: SiteView) -> Reporter | None:
+    return site.stash.get(REPORTER, None)
+
+
+@hookimpl
+def gatecore_site_setup(site: SiteView) -> None:
+    """The site's reporter (a lane may report before ``gatecore_site_start``: it opens on first use)."""
+    cfg = site.plugin_config(NAME)
+    if isinstance(cfg, IocSection):
+        site.stash[REPORTER] = Reporter(cfg, site)
 
 
 @hookimpl
@@ -41,7 +48,7 @@ def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
 
 
 @hookimpl
-async def gatecore_site_start(site: Site) -> None:
+async def gatecore_site_start(site: SiteView) -> None:
     reporter = _reporter(site)
     if reporter is not None:
         await reporter.open()
@@ -49,35 +56,35 @@ async def gatecore_site_start(site: Site) -> None:
 
 
 @hookimpl
-async def gatecore_site_stop(site: Site) -> None:
+async def gatecore_site_stop(site: SiteView) -> None:
     reporter = _reporter(site)
     if reporter is not None:
         await reporter.stop()
 
 
-async def _report(site: Site, record: Decision | Fault | LaneStateChange) -> None:
+async def _report(site: SiteView, record: Decision | Fault | LaneStateChange) -> None:
     reporter = _reporter(site)
     if reporter is not None:
         await reporter.report(record)
 
 
 @hookimpl
-async def gatecore_report_decision(site: Site, decision: Decision) -> None:
+async def gatecore_report_decision(site: SiteView, decision: Decision) -> None:
     await _report(site, decision)
 
 
 @hookimpl
-async def gatecore_report_fault(site: Site, fault: Fault) -> None:
+async def gatecore_report_fault(site: SiteView, fault: Fault) -> None:
     await _report(site, fault)
 
 
 @hookimpl
-async def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> None:
+async def gatecore_report_lane_state(site: SiteView, change: LaneStateChange) -> None:
     await _report(site, change)
 
 
 @hookimpl
-async def gatecore_share_state(site: Site, update: SharedState) -> None:
+async def gatecore_share_state(site: SiteView, update: SharedState) -> None:
     """Shared state goes to the other controllers over the broker, signed, through the outbox."""
     reporter = _reporter(site)
     if reporter is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from gatecore.api import Decision, Fault, LaneStateChange, Outbox, SharedState, Site, Transport
+from gatecore.api import Decision, Fault, LaneStateChange, Outbox, SharedState, SiteView, Transport
 
 from . import payloads
 from .config import IocSection
@@ -55,9 +55,10 @@ def make_transport(cfg: IocSection, site_id: str, receiver: Any = None) -> tuple
 
 
 class Reporter:
-    def __init__(self, cfg: IocSection, site: Site) -> None:
+    def __init__(self, cfg: IocSection, site: SiteView) -> None:
         self.cfg = cfg
         self.site = site
+        self.started = time.monotonic()
         self.outbox = make_outbox(cfg)
         self.salt = cfg.doc_salt.reveal().encode() if cfg.doc_salt else None
         self._stop = asyncio.Event()
@@ -131,12 +132,12 @@ class Reporter:
     async def _beat(self) -> None:
         status = await self.outbox.status()
         backlog = {b.lane: b for b in status.lanes}
-        now, uptime = time.time(), time.monotonic() - self.site.started
+        now, uptime = time.time(), time.monotonic() - self.started
         items = []
         for lane_id, lane in self.site.lanes.items():
             b = backlog.get(lane_id)
-            beat = payloads.heartbeat(self.site.id, lane_id, lane.state, now, uptime, lane.stats.crossings,
-                                      lane.stats.faults, b.pending if b else 0,
+            beat = payloads.heartbeat(self.site.id, lane_id, lane.state, now, uptime, lane.crossings,
+                                      lane.faults, b.pending if b else 0,
                                       now - b.oldest_created if b else None)
             items.append((lane_id, "heartbeat", payloads.encode(beat), str(beat["id"]), False))
         if items:
@@ -146,7 +147,7 @@ class Reporter:
 class Sharing:
     """Shared state over the broker: signs what this site shares, verifies and applies what arrives."""
 
-    def __init__(self, cfg: IocSection, site: Site) -> None:
+    def __init__(self, cfg: IocSection, site: SiteView) -> None:
         from . import share  # cryptography: only when sharing is configured
 
         assert cfg.share is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gatecore.api import ConfigModel, Decision, Fault, LaneStateChange, Site, StashKey, hookimpl
+from gatecore.api import ConfigModel, Decision, Fault, LaneStateChange, SiteView, StashKey, hookimpl
 
 from .config import MetricsSection
 from .metrics import SiteMetrics
@@ -21,8 +21,8 @@ NAME = "gate_metrics"
 METRICS = StashKey[SiteMetrics]()
 
 
-def _metrics(site: Site) -> SiteMetrics | None:
-    return site.plugin_state(METRICS, NAME, MetricsSection, lambda cfg: SiteMetrics(site, cfg))
+def _metrics(site: SiteView) -> SiteMetrics | None:
+    return site.stash.get(METRICS, None)
 
 
 @hookimpl
@@ -31,35 +31,42 @@ def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
 
 
 @hookimpl
-def gatecore_site_start(site: Site) -> None:
+def gatecore_site_setup(site: SiteView) -> None:
+    cfg = site.plugin_config(NAME)
+    if isinstance(cfg, MetricsSection):
+        site.stash[METRICS] = SiteMetrics(site, cfg)
+
+
+@hookimpl
+def gatecore_site_start(site: SiteView) -> None:
     metrics = _metrics(site)
     if metrics is not None:
         metrics.serve()
 
 
 @hookimpl
-async def gatecore_site_stop(site: Site) -> None:
+async def gatecore_site_stop(site: SiteView) -> None:
     metrics = _metrics(site)
     if metrics is not None:
         await asyncio.to_thread(metrics.close)  # the server thread takes up to half a second to stop
 
 
 @hookimpl
-def gatecore_report_decision(site: Site, decision: Decision) -> None:
+def gatecore_report_decision(site: SiteView, decision: Decision) -> None:
     metrics = _metrics(site)
     if metrics is not None:
         metrics.decision(decision)
 
 
 @hookimpl
-def gatecore_report_fault(site: Site, fault: Fault) -> None:
+def gatecore_report_fault(site: SiteView, fault: Fault) -> None:
     metrics = _metrics(site)
     if metrics is not None:
         metrics.fault(fault)
 
 
 @hookimpl
-def gatecore_report_lane_state(site: Site, change: LaneStateChange) -> None:
+def gatecore_report_lane_state(site: SiteView, change: LaneStateChange) -> None:
     metrics = _metrics(site)
     if metrics is not None:
         metrics.state(change)

@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gatecore import __version__
-from gatecore.api import Decision, Fault, LaneState, LaneStateChange, Site
+from gatecore.api import Decision, Fault, LaneState, LaneStateChange, SiteView
 
 from .config import MetricsSection
 
@@ -25,7 +25,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 class _LaneCollector(Collector):
     """Read at each scrape: crossings per lane and each device's link."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: SiteView) -> None:
         self.site = site
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -33,15 +33,15 @@ class _LaneCollector(Collector):
         online = GaugeMetricFamily("gatecore_device_online", "1 when the device's link is up",
                                    labels=["lane", "device"])
         for lane_id, lane in list(self.site.lanes.items()):
-            crossings.add_metric([lane_id], lane.stats.crossings)
-            for role, device in list(lane.info.devices.items()):
+            crossings.add_metric([lane_id], lane.crossings)
+            for role, device in list(lane.devices.items()):
                 online.add_metric([lane_id, role], 1.0 if device.online else 0.0)
         yield crossings
         yield online
 
 
 class SiteMetrics:
-    def __init__(self, site: Site, cfg: MetricsSection) -> None:
+    def __init__(self, site: SiteView, cfg: MetricsSection) -> None:
         self.site, self.cfg = site, cfg
         self.registry = CollectorRegistry()
         r = self.registry
@@ -54,8 +54,6 @@ class SiteMetrics:
         self.lane_state = Enum("gatecore_lane_state", "The lane's state", ["lane"],
                                states=[s.value for s in LaneState], registry=r)
         r.register(_LaneCollector(site))
-        for lane_id in site.lanes:  # every lane shows from the first scrape, not from its first event
-            self.lane_state.labels(lane_id).state(LaneState.STOPPED.value)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -64,6 +62,8 @@ class SiteMetrics:
         return self._server.server_port if self._server is not None else None
 
     def serve(self) -> None:
+        for lane_id in self.site.lanes:  # every lane shows from the first scrape, not from its first event
+            self.lane_state.labels(lane_id).state(LaneState.STOPPED.value)
         host, port = self.cfg.address()
         self._server, self._thread = start_http_server(port, host, registry=self.registry)
         log.info("metrics_serving", url=f"http://{host}:{self.port}/metrics")

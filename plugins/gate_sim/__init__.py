@@ -18,7 +18,7 @@ from gatecore.api import (
     EvidenceConfig,
     EvidenceSource,
     LaneInfo,
-    Site,
+    SiteView,
     StashKey,
     hookimpl,
 )
@@ -31,11 +31,6 @@ from .world import World
 
 NAME = "gate_sim"
 WORLD = StashKey[World]()
-
-
-def _world(owner: DeviceContext | LaneInfo) -> World:
-    cfg = owner.plugin_config(NAME)
-    return owner.stash.setdefault(WORLD, World(seed=cfg.seed if isinstance(cfg, c.SimSection) else 1))
 
 
 @hookimpl
@@ -55,8 +50,15 @@ def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
 
 
 @hookimpl
+def gatecore_site_setup(site: SiteView) -> None:
+    """One simulated world per site (sim devices work without a ``[plugins.gate_sim]`` section)."""
+    cfg = site.plugin_config(NAME)
+    site.stash[WORLD] = World(seed=cfg.seed if isinstance(cfg, c.SimSection) else 1)
+
+
+@hookimpl
 def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | None:
-    lane = _world(ctx).lane(ctx.lane_id)
+    lane = ctx.site.stash[WORLD].lane(ctx.lane_id)
     device: Device
     match config:
         case c.SimPresenceConfig():
@@ -80,18 +82,18 @@ def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | N
 @hookimpl
 def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> EvidenceSource | None:
     if isinstance(config, c.SimEvidenceConfig):
-        return SimEvidence(config, lane.id, _world(lane).seed)
+        return SimEvidence(config, lane.id, lane.site.stash[WORLD].seed)
     return None
 
 
 @hookimpl
-def gatecore_site_start(site: Site) -> None:
+def gatecore_site_start(site: SiteView) -> None:
     cfg = site.plugin_config(NAME)
     if not isinstance(cfg, c.SimSection):
         return
-    world = site.stash.setdefault(WORLD, World(seed=cfg.seed))
+    world = site.stash[WORLD]
     for lane_id, lane in site.lanes.items():
-        traffic = Traffic(world.lane(lane_id), lane.cfg.trigger, lane.cfg.exit, lane.cfg.barrier, cfg,
+        traffic = Traffic(world.lane(lane_id), lane.config.trigger, lane.config.exit, lane.config.barrier, cfg,
                           random.Random(f"{cfg.seed}/{lane_id}"))
         if cfg.traffic and traffic.ready():
             site.spawn(traffic.run(), f"sim/{lane_id}/traffic")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import osdp  # type: ignore[import-untyped]
 from hw_helpers import until
@@ -24,13 +23,11 @@ from gatecore.api import (
     PresenceChanged,
     Scanned,
 )
+from gatecore.testing import BareSite
 
 
 def context(role: str, events: list[DeviceEvent]) -> DeviceContext:
-    def spawn(coro: Any, name: str) -> None:
-        raise AssertionError("OSDP devices own no task of their own")
-
-    return DeviceContext("site", "lane", role, "osdp.test", events.append, spawn)
+    return DeviceContext(BareSite(), "lane", role, "osdp.test", events.append)
 
 
 def hub_for(bus: PtyBus) -> OsdpHub:

@@ -1,0 +1,158 @@
+"""Calling plugins: every hook goes through pluggy's own hook callers, one plugin at a time.
+
+Each plugin's implementation is called through a pluggy subset caller that holds that plugin alone
+(and every wrapper), so pluggy's wrappers, tracing and hook-call monitoring see every call, and one
+plugin's failure costs no other plugin its call. What a plain implementation returns is used at once;
+what an ``async def`` implementation returns is awaited under a deadline (:mod:`gatecore.notify`). Every
+way a plugin can break the contract - raising (``CancelledError`` and ``SystemExit`` included), being
+late, blocking the event loop past the budget - comes back as a :class:`HookFailure` naming the plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+import structlog
+
+from gatecore.notify import contained, outcome, settle, start
+
+log = structlog.get_logger("gatecore.hooks")
+
+
+@dataclass(frozen=True, slots=True)
+class HookFailure:
+    plugin: str
+    hook: str
+    error: BaseException
+
+    def describe(self) -> str:
+        return f"{self.plugin}.{self.hook}: {type(self.error).__name__}: {self.error}"
+
+
+class PluginBlocked(Exception):
+    """A plain (not async) hook implementation kept the event loop busy past the budget."""
+
+
+Results = list[tuple[str, Any]]
+"""Non-``None`` results, each with the name of the plugin that gave it."""
+
+
+class Hooks:
+    """The core's one way to call plugins. ``budget_s``: how long a plain implementation may run."""
+
+    def __init__(self, pm: pluggy.PluginManager, budget_s: float) -> None:
+        self.pm = pm
+        self.budget_s = budget_s
+        self._callers: dict[str, tuple[tuple[Any, ...], list[tuple[str, Any]]]] = {}
+
+    def callers(self, name: str) -> list[tuple[str, Any]]:
+        """``(plugin, caller)`` for each plugin implementing ``name``, in pluggy's call order (cached
+        until the plugins registered for the hook change)."""
+        hook = getattr(self.pm.hook, name)
+        impls = tuple(hook.get_hookimpls())
+        cached = self._callers.get(name)
+        if cached is not None and cached[0] == impls:
+            return cached[1]
+        plain = [impl for impl in impls if not (impl.wrapper or impl.hookwrapper)]
+        callers = [(impl.plugin_name, self.pm.subset_hook_caller(
+            name, [other.plugin for other in plain if other.plugin is not impl.plugin])) for impl in reversed(plain)]
+        self._callers[name] = (impls, callers)
+        return callers
+
+    def implemented(self, name: str) -> bool:
+        return bool(self.callers(name))
+
+    def call_now(self, name: str, first: bool = False, building: bool = False, **kwargs: Any
+                 ) -> tuple[Results, list[tuple[str, Awaitable[Any]]], list[HookFailure]]:
+        """Call every plugin's ``name`` now: the plain results, the awaitables still to await, the
+        failures. With ``first``, stop at the first non-``None`` answer (``firstresult`` hooks). While
+        the site is being ``building`` (setup, factories) no lane runs yet: a call may take its time."""
+        results: Results = []
+        pending: list[tuple[str, Awaitable[Any]]] = []
+        failures: list[HookFailure] = []
+        for plugin, caller in self.callers(name):
+            t0 = time.perf_counter()
+            try:
+                out = caller(**kwargs)
+            except BaseException as exc:  # noqa: BLE001 - a plugin's failure of any kind is contained
+                failures.append(HookFailure(plugin, name, _plugin_error(exc)))
+                continue
+            took = time.perf_counter() - t0
+            if took > self.budget_s and not building:
+                failures.append(HookFailure(plugin, name, PluginBlocked(
+                    f"blocked the event loop for {took * 1000:.0f} ms (budget {self.budget_s * 1000:g} ms)")))
+                continue
+            value = out if first else (out[0] if out else None)
+            if inspect.isawaitable(value):
+                pending.append((plugin, value))
+            elif value is not None:
+                results.append((plugin, value))
+                if first:
+                    break
+        return results, pending, failures
+
+    async def settle(self, name: str, pending: list[tuple[str, Awaitable[Any]]], timeout: float
+                     ) -> tuple[Results, list[HookFailure]]:
+        """Await what :meth:`call_now` left, concurrently, under ``timeout``."""
+        results: Results = []
+        failures: list[HookFailure] = []
+        tasks: list[tuple[str, asyncio.Task[Any]]] = []
+        for plugin, awaitable in pending:
+            try:
+                done, value = start(_coroutine(awaitable), f"{plugin}.{name}")
+            except Exception as exc:  # noqa: BLE001 - contained
+                failures.append(HookFailure(plugin, name, exc))
+                continue
+            if not done:
+                tasks.append((plugin, value))
+            elif value is not None:
+                results.append((plugin, value))
+        late = await settle([task for _, task in tasks], timeout)
+        for plugin, task in tasks:
+            try:
+                value = outcome(task, late, timeout)
+            except Exception as exc:  # noqa: BLE001 - contained
+                failures.append(HookFailure(plugin, name, exc))
+                continue
+            if value is not None:
+                results.append((plugin, value))
+        return results, failures
+
+    async def call(self, name: str, timeout: float, **kwargs: Any) -> tuple[Results, list[HookFailure]]:
+        """Call every plugin's ``name`` and await the async ones; failures are logged and returned."""
+        results, pending, failures = self.call_now(name, **kwargs)
+        if pending:
+            more, late = await self.settle(name, pending, timeout)
+            results += more
+            failures += late
+        log_failures(failures)
+        return results, failures
+
+
+def _plugin_error(exc: BaseException) -> BaseException:
+    """What a plain implementation raised; a cancellation of the calling task itself goes on."""
+    error = contained(exc)
+    if isinstance(error, asyncio.CancelledError):
+        raise error
+    return error
+
+
+def _coroutine(awaitable: Awaitable[Any]) -> Coroutine[Any, Any, Any]:
+    """A coroutine to drive by hand (:func:`gatecore.notify.start`): itself, or one awaiting a future."""
+    return awaitable if inspect.iscoroutine(awaitable) else _awaiting(awaitable)
+
+
+async def _awaiting(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def log_failures(failures: list[HookFailure]) -> None:
+    for failure in failures:
+        log.error("hook_failed", plugin=failure.plugin, hook=failure.hook,
+                  error=f"{type(failure.error).__name__}: {failure.error}")

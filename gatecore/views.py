@@ -1,0 +1,92 @@
+"""What plugins see of a site and its lanes: the types the hooks take, with no implementation behind them.
+
+A plugin gets the site as a :class:`SiteView` in every site hook, and through ``ctx.site`` (devices) and
+``lane.site`` (evidence sources) in the factories. Per-site plugin state lives in the site's stash, in
+typed keys, made once in ``gatecore_site_setup``::
+
+    STATE = StashKey[MyState]()
+
+    @hookimpl
+    def gatecore_site_setup(site: SiteView) -> None:
+        cfg = site.plugin_config("acme_plate")
+        if cfg is not None:
+            site.stash[STATE] = MyState(cfg)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gatecore.config import ConfigModel, LaneConfig
+from gatecore.stash import Stash
+from gatecore.types import LaneState, SharedState
+
+if TYPE_CHECKING:
+    from gatecore.devices import Device
+
+
+class LaneView(Protocol):
+    """A lane, read-only: what it is, what state it is in, what it has counted and its devices."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def config(self) -> LaneConfig: ...
+    @property
+    def state(self) -> LaneState: ...
+    @property
+    def devices(self) -> Mapping[str, Device]:
+        """The lane's devices by role."""
+    @property
+    def crossings(self) -> int:
+        """Crossings completed (the lane was clear again after a decision)."""
+    @property
+    def decisions(self) -> Mapping[str, int]:
+        """Decisions made, by outcome (``pass``, ``deny``, ``refer``)."""
+    @property
+    def faults(self) -> int:
+        """Times the lane went degraded."""
+
+
+class SiteView(Protocol):
+    """A site as plugins see it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def stash(self) -> Stash:
+        """Per-site plugin state in typed keys (:class:`gatecore.api.StashKey`)."""
+    @property
+    def lanes(self) -> Mapping[str, LaneView]: ...
+
+    def plugin_config(self, name: str) -> ConfigModel | None:
+        """The validated ``[plugins.NAME]`` section, or ``None`` when the profile has none."""
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``coro`` in the background, owned by the site: a crash is logged and reported, it is
+        cancelled at shutdown. Before the site runs, it starts with the site."""
+
+    async def share_state(self, update: SharedState) -> None:
+        """Hand a snapshot or delta of shared state to the transports (``gatecore_share_state``)."""
+
+    async def apply_state(self, update: SharedState) -> bool:
+        """Apply an update that arrived (``gatecore_apply_state``); ``False`` when nobody could."""
+
+
+@dataclass(frozen=True)
+class LaneInfo:
+    """A lane as evidence factories see it: its site, its config and its devices by role."""
+
+    site: SiteView
+    config: LaneConfig
+    devices: Mapping[str, Device] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def site_id(self) -> str:
+        return self.site.id
