@@ -18,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from firmware_bridge.osdp.checks import checksum as checksum
+from firmware_bridge.osdp.checks import crc16 as crc16
+
 SOM = 0x53
 MARK = 0xFF
 BROADCAST = 0x7F
@@ -42,32 +45,6 @@ SCS_REPLY_ENC = 0x18  # PD -> CP, MAC, data encrypted
 MAC_TYPES = frozenset({SCS_CMD_MAC, SCS_REPLY_MAC, SCS_CMD_ENC, SCS_REPLY_ENC})
 
 MacFn = Callable[[bytes], bytes]  # given the bytes SOM .. data, returns the 4 MAC bytes
-
-
-def _crc16_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc16_table()
-
-
-def crc16(data: bytes | bytearray | memoryview) -> int:
-    """CRC-16 as OSDP uses it: polynomial 0x1021, initial value 0x1D0F, not reflected (CRC-16/AUG-CCITT)."""
-    crc = 0x1D0F
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[((crc >> 8) ^ byte) & 0xFF]
-    return crc
-
-
-def checksum(data: bytes | bytearray | memoryview) -> int:
-    """The 8-bit check value: the two's complement of the sum of the bytes."""
-    return (-sum(data)) & 0xFF
 
 
 @dataclass(frozen=True, slots=True)
