@@ -178,11 +178,12 @@ class FrameParser:
     must not hide the real ones. Each decision is taken when it would be were the bytes fed one at a time,
     so the frames and the counts do not depend on how the input is cut.
 
-    Work, linear in the input: each byte is taken in once (its running check values) and passed once by
-    each of two searches for start bytes; each start byte's header is read twice and its frame checked at
-    most three times (as a candidate, as a frame inside one, once more if that makes a candidate drop), in
-    O(1) each (:class:`RunningChecks`), whatever the frame's length and however many candidates overlap; a
-    frame handed out is copied once. ``stats.examined_bytes`` counts that work.
+    Work, linear in the input: each byte is passed once by each of two searches for start bytes and taken
+    in at most once by the running check values (only if a check needs it); each start byte's header is read
+    at most twice and its frame checked at most three times (as a candidate, as a frame inside one, once
+    more if that makes a candidate drop), in O(1) each (:class:`RunningChecks`), whatever the frame's length
+    and however many candidates overlap; a frame handed out is copied once. ``stats.examined_bytes`` counts
+    that work.
     """
 
     def __init__(self, max_len: int = MAX_FRAME_LEN, *, require_crc: bool = False) -> None:
@@ -194,6 +195,7 @@ class FrameParser:
     def _clear(self, at: int) -> None:
         self._buf = bytearray()
         self._checks = RunningChecks()
+        self._checked = 0  # how many of _buf's bytes _checks has taken in (it catches up when asked)
         self._base = self._end = at  # stream positions of _buf[0] and of the end of _buf
         self._pos = at  # the candidate start byte, or where the hunt for one goes on
         self._since: int | None = None  # bytes fed when the candidate became one; None while hunting
@@ -212,10 +214,6 @@ class FrameParser:
             return [frame for i in range(0, len(data), _SLICE) for frame in self.feed(data[i : i + _SLICE])]
         self._buf += data
         self._end += len(data)
-        self._checks.add(data)
-        self.stats.examined_bytes += len(data)
-        if self._end - HEADER_LEN >= self._scanned:
-            self._note_starts()
         frames: list[Frame] = []
         while self._hunt() and self._decide(frames):
             pass
@@ -226,6 +224,8 @@ class FrameParser:
         """Each new start byte whose header has come in and that claims a CRC frame goes on ``_claims``."""
         buf, base, last = self._buf, self._base, self._end - HEADER_LEN
         pos = max(self._scanned, self._pos + 1)
+        if pos > last:
+            return
         while pos <= last:
             i = buf.find(SOM, pos - base, last - base + 1)
             if i < 0:
@@ -236,7 +236,7 @@ class FrameParser:
             if buf[i + 4] & CTRL_CRC and HEADER_LEN + 2 < length <= self.max_len:
                 heapq.heappush(self._claims, (i + base + length, i + base))
             pos = i + base + 1
-        self._scanned = last + 1  # feed() calls this only when there is something new
+        self._scanned = last + 1
 
     def _hunt(self) -> bool:
         """Whether there is a candidate start byte; otherwise skip to the next one, or to the end."""
@@ -302,6 +302,7 @@ class FrameParser:
         """The end of the first complete CRC frame that checks out, begins after ``start`` and ends before
         ``stop``. A claim is dropped once it begins before a candidate or fails its check, so each is checked
         once, or once more for each candidate it makes the parser drop."""
+        self._note_starts()
         claims, end = self._claims, self._end
         while claims and claims[0][0] < stop and claims[0][0] <= end:
             claim_end, claim_start = claims[0]
@@ -313,6 +314,10 @@ class FrameParser:
     def _checks_out(self, i: int, length: int) -> bool:
         """Whether ``_buf[i:i + length]`` (complete, header read) is a frame :func:`decode_frame` accepts."""
         buf, checks = self._buf, self._checks
+        if self._checked < len(buf):  # bytes skipped before this was needed are never taken in
+            checks.add(buf[self._checked :])
+            self.stats.examined_bytes += len(buf) - self._checked
+            self._checked = len(buf)
         self.stats.examined_bytes += 4  # the check bytes and the security block's length and type
         if buf[i + 4] & CTRL_CRC:
             body_end = i + length - 2
@@ -327,12 +332,23 @@ class FrameParser:
         return True
 
     def _trim(self) -> None:
-        """Forget the bytes before the candidate, once there are enough of them (or all are consumed)."""
+        """Forget the bytes before the candidate: all at once when all are consumed, else in large steps."""
         count = self._pos - self._base
-        if count >= _SLICE or (count and self._pos == self._end):
+        if self._pos == self._end and count:
+            self._buf.clear()
+            self._claims.clear()  # every claim begins before the end, so before any candidate to come
+            if self._checked:
+                self._checks, self._checked = RunningChecks(), 0
+        elif count >= _SLICE:
             del self._buf[:count]
-            self._checks.drop(count)
-            self._base = self._pos
+            if self._checked > count:
+                self._checks.drop(count)
+                self._checked -= count
+            else:
+                self._checks, self._checked = RunningChecks(), 0
             self._claims = [claim for claim in self._claims if claim[1] > self._pos]  # the rest are done with
             heapq.heapify(self._claims)
+        else:
+            return
+        self._base = self._pos
 
