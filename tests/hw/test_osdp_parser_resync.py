@@ -30,16 +30,17 @@ fuzz = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list
 HOSTILE = {
     # a start byte claiming a 1440-byte CRC frame, then fake 8-byte CRC frames that never check out
     "long-claim-then-fake-frames": (b"\x53\x01\xa0\x05\x04", b"\x53\x01\x08\x00\x04\x00\x00\x00"),
-    # the same with fake frames claiming 240 bytes each, a start byte every 5 bytes (the kind)
+    # the same with fake frames claiming 240 bytes each, a start byte every 5 bytes
     "long-claim-then-overlapping-claims": (b"\x53\x01\xa0\x05\x04", b"\x53\x01\xf0\x00\x04"),
     # every fifth byte a start byte claiming a 1440-byte CRC frame
     "dense-long-claims": (b"", b"\x53\x01\xa0\x05\x04"),
     # a real frame's header (a long osdp_FILETRANSFER reply) whose data is full of fake start bytes
     "fake-starts-inside-a-partial-frame": (encode_frame(1, 1, 0x7A, bytes(1400), reply=True)[:5], b"\x53\x81"),
 }
-# Work per byte fed, bounded whatever the stream, the cut and max_len: each byte is taken in once, passed once
-# by each of the two searches for start bytes and copied at most once into a frame handed out (4); each start
-# byte's header is read twice (10) and its frame checked at most three times, 4 bytes each (12).
+# Work per byte fed, bounded whatever the stream, the cut and max_len: each byte is passed once by each of the
+# two searches for start bytes, taken in at most once by the running check values and copied at most once into
+# a frame handed out (4); each start byte's header is read at most twice (10) and its frame checked at most
+# three times, 4 bytes each (12).
 EXAMINED_PER_BYTE = 4 + 10 + 12
 
 
