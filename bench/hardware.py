@@ -1,10 +1,11 @@
 """Hardware link figures: OSDP over a pty at 115200 baud (our control panel and, as the baseline, libosdp's
 own control panel, both driving the same libosdp PD with the secure channel on), Modbus TCP on 127.0.0.1
-(our ModbusLink and, as the baseline, bare pymodbus calls).
+(our ModbusLink and, as the baseline, bare pymodbus calls); and the CPU the OSDP frame parser spends on
+benign and on hostile input, fed one byte at a time and in 64-byte chunks.
 
-    python bench/hardware.py [--seconds 3] [--commands 40]
+    python bench/hardware.py [--seconds 3] [--commands 40] [--parser-kb 1024] [--parser-only]
 
-Prints the figures, writes its section of BENCHMARKS.md, and prints a JSON line last.
+Prints the figures, writes its sections of BENCHMARKS.md, and prints a JSON line last.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import re
 import statistics
 import time
@@ -26,12 +28,15 @@ import osdp  # type: ignore[import-untyped]
 from firmware_bridge.modbus.client import ModbusLink
 from firmware_bridge.modbus.poller import Poller
 from firmware_bridge.osdp.cp import ControlPanel, PdConfig, PdOffline
-from firmware_bridge.osdp.messages import Cmd, OutputCommand, OutputControl
+from firmware_bridge.osdp.frame import SCS_REPLY_ENC, SCS_REPLY_MAC, FrameParser, encode_frame
+from firmware_bridge.osdp.messages import Cmd, OutputCommand, OutputControl, Reply
 from firmware_bridge.testing.modbus_peer import CONTROLLER_MAP, BarrierController
 from firmware_bridge.testing.osdp_peer import LibosdpPd, PtyBus
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 SECTION = "## Hardware links (bench/hardware.py)"
+PARSER_SECTION = "## Hardware links: OSDP frame parser CPU (bench/hardware.py)"
+LINE_BYTES_PER_S = 115_200 // 10  # 8N1: ten bit times a byte
 
 
 def ms(values: list[float]) -> float:
@@ -178,11 +183,107 @@ async def modbus_unplug_ms() -> float:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def write_section(text: str) -> None:
+def _benign_replies(rng: random.Random) -> bytes:
+    """What a control panel hears from a PD: replies after a mark byte, plain and under the secure channel."""
+    seq = rng.randrange(4)
+
+    def mac(body: bytes) -> bytes:
+        return rng.randbytes(4)  # a MAC's bytes are as good as random here
+
+    return b"\xff" + rng.choice([
+        encode_frame(1, seq, Reply.ACK, reply=True),
+        encode_frame(1, seq, Reply.LSTATR, b"\x00\x00", reply=True),
+        encode_frame(1, seq, Reply.RAW, b"\x00\x01\x1a\x00" + rng.randbytes(4), reply=True),
+        encode_frame(1, seq, Reply.ACK, reply=True, scb=bytes((2, SCS_REPLY_MAC)), mac_fn=mac),
+        encode_frame(1, seq, Reply.RAW, rng.randbytes(16), reply=True, scb=bytes((2, SCS_REPLY_ENC)), mac_fn=mac),
+    ])
+
+
+# name -> (what it is, bytes before the repeated pattern, the pattern); 0x53 is the start byte
+HOSTILE_INPUTS = {
+    "stray-then-fakes": ("a start byte claiming a 1440-byte CRC frame, then fake 8-byte CRC frames",
+                         b"\x53\x01\xa0\x05\x04", b"\x53\x01\x08\x00\x04\x00\x00\x00"),
+    "overlapping-claims": ("a start byte claiming a 1440-byte CRC frame, then one every 5 bytes claiming 240",
+                           b"\x53\x01\xa0\x05\x04", b"\x53\x01\xf0\x00\x04"),
+    "dense-long-claims": ("a start byte every 5 bytes, each claiming a 1440-byte CRC frame",
+                          b"", b"\x53\x01\xa0\x05\x04"),
+    "fake-starts-in-frame": ("a real header claiming a 1408-byte reply, its data full of fake start bytes",
+                             b"\x53\x81\x80\x05\x05", b"\x53\x81"),
+    "start-bytes-only": ("0x53 and nothing else", b"", b"\x53"),
+}
+
+
+def parser_inputs(size: int) -> dict[str, tuple[str, bytes]]:
+    rng = random.Random(20261201)
+    benign = bytearray()
+    while len(benign) < size:
+        benign += _benign_replies(rng)
+    inputs = {"benign": ("PD replies (ACK, LSTATR, RAW; plain, MAC, encrypted), each after a mark byte",
+                         bytes(benign[:size])),
+              "random": ("uniformly random bytes", rng.randbytes(size))}
+    for name, (what, prefix, pattern) in HOSTILE_INPUTS.items():
+        inputs[name] = (what, (prefix + pattern * (size // len(pattern) + 1))[:size])
+    return inputs
+
+
+def parser_cpu(data: bytes, chunk: int, runs: int = 3) -> dict[str, float]:
+    """CPU seconds per MB (median of ``runs``) for FrameParser, made as the control panel makes it, fed
+    ``data`` in ``chunk``-byte pieces."""
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    times = []
+    for _ in range(runs):
+        parser = FrameParser(require_crc=True)
+        start = time.thread_time()
+        for piece in pieces:
+            parser.feed(piece)
+        times.append(time.thread_time() - start)
+    cpu = statistics.median(times)
+    return {"cpu_s_per_mb": round(cpu / len(data) * 1e6, 3), "core_pct_at_115200": round(
+        cpu / len(data) * LINE_BYTES_PER_S * 100, 2), "examined_per_byte": round(
+        parser.stats.examined_bytes / len(data), 1), "frames": parser.stats.frames}
+
+
+def parser_figures(kilobytes: int, command: str) -> tuple[dict[str, Any], str]:
+    load = os.getloadavg()[0]
+    size = kilobytes * 1024
+    rows, result = [], {}
+    for name, (what, data) in parser_inputs(size).items():
+        one, chunked = parser_cpu(data, 1), parser_cpu(data, 64)
+        result[name] = {"bytewise": one, "chunk64": chunked}
+        rows.append(f"| {name}: {what} | {one['cpu_s_per_mb']} | {one['core_pct_at_115200']} % | "
+                    f"{chunked['cpu_s_per_mb']} | {chunked['core_pct_at_115200']} % | "
+                    f"{one['examined_per_byte']} / {chunked['examined_per_byte']} | {one['frames']} |")
+    worst = max(r["bytewise"]["core_pct_at_115200"] for n, r in result.items() if n != "benign")
+    text = "\n".join([
+        PARSER_SECTION, "",
+        f"`{command}` on {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores (shared, "
+        f"load average {load:.1f} at the start); {kilobytes} KiB of each input fed to "
+        "`FrameParser(require_crc=True)` (as the control panel makes it); CPU time of the feeding thread, median "
+        "of 3 runs. A core's share at 115,200 baud: the CPU for the 11,520 bytes a second such a line carries. "
+        "For scale: on main before issue 11 item 8, 1,435 hostile bytes fed one at a time cost 3.2 s of CPU "
+        "(about 450 B/s, 2,200 s per MB).", "",
+        "| input | 1 byte at a time: CPU s per MB | share of a core at 115,200 baud | 64-byte chunks: CPU s per MB "
+        "| share of a core at 115,200 baud | bytes examined per byte (1 / 64) | frames |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows, "",
+        f"Worst hostile input, one byte at a time: {worst} % of a core at 115,200 baud (the issue asks < 10 %).", "",
+    ])
+    return result, text
+
+
+def write_section(text: str, heading: str = SECTION, after: str | None = None) -> None:
+    """Replace the section ``heading`` of BENCHMARKS.md with ``text``; a new one goes after ``after``, or last."""
     path = Path("BENCHMARKS.md")
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    new = pattern.sub(text.rstrip("\n"), old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    text = text.rstrip("\n") + "\n\n"
+    found = re.search(re.escape(heading) + r".*?(?:\n(?=## )|\Z)", old, re.S)
+    behind = re.search(re.escape(after) + r".*?(?:\n(?=## )|\Z)", old, re.S) if after else None
+    if found:
+        new = old[: found.start()] + text + old[found.end() :]
+    elif behind:
+        new = old[: behind.end()] + text + old[behind.end() :]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
     path.write_text(new.rstrip("\n") + "\n")
 
 
@@ -190,7 +291,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="polling window per control panel")
     parser.add_argument("--commands", type=int, default=40, help="commands / requests timed per link")
+    parser.add_argument("--parser-kb", type=int, default=1024, help="KiB of each input for the frame parser figure")
+    parser.add_argument("--parser-only", action="store_true", help="only the frame parser figure")
     args = parser.parse_args()
+    command = (f"python bench/hardware.py --parser-only --parser-kb {args.parser_kb}" if args.parser_only else
+               f"python bench/hardware.py --seconds {args.seconds:g} --commands {args.commands} "
+               f"--parser-kb {args.parser_kb}")
+    parsing, parser_text = parser_figures(args.parser_kb, command)
+    print(parser_text)
+    write_section(parser_text, PARSER_SECTION, after=SECTION)
+    if args.parser_only:
+        print(json.dumps({"bench": "hardware.parser", **parsing}))
+        return
     ours = asyncio.run(our_cp(args.seconds, args.commands))
     theirs = libosdp_cp(args.seconds, args.commands)
     mb = asyncio.run(modbus(args.commands))
@@ -208,8 +320,8 @@ def main() -> None:
         "pymodbus_bare_rw_ms_p50": mb["pymodbus_rw_ms_p50"],
         "osdp_unplug_to_offline_ms": unplug["osdp"],
         "modbus_unplug_to_offline_ms": unplug["modbus"],
+        "parser": parsing,
     }
-    command = f"python bench/hardware.py --seconds {args.seconds:g} --commands {args.commands}"
     lines = [
         SECTION, "",
         f"`{command}` on {platform.machine()}, Python {platform.python_version()}, libosdp {_libosdp_version()}, "

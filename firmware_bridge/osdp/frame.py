@@ -10,13 +10,19 @@ A reply has bit 7 of ``ADDR`` set. The security block is ``[length, type, data..
 (an established secure channel) add a 4-byte MAC after the data.
 
 :class:`FrameParser` turns any byte stream into frames: it skips garbage, resynchronises on the next
-start byte after a bad header or check value, counts what it dropped, and never raises.
+start byte after a bad header or check value, counts what it dropped, and never raises. Its work is linear
+in its input, whatever the input and however it is cut (see the class).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from firmware_bridge.osdp.checks import RunningChecks
+from firmware_bridge.osdp.checks import checksum as checksum
+from firmware_bridge.osdp.checks import crc16 as crc16
 
 SOM = 0x53
 MARK = 0xFF
@@ -42,32 +48,6 @@ SCS_REPLY_ENC = 0x18  # PD -> CP, MAC, data encrypted
 MAC_TYPES = frozenset({SCS_CMD_MAC, SCS_REPLY_MAC, SCS_CMD_ENC, SCS_REPLY_ENC})
 
 MacFn = Callable[[bytes], bytes]  # given the bytes SOM .. data, returns the 4 MAC bytes
-
-
-def _crc16_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc16_table()
-
-
-def crc16(data: bytes | bytearray | memoryview) -> int:
-    """CRC-16 as OSDP uses it: polynomial 0x1021, initial value 0x1D0F, not reflected (CRC-16/AUG-CCITT)."""
-    crc = 0x1D0F
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[((crc >> 8) ^ byte) & 0xFF]
-    return crc
-
-
-def checksum(data: bytes | bytearray | memoryview) -> int:
-    """The 8-bit check value: the two's complement of the sum of the bytes."""
-    return (-sum(data)) & 0xFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,42 +117,41 @@ def decode_frame(raw: bytes) -> Frame:
         raise FrameError("length field does not match")
     ctrl = raw[4]
     use_crc = bool(ctrl & CTRL_CRC)
-    check_len = 2 if use_crc else 1
-    body = raw[:-check_len]
+    body_end = length - (2 if use_crc else 1)
     if use_crc:
-        if crc16(body) != raw[-2] | raw[-1] << 8:
+        if crc16(raw[:body_end]) != raw[-2] | raw[-1] << 8:
             raise FrameError("bad CRC")
-    elif checksum(body) != raw[-1]:
+    elif checksum(raw[:body_end]) != raw[-1]:
         raise FrameError("bad checksum")
-    return _split(raw, body, ctrl, use_crc)
-
-
-def _split(raw: bytes, body: bytes, ctrl: int, use_crc: bool) -> Frame:
-    pos = HEADER_LEN
-    scb = None
-    if ctrl & CTRL_SCB:
-        if len(body) <= pos or body[pos] < 2 or pos + body[pos] > len(body):
-            raise FrameError("bad security block")
-        scb = body[pos : pos + body[pos]]
-        pos += len(scb)
-    end = len(body)
-    mac = None
-    if scb is not None and scb[1] in MAC_TYPES:
-        end -= MAC_LEN
-        mac = body[end:]
-    if end <= pos:
-        raise FrameError("no command or reply code")
+    code_at, data_end = _layout(raw, 0, length)
     return Frame(
         address=raw[1] & 0x7F,
         is_reply=bool(raw[1] & REPLY_FLAG),
         seq=ctrl & CTRL_SQN,
-        code=body[pos],
-        data=bytes(body[pos + 1 : end]),
+        code=raw[code_at],
+        data=bytes(raw[code_at + 1 : data_end]),
         use_crc=use_crc,
-        scb=bytes(scb) if scb is not None else None,
-        mac=bytes(mac) if mac is not None else None,
+        scb=bytes(raw[HEADER_LEN:code_at]) if ctrl & CTRL_SCB else None,
+        mac=bytes(raw[data_end:body_end]) if data_end < body_end else None,
         raw=bytes(raw),
     )
+
+
+def _layout(raw: bytes | bytearray, start: int, length: int) -> tuple[int, int]:
+    """Where the code byte and the end of the data are in the frame at ``raw[start:start + length]``
+    (the MAC, if any, runs from there to the check bytes). Raises :class:`FrameError` if they do not fit."""
+    ctrl = raw[start + 4]
+    body_end = start + length - (2 if ctrl & CTRL_CRC else 1)
+    pos, data_end = start + HEADER_LEN, body_end
+    if ctrl & CTRL_SCB:
+        if body_end <= pos or raw[pos] < 2 or pos + raw[pos] > body_end:
+            raise FrameError("bad security block")
+        if raw[pos + 1] in MAC_TYPES:
+            data_end -= MAC_LEN
+        pos += raw[pos]
+    if data_end <= pos:
+        raise FrameError("no command or reply code")
+    return pos, data_end
 
 
 @dataclass(slots=True)
@@ -180,6 +159,10 @@ class ParserStats:
     frames: int = 0
     bad_frames: int = 0  # a start byte was found but the frame did not check out
     skipped_bytes: int = 0  # bytes dropped while hunting for a start byte
+    examined_bytes: int = 0  # the parser's work: bytes taken in, passed by a search, read or handed out
+
+
+_SLICE = 4096  # the most bytes taken in at once (bounds the buffer, however much one feed brings)
 
 
 class FrameParser:
@@ -188,79 +171,184 @@ class FrameParser:
     ``require_crc`` drops frames protected only by the 8-bit checksum: a CP that speaks CRC-16 gets CRC-16
     replies, and on a noisy line a checksum lets one stray frame in 256 through where the CRC lets one
     in 65536.
+
+    Resynchronisation: a start byte with a bad header, or whose frame fails its check, is dropped alone (a
+    frame may begin in the bytes after it). A start byte whose frame is still arriving is dropped as soon as
+    a complete CRC frame that begins after it ends before it would: a stray start byte claiming a long frame
+    must not hide the real ones. Each decision is taken when it would be were the bytes fed one at a time,
+    so the frames and the counts do not depend on how the input is cut.
+
+    Work, linear in the input: each byte is passed once by each of two searches for start bytes and taken
+    in at most once by the running check values (only if a check needs it); each start byte's header is read
+    at most twice and its frame checked at most three times (as a candidate, as a frame inside one, once
+    more if that makes a candidate drop), in O(1) each (:class:`RunningChecks`), whatever the frame's length
+    and however many candidates overlap; a frame handed out is copied once. ``stats.examined_bytes`` counts
+    that work.
     """
 
     def __init__(self, max_len: int = MAX_FRAME_LEN, *, require_crc: bool = False) -> None:
         self.max_len = max_len
         self.require_crc = require_crc
         self.stats = ParserStats()
+        self._clear(0)
+
+    def _clear(self, at: int) -> None:
         self._buf = bytearray()
+        self._checks = RunningChecks()
+        self._checked = 0  # how many of _buf's bytes _checks has taken in (it catches up when asked)
+        self._base = self._end = at  # stream positions of _buf[0] and of the end of _buf
+        self._pos = at  # the candidate start byte, or where the hunt for one goes on
+        self._since: int | None = None  # bytes fed when the candidate became one; None while hunting
+        self._stop: int | None = None  # where the candidate's frame ends, once its header is read
+        self._clock = at  # bytes fed when the last candidate was decided, had they come one at a time
+        self._scanned = at  # start bytes before this are noted as possible inner frames
+        self._claims: list[tuple[int, int]] = []  # (end, start) of CRC frames that may begin inside a candidate
 
     def reset(self) -> None:
         """Drop buffered bytes (before a retransmission, say); they count as skipped."""
-        self.stats.skipped_bytes += len(self._buf)
-        self._buf.clear()
+        self.stats.skipped_bytes += self._end - self._pos
+        self._clear(self._end)
 
     def feed(self, data: bytes) -> list[Frame]:
+        if len(data) > _SLICE:
+            return [frame for i in range(0, len(data), _SLICE) for frame in self.feed(data[i : i + _SLICE])]
         self._buf += data
+        self._end += len(data)
         frames: list[Frame] = []
-        while True:
-            frame, progressed = self._next()
-            if frame is not None:
-                frames.append(frame)
-            elif not progressed:
-                return frames
+        while self._hunt() and self._decide(frames):
+            pass
+        self._trim()
+        return frames
 
-    def _next(self) -> tuple[Frame | None, bool]:
-        buf = self._buf
-        start = buf.find(SOM)
-        if start < 0:
-            self._skip(len(buf))
-            return None, False
-        if start:
-            self._skip(start)
-        if len(buf) < HEADER_LEN:
-            return None, False
-        length = buf[2] | buf[3] << 8
-        if length < HEADER_LEN + 2 or length > self.max_len or (self.require_crc and not buf[4] & CTRL_CRC):
-            self._bad()
-            return None, True
-        if len(buf) < length:
-            if self._complete_frame_after_start():
-                self._bad()  # a long "length" from a stray start byte must not hide a real frame
-                return None, True
-            return None, False
-        try:
-            frame = decode_frame(bytes(buf[:length]))
-        except FrameError:
-            self._bad()
-            return None, True
-        del buf[:length]
-        self.stats.frames += 1
-        return frame, True
-
-    def _complete_frame_after_start(self) -> bool:
-        """Whether a whole CRC-checked frame already sits after the (incomplete) candidate's start byte."""
-        buf = self._buf
-        i = buf.find(SOM, 1)
-        while 0 < i <= len(buf) - HEADER_LEN - 2:
+    def _note_starts(self) -> None:
+        """Each new start byte whose header has come in and that claims a CRC frame goes on ``_claims``."""
+        buf, base, last = self._buf, self._base, self._end - HEADER_LEN
+        pos = max(self._scanned, self._pos + 1)
+        if pos > last:
+            return
+        while pos <= last:
+            i = buf.find(SOM, pos - base, last - base + 1)
+            if i < 0:
+                self.stats.examined_bytes += last + 1 - pos
+                break
+            self.stats.examined_bytes += i + base - pos + HEADER_LEN
             length = buf[i + 2] | buf[i + 3] << 8
-            if buf[i + 4] & CTRL_CRC and HEADER_LEN + 2 < length <= len(buf) - i:
-                try:
-                    decode_frame(bytes(buf[i : i + length]))
-                    return True
-                except FrameError:
-                    pass
-            i = buf.find(SOM, i + 1)
-        return False
+            if buf[i + 4] & CTRL_CRC and HEADER_LEN + 2 < length <= self.max_len:
+                heapq.heappush(self._claims, (i + base + length, i + base))
+            pos = i + base + 1
+        self._scanned = last + 1
 
-    def _skip(self, count: int) -> None:
-        skipped = self._buf[:count]
+    def _hunt(self) -> bool:
+        """Whether there is a candidate start byte; otherwise skip to the next one, or to the end."""
+        if self._since is not None:
+            return True
+        buf, i = self._buf, self._pos - self._base
+        found = buf.find(SOM, i)
+        stop = found if found >= 0 else len(buf)
         # mark bytes (0xFF) before a start byte are part of the line discipline, not garbage
-        self.stats.skipped_bytes += count - skipped.count(MARK)
-        del self._buf[:count]
+        self.stats.skipped_bytes += stop - i - buf.count(MARK, i, stop)
+        self.stats.examined_bytes += stop - i + (found >= 0)
+        self._pos = self._base + stop
+        if found < 0:
+            return False
+        self._since = max(self._clock, self._pos + 1)
+        return True
 
-    def _bad(self) -> None:
+    def _decide(self, frames: list[Frame]) -> bool:
+        """Hand out the candidate's frame (onto ``frames``) or drop it; False if it needs more bytes."""
+        start, since = self._pos, self._since
+        assert since is not None
+        stop = self._stop
+        if stop is None:
+            if start + HEADER_LEN > self._end:
+                return False
+            stop = self._stop = self._frame_end(start - self._base)
+            if stop is None:
+                return self._drop(max(since, start + HEADER_LEN))
+        if stop > since:  # still arriving when it became the candidate: a complete frame inside it wins
+            inner = self._inner_frame_end(start, stop)
+            if inner is not None:
+                return self._drop(max(since, inner))
+            if stop > self._end:
+                return False
+            at = stop
+        else:
+            at = since
+        i = start - self._base
+        if not self._checks_out(i, stop - start):
+            return self._drop(at)
+        self.stats.examined_bytes += stop - start
+        self.stats.frames += 1
+        self._clock, self._pos, self._since, self._stop = at, stop, None, None
+        frames.append(decode_frame(bytes(self._buf[i : stop - self._base])))
+        return True
+
+    def _frame_end(self, i: int) -> int | None:
+        """Where the candidate's frame ends, from its header; None if its length or CRC flag will not do."""
+        buf = self._buf
+        self.stats.examined_bytes += HEADER_LEN
+        length = buf[i + 2] | buf[i + 3] << 8
+        if length < HEADER_LEN + 2 or length > self.max_len or (self.require_crc and not buf[i + 4] & CTRL_CRC):
+            return None
+        return self._pos + length
+
+    def _drop(self, at: int) -> bool:
         """Drop the start byte only: another frame may begin inside the bytes that followed it."""
         self.stats.bad_frames += 1
-        del self._buf[:1]
+        self._clock, self._pos, self._since, self._stop = at, self._pos + 1, None, None
+        return True
+
+    def _inner_frame_end(self, start: int, stop: int) -> int | None:
+        """The end of the first complete CRC frame that checks out, begins after ``start`` and ends before
+        ``stop``. A claim is dropped once it begins before a candidate or fails its check, so each is checked
+        once, or once more for each candidate it makes the parser drop."""
+        self._note_starts()
+        claims, end = self._claims, self._end
+        while claims and claims[0][0] < stop and claims[0][0] <= end:
+            claim_end, claim_start = claims[0]
+            if claim_start > start and self._checks_out(claim_start - self._base, claim_end - claim_start):
+                return claim_end
+            heapq.heappop(claims)
+        return None
+
+    def _checks_out(self, i: int, length: int) -> bool:
+        """Whether ``_buf[i:i + length]`` (complete, header read) is a frame :func:`decode_frame` accepts."""
+        buf, checks = self._buf, self._checks
+        if self._checked < len(buf):  # bytes skipped before this was needed are never taken in
+            checks.add(buf[self._checked :])
+            self.stats.examined_bytes += len(buf) - self._checked
+            self._checked = len(buf)
+        self.stats.examined_bytes += 4  # the check bytes and the security block's length and type
+        if buf[i + 4] & CTRL_CRC:
+            body_end = i + length - 2
+            if checks.crc16(i, body_end) != buf[body_end] | buf[body_end + 1] << 8:
+                return False
+        elif not checks.sums_to_zero(i, i + length):
+            return False
+        try:
+            _layout(buf, i, length)
+        except FrameError:
+            return False
+        return True
+
+    def _trim(self) -> None:
+        """Forget the bytes before the candidate: all at once when all are consumed, else in large steps."""
+        count = self._pos - self._base
+        if self._pos == self._end and count:
+            self._buf.clear()
+            self._claims.clear()  # every claim begins before the end, so before any candidate to come
+            if self._checked:
+                self._checks, self._checked = RunningChecks(), 0
+        elif count >= _SLICE:
+            del self._buf[:count]
+            if self._checked > count:
+                self._checks.drop(count)
+                self._checked -= count
+            else:
+                self._checks, self._checked = RunningChecks(), 0
+            self._claims = [claim for claim in self._claims if claim[1] > self._pos]  # the rest are done with
+            heapq.heapify(self._claims)
+        else:
+            return
+        self._base = self._pos
+

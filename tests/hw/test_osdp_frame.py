@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firmware_bridge.osdp.checks import RunningChecks
 from firmware_bridge.osdp.frame import (
     SCS_CMD_ENC,
     FrameError,
@@ -22,6 +27,21 @@ ACK_SEQ0 = bytes.fromhex("5381080004400806")
 def test_crc16_matches_frames_libosdp_sent() -> None:
     for frame in (POLL_SEQ0, ACK_SEQ0):
         assert crc16(frame[:-2]) == frame[-2] | frame[-1] << 8
+
+
+@settings(max_examples=int(os.environ.get("GATECORE_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 300), st.data())
+def test_running_check_values_of_any_window_equal_the_direct_ones(data: bytes, cut: int, draw: st.DataObject) -> None:
+    checks = RunningChecks()
+    checks.add(data[:cut])
+    checks.add(data[cut:])
+    dropped = draw.draw(st.integers(0, len(data)))
+    checks.drop(dropped)
+    rest = data[dropped:]
+    start = draw.draw(st.integers(0, len(rest)))
+    end = draw.draw(st.integers(start, len(rest)))
+    assert checks.crc16(start, end) == crc16(rest[start:end])
+    assert checks.sums_to_zero(start, end) == (checksum(rest[start:end]) == 0)
 
 
 def test_encode_reproduces_a_libosdp_frame_byte_for_byte() -> None:
