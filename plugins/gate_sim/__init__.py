@@ -18,6 +18,7 @@ from gatecore.api import (
     EvidenceConfig,
     EvidenceSource,
     LaneInfo,
+    Profile,
     Site,
     StashKey,
     hookimpl,
@@ -45,13 +46,20 @@ def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
 
 @hookimpl
 def gatecore_device_kinds() -> Sequence[type[DeviceConfig]]:
-    return (c.SimPresenceConfig, c.SimBarrierConfig, c.SimLightsConfig, c.SimDisplayConfig,
-            c.SimReaderConfig, c.SimCameraConfig)
+    return c.SIM_DEVICES
 
 
 @hookimpl
 def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
     return (c.SimEvidenceConfig,)
+
+
+@hookimpl
+def gatecore_check_profile(profile: Profile) -> list[tuple[tuple[str | int, ...], str]]:
+    cfg = profile.plugin_config(NAME)
+    if not isinstance(cfg, c.SimSection):
+        return []
+    return [(("plugins", NAME, *path), message) for path, message in c.fault_problems(cfg, profile.lanes)]
 
 
 @hookimpl
