@@ -20,8 +20,8 @@ from gatecore.profile import (
     ProfileError,
     ReadLimits,
     disabled_plugins,
-    load_profile,
     read_profile,
+    validate_profile,
 )
 from gatecore.profile_models import build_models
 from gatecore.site import Site, SiteError
@@ -39,8 +39,10 @@ def manager_for(path: str, limits: ReadLimits | None = None) -> pluggy.PluginMan
 
 
 def load(path: str, limits: ReadLimits | None = None) -> tuple[Profile, pluggy.PluginManager]:
-    pm = manager_for(path, limits)
-    return load_profile(path, pm, limits), pm
+    """The validated profile and the plugin manager it asks for; the files are read once."""
+    raw, origins = read_profile(path, limits)
+    pm = make_manager(disabled_plugins(raw))
+    return validate_profile(path, raw, origins, pm), pm
 
 
 def reading_limits(args: argparse.Namespace) -> ReadLimits:

@@ -39,7 +39,7 @@ from gatecore.tomlpos import KeyPath, locate
 
 __all__ = [
     "MAX_PROFILE_BYTES", "Origin", "Profile", "ProfileError", "ProfileIssue", "ReadLimits", "disabled_plugins",
-    "dotted", "issue_at", "load_profile", "read_profile", "suggest",
+    "dotted", "issue_at", "load_profile", "read_profile", "suggest", "validate_profile",
 ]
 
 
@@ -97,6 +97,12 @@ def disabled_plugins(raw: Mapping[str, Any]) -> list[str]:
 def load_profile(path: str | Path, pm: pluggy.PluginManager, limits: ReadLimits | None = None) -> Profile:
     """Read, merge and validate a profile against the plugins in ``pm``; raises :class:`ProfileError`."""
     raw, origins = read_profile(path, limits)
+    return validate_profile(path, raw, origins, pm)
+
+
+def validate_profile(path: str | Path, raw: dict[str, Any], origins: dict[KeyPath, Origin],
+                     pm: pluggy.PluginManager) -> Profile:
+    """Validate what :func:`read_profile` read against the plugins in ``pm``; raises :class:`ProfileError`."""
     models = build_models(pm)
     issues = _Validator(raw, origins, models, str(path)).run()
     if issues:
