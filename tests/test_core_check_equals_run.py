@@ -18,7 +18,7 @@ import pytest
 from gatecore.cli import main
 
 from .test_core_profile import GOOD, builds
-from .test_core_tomlpos import hang_guard
+from .test_core_run import run
 
 PROFILES = sorted((Path(__file__).resolve().parent.parent / "profiles").glob("*.toml"))
 
@@ -221,12 +221,9 @@ def test_a_pass_source_whose_camera_or_reader_is_missing_is_refused(
     refused_at(write_profile(text), capsys, 27, 3, f"lanes[0].evidence[1].{key}", fragment)
 
 
-def test_run_builds_a_site_of_modbus_devices_in_its_event_loop(
-    write_profile: Callable[..., Path], capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_run_builds_a_site_of_modbus_devices_in_its_event_loop(write_profile: Callable[..., Path]) -> None:
     """A Modbus device's client binds to the running loop when it is made; on main `gatecore run` made the
     site before its loop ran and a profile that `check` passed ended in a RuntimeError traceback. Now the
     run starts (nothing answers at 127.0.0.1:502 or on /dev/null: the lane degrades) and stops."""
-    with hang_guard(60):
-        assert main(["run", str(write_profile(HW)), "--duration", "0.5", "--log-level", "error"]) == 0
-    assert '"site": "t/hw"' in capsys.readouterr().out
+    proc = run("run", str(write_profile(HW)), "--duration", "0.5", "--log-level", "error", timeout=120)
+    assert proc.returncode == 0 and '"site": "t/hw"' in proc.stdout, proc.stderr[-2000:]

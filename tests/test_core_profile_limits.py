@@ -18,6 +18,7 @@ import pytest
 from gatecore.cli import main
 
 from .test_core_profile import GOOD
+from .test_core_run import run
 from .test_core_tomlpos import hang_guard
 
 MAX_PROFILE_BYTES = 1 << 20  # the default of --max-profile-bytes: 1 MiB
@@ -152,7 +153,7 @@ def test_a_misspelt_dotted_header_is_reported_at_its_line(tmp_path: Path, capsys
     assert lines[0].startswith(f"{path}:{line}:10: plugins.gate_simm: unknown key 'gate_simm'"), lines
 
 
-def test_run_refuses_what_check_refuses_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write_bytes(tmp_path, _padded(2000))
-    assert main(["run", "--max-profile-bytes", "1000", str(path), "--duration", "0.1"]) == 2
-    assert "larger than 1000 bytes" in capsys.readouterr().err
+def test_run_refuses_what_check_refuses_before_starting(tmp_path: Path) -> None:
+    proc = run("run", "--max-profile-bytes", "1000", str(write_bytes(tmp_path, _padded(2000))), "--duration", "0.1",
+               timeout=120)
+    assert proc.returncode == 2 and "larger than 1000 bytes" in proc.stderr, proc.stderr
