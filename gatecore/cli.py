@@ -7,36 +7,52 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from gatecore import __version__, logs
 from gatecore.plugins import PluginError, describe, make_manager
-from gatecore.profile import Profile, ProfileError, disabled_plugins, load_profile, read_profile
+from gatecore.profile import (
+    MAX_PROFILE_BYTES,
+    Profile,
+    ProfileError,
+    ReadLimits,
+    disabled_plugins,
+    read_profile,
+    validate_profile,
+)
 from gatecore.profile_models import build_models
 from gatecore.site import Site, SiteError
 
 EXIT_INVALID = 2
 
 
-def manager_for(path: str) -> pluggy.PluginManager:
+def manager_for(path: str, limits: ReadLimits | None = None) -> pluggy.PluginManager:
     """The plugin manager a profile asks for (its ``[plugins] disable`` list applied)."""
     try:
-        raw, _ = read_profile(path)
+        raw, _ = read_profile(path, limits)
     except ProfileError:
         return make_manager()
     return make_manager(disabled_plugins(raw))
 
 
-def load(path: str) -> tuple[Profile, pluggy.PluginManager]:
-    pm = manager_for(path)
-    return load_profile(path, pm), pm
+def load(path: str, limits: ReadLimits | None = None) -> tuple[Profile, pluggy.PluginManager]:
+    """The validated profile and the plugin manager it asks for; the files are read once."""
+    raw, origins = read_profile(path, limits)
+    pm = make_manager(disabled_plugins(raw))
+    return validate_profile(path, raw, origins, pm), pm
+
+
+def reading_limits(args: argparse.Namespace) -> ReadLimits:
+    """The bounds the command line sets on reading a profile."""
+    return ReadLimits(max_bytes=args.max_profile_bytes, include_dirs=tuple(args.include_dir))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        profile, _ = load(args.profile)
+        profile, _ = load(args.profile, reading_limits(args))
     except ProfileError as exc:
         for issue in exc.issues:
             print(issue)
@@ -52,22 +68,30 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        profile, pm = load(args.profile)
+        profile, pm = load(args.profile, reading_limits(args))
     except ProfileError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_INVALID
+    except PluginError as exc:
+        print(f"{args.profile}:1:1: plugins: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     logs.configure(args.log_level or profile.logging.level, args.log_format or profile.logging.format)
     try:
-        site = Site(profile, pm)
+        site = asyncio.run(_run(profile, pm, args))
     except SiteError as exc:
         print(f"{args.profile}: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    asyncio.run(site.run(crossings=args.crossings, duration=args.duration))
     summary = site.summary()
     print(_human(summary), file=sys.stderr)
     print(json.dumps(summary), flush=True)
     return 0
+
+
+async def _run(profile: Profile, pm: pluggy.PluginManager, args: argparse.Namespace) -> Site:
+    site = Site(profile, pm)  # in the loop: a device may bind to it when it is made (a Modbus client does)
+    await site.run(crossings=args.crossings, duration=args.duration)
+    return site
 
 
 def _human(s: dict[str, Any]) -> str:
@@ -107,6 +131,8 @@ def parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a profile without starting hardware")
     check.add_argument("profile")
     check.set_defaults(func=cmd_check)
+    for command in (run, check):
+        _reading_options(command)
     plugins = sub.add_parser("plugins", help="list plugins, versions and hooks")
     plugins.add_argument("profile", nargs="?")
     plugins.set_defaults(func=cmd_plugins)
@@ -114,6 +140,23 @@ def parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
     (pm or make_manager()).hook.gatecore_add_commands(subparsers=sub)
     return top
+
+
+def _reading_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--max-profile-bytes", type=_positive, default=MAX_PROFILE_BYTES, metavar="N",
+                         help=f"refuse a profile larger than N bytes with its includes (default {MAX_PROFILE_BYTES})")
+    command.add_argument("--include-dir", type=Path, action="append", default=[], metavar="DIR",
+                         help="a directory includes may also come from (besides the profile's own); repeatable")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of bytes above 0")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,12 +8,16 @@ unions (see :mod:`gatecore.profile`).
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
+
+from gatecore.devices import Barrier, Device, Display, Lights, Presence, Reader
 
 Identifier = Annotated[
     str,
@@ -28,8 +32,11 @@ class ConfigModel(BaseModel):
 
 
 class DeviceConfig(ConfigModel):
-    """Base of a device kind. Subclasses narrow ``kind`` to a ``Literal["vendor.thing"]``."""
+    """Base of a device kind. Subclasses narrow ``kind`` to a ``Literal["vendor.thing"]`` and say which
+    device model the kind makes in ``makes``, so that ``gatecore check`` sees a lane's roles are right."""
 
+    makes: ClassVar[type[Device] | None] = None
+    """The device model (:class:`Barrier`, :class:`Presence`, :class:`Lights`, ...) the factory returns."""
     kind: str = Field(description="device kind, provided by a plugin (see `gatecore plugins`)")
     role: Identifier = Field(description="what the device does in its lane, e.g. 'entry', 'barrier'")
 
@@ -158,3 +165,38 @@ class LaneConfig(ConfigModel):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     devices: tuple[DeviceConfig, ...] = ()
     evidence: tuple[EvidenceConfig, ...] = ()
+
+    def role_problem(self, role: str, *models: type[Device]) -> str | None:
+        """Why no device of this lane with ``role`` is one of ``models`` (for plugins' profile checks)."""
+        return role_problem(role, {d.role: (d.kind, type(d).makes) for d in self.devices}, models)
+
+
+#: The lane keys that name a device role, and the device models the role may be.
+LANE_ROLES: Mapping[str, tuple[type[Device], ...]] = {
+    "trigger": (Presence, Reader), "exit": (Presence,), "barrier": (Barrier,), "lights": (Lights,),
+    "display": (Display,),
+}
+
+
+def role_problem(role: str, devices: Mapping[str, tuple[str, type[Device] | None]],
+                 models: tuple[type[Device], ...]) -> str | None:
+    """Why ``role`` does not name one of ``models`` among ``devices`` (role -> kind, model it makes)."""
+    wanted = " or ".join(m.__name__ for m in models)
+    fitting = ", ".join(repr(r) for r, (_, made) in devices.items() if made is not None and issubclass(made, models))
+    if role not in devices:
+        return (f"no device with role {role!r} in this lane{suggest(role, list(devices))}; "
+                f"{wanted} devices in this lane: {fitting or 'none'}")
+    kind, made = devices[role]
+    if made is None:
+        return (f"device {role!r} (kind {kind!r}) does not declare the device model it makes (its plugin's "
+                f"config class sets no `makes`), so it cannot be checked to be a {wanted}")
+    if not issubclass(made, models):
+        return (f"device {role!r} makes {made.__name__} (kind {kind!r}), expected {wanted}; "
+                f"{wanted} devices in this lane: {fitting or 'none'}")
+    return None
+
+
+def suggest(name: str, known: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the nearest of ``known``, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

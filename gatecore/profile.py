@@ -7,11 +7,8 @@ problems of a profile are reported at once.
 
 from __future__ import annotations
 
-import difflib
-import re
-import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,133 +16,31 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from gatecore.config import (
+    LANE_ROLES,
     ConfigModel,
     LaneConfig,
     LoggingConfig,
     RunConfig,
     SiteConfig,
+    role_problem,
+    suggest,
 )
 from gatecore.profile_models import ModelSet, build_models, describe_error
-from gatecore.tomlpos import KeyPath, key_positions, locate
+from gatecore.profile_read import (
+    MAX_PROFILE_BYTES,
+    Origin,
+    ProfileError,
+    ProfileIssue,
+    ReadLimits,
+    dotted,
+    read_profile,
+)
+from gatecore.tomlpos import KeyPath, locate
 
-Origin = tuple[str, int, int]
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class ProfileIssue:
-    file: str
-    line: int
-    col: int
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.path or '<profile>'}: {self.message}"
-
-
-class ProfileError(Exception):
-    def __init__(self, issues: Sequence[ProfileIssue]) -> None:
-        self.issues = sorted(set(issues))
-        super().__init__("\n".join(map(str, self.issues)))
-
-
-def dotted(path: KeyPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
-def suggest(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-# -- reading files and includes -------------------------------------------------------------------
-
-
-@dataclass
-class _Layer:
-    data: dict[str, Any]
-    origins: dict[KeyPath, Origin] = field(default_factory=dict)
-
-
-class _Reader:
-    def __init__(self) -> None:
-        self.issues: list[ProfileIssue] = []
-
-    def issue(self, origin: Origin, path: KeyPath, message: str) -> None:
-        self.issues.append(ProfileIssue(origin[0], origin[1], origin[2], dotted(path), message))
-
-    def read(self, path: Path, stack: tuple[Path, ...] = ()) -> _Layer:
-        shown = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            self.issue((shown, 1, 1), (), f"cannot read profile: {exc.strerror}")
-            return _Layer({})
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            line, col = _toml_error_position(str(exc))
-            self.issue((shown, line, col), (), f"TOML syntax error: {re.sub(r' [(]at .*[)]$', '', str(exc))}")
-            return _Layer({})
-        origins = {key: (shown, ln, cl) for key, (ln, cl) in key_positions(text).items()}
-        layer = _Layer({}, {})
-        includes = data.pop("include", [])
-        if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-            self.issue(origins[("include",)], ("include",), "expected a list of file names")
-            includes = []
-        for index, name in enumerate(includes):
-            target = (path.parent / name).resolve()
-            where = origins.get(("include", index), origins[()])
-            if target in stack or target == path.resolve():
-                self.issue(where, ("include", index), f"include cycle through {name!r}")
-            elif not target.is_file():
-                self.issue(where, ("include", index), f"included file {name!r} not found")
-            else:
-                _merge(layer, self.read(target, (*stack, path.resolve())))
-        _merge(layer, _Layer(data, {k: v for k, v in origins.items() if k[:1] != ("include",)}))
-        return layer
-
-
-def _toml_error_position(message: str) -> tuple[int, int]:
-    found = re.search(r"line (\d+), column (\d+)", message)
-    return (int(found.group(1)), int(found.group(2))) if found else (1, 1)
-
-
-def _merge(base: _Layer, top: _Layer) -> None:
-    """Overlay ``top`` on ``base``: tables merge, arrays of tables concatenate, other values replace."""
-    shifts: dict[KeyPath, int] = {}
-
-    def merge(dst: dict[str, Any], src: dict[str, Any], path: KeyPath) -> None:
-        for key, value in src.items():
-            here = (*path, key)
-            old = dst.get(key)
-            if isinstance(old, dict) and isinstance(value, dict):
-                merge(old, value, here)
-            elif isinstance(old, list) and _is_table_array(old) and _is_table_array(value):
-                shifts[here] = len(old)
-                old.extend(value)
-            else:
-                dst[key] = value
-
-    merge(base.data, top.data, ())
-    for key, origin in top.origins.items():
-        base.origins[_shift(key, shifts)] = origin
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _shift(key: KeyPath, shifts: Mapping[KeyPath, int]) -> KeyPath:
-    for prefix, offset in shifts.items():
-        n = len(prefix)
-        index = key[n] if len(key) > n else None
-        if key[:n] == prefix and isinstance(index, int):
-            return (*prefix, index + offset, *key[n + 1:])
-    return key
+__all__ = [
+    "MAX_PROFILE_BYTES", "Origin", "Profile", "ProfileError", "ProfileIssue", "ReadLimits", "disabled_plugins",
+    "dotted", "issue_at", "load_profile", "read_profile", "suggest", "validate_profile",
+]
 
 
 # -- the validated profile ------------------------------------------------------------------------
@@ -193,24 +88,21 @@ def issue_at(origins: Mapping[KeyPath, Origin], file: str, path: KeyPath, messag
     return ProfileIssue(where_file, line, col, dotted(path), message)
 
 
-def read_profile(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
-    """The merged raw document and the origin of every key; raises :class:`ProfileError`."""
-    reader = _Reader()
-    layer = reader.read(Path(path))
-    if reader.issues:
-        raise ProfileError(reader.issues)
-    return layer.data, layer.origins
-
-
 def disabled_plugins(raw: Mapping[str, Any]) -> list[str]:
     plugins = raw.get("plugins")
     disable = plugins.get("disable", []) if isinstance(plugins, dict) else []
     return [d for d in disable if isinstance(d, str)] if isinstance(disable, list) else []
 
 
-def load_profile(path: str | Path, pm: pluggy.PluginManager) -> Profile:
+def load_profile(path: str | Path, pm: pluggy.PluginManager, limits: ReadLimits | None = None) -> Profile:
     """Read, merge and validate a profile against the plugins in ``pm``; raises :class:`ProfileError`."""
-    raw, origins = read_profile(path)
+    raw, origins = read_profile(path, limits)
+    return validate_profile(path, raw, origins, pm)
+
+
+def validate_profile(path: str | Path, raw: dict[str, Any], origins: dict[KeyPath, Origin],
+                     pm: pluggy.PluginManager) -> Profile:
+    """Validate what :func:`read_profile` read against the plugins in ``pm``; raises :class:`ProfileError`."""
     models = build_models(pm)
     issues = _Validator(raw, origins, models, str(path)).run()
     if issues:
@@ -241,7 +133,7 @@ class _Validator:
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 path, message = describe_error(err, self.raw, self.models)
-                if not any(path[: len(k)] == k for k in self.unknown_kinds):
+                if not any(path[:n] in self.unknown_kinds for n in range(len(path) + 1)):
                     self.add(path, message)
         return self.issues
 
@@ -267,15 +159,17 @@ class _Validator:
                     first = self.origins.get(("lanes", seen[lane_id], "id"), ("", 0, 0))
                     self.add(("lanes", i, "id"), f"duplicate lane id {lane_id!r} (first defined at line {first[1]})")
                 seen.setdefault(lane_id, i)
-            roles = self.check_entries(("lanes", i), lane, "devices", "role", self.models.device_kinds)
+            devices = self.check_entries(("lanes", i), lane, "devices", "role", self.models.device_kinds)
             sources = self.check_entries(("lanes", i), lane, "evidence", "source", self.models.evidence_kinds)
-            self.check_roles(("lanes", i), lane, roles)
+            self.check_roles(("lanes", i), lane, devices)
             self.check_require(("lanes", i), lane, sources)
 
     def check_entries(self, at: KeyPath, lane: dict[str, Any], key: str, name_key: str,
-                      kinds: Mapping[str, Any]) -> list[str]:
+                      kinds: Mapping[str, Any]) -> dict[str, tuple[str, Any] | None]:
+        """Each entry's kind is known and its name unique; returns name -> (kind, its model), or None for
+        an entry of no known kind."""
         entries = lane.get(key, [])
-        names: list[str] = []
+        names: dict[str, tuple[str, Any] | None] = {}
         for j, entry in enumerate(entries if isinstance(entries, list) else []):
             if not isinstance(entry, dict):
                 continue
@@ -289,21 +183,25 @@ class _Validator:
             if isinstance(name, str):
                 if name in names:
                     self.add((*at, key, j, name_key), f"duplicate {name_key} {name!r} in this lane")
-                names.append(name)
+                names.setdefault(name, (kind, kinds[kind]) if isinstance(kind, str) and kind in kinds else None)
         return names
 
-    def check_roles(self, at: KeyPath, lane: dict[str, Any], roles: list[str]) -> None:
+    def check_roles(self, at: KeyPath, lane: dict[str, Any], devices: Mapping[str, tuple[str, Any] | None]) -> None:
+        """Each role the lane names is a device of the model it needs (a barrier for ``barrier``...)."""
+        made = {role: (found[0], found[1].makes) if found else ("?", None) for role, found in devices.items()}
         fields = LaneConfig.model_fields
-        for key in ("trigger", "exit", "barrier", "lights", "display"):
+        for key, models in LANE_ROLES.items():
             role = lane.get(key, fields[key].default)
-            if isinstance(role, str) and role not in roles:
-                self.add((*at, key), f"no device with role {role!r} in this lane{suggest(role, roles)}; "
-                         f"roles: {', '.join(roles) or 'none'}")
+            if not isinstance(role, str) or (role in devices and devices[role] is None):
+                continue  # not a name (the model says so), or a device of an unknown kind (said already)
+            problem = role_problem(role, made, models)
+            if problem:
+                self.add((*at, key), problem)
 
-    def check_require(self, at: KeyPath, lane: dict[str, Any], sources: list[str]) -> None:
+    def check_require(self, at: KeyPath, lane: dict[str, Any], sources: Mapping[str, object]) -> None:
         policy = lane.get("policy")
         require = policy.get("require", []) if isinstance(policy, dict) else []
         for k, name in enumerate(require if isinstance(require, list) else []):
             if isinstance(name, str) and name not in sources:
                 self.add((*at, "policy", "require", k), f"required source {name!r} is not an evidence source of "
-                         f"this lane{suggest(name, sources)}; sources: {', '.join(sources) or 'none'}")
+                         f"this lane{suggest(name, list(sources))}; sources: {', '.join(sources) or 'none'}")

@@ -21,6 +21,7 @@ from gatecore.config import (
     LoggingConfig,
     RunConfig,
     SiteConfig,
+    suggest,
 )
 from gatecore.plugins import available
 from gatecore.tomlpos import KeyPath
@@ -166,8 +167,6 @@ def _resolve(annotation: Any, value: Any) -> type[BaseModel] | None:
 
 
 def describe_error(err: ErrorDetails, raw: Any, models: ModelSet) -> tuple[KeyPath, str]:
-    from gatecore.profile import suggest  # local: profile imports this module
-
     path = _real_path(tuple(err["loc"]), raw, {**models.device_kinds, **models.evidence_kinds})
     kind, msg, found = err["type"], err["msg"], err.get("input")
     if kind == "missing":

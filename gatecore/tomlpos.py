@@ -1,181 +1,244 @@
 """Key positions for a TOML document.
 
 ``tomllib`` parses but keeps no positions, and a profile error must name its line and column.
-:func:`key_positions` walks a document that ``tomllib`` has already accepted and maps every key path
-(``("lanes", 0, "policy", "deadline_ms")``) to the 1-based line and column where it is written.
-Table headers map to the header; array elements to the element.
+:func:`key_positions` scans a document that ``tomllib`` has already accepted and maps every key path
+(``("lanes", 0, "policy", "deadline_ms")``) to the 1-based line and column where it is written: a key
+to its last key part (``gate_simm`` in ``[plugins.gate_simm.extra]``), an element of an array of tables
+to its ``[[`` header, an element of an inline array to its value.
+
+The scanner only finds keys; values are skipped, strings by one regular expression per string form.
+Every step consumes input or stops with :class:`TomlScanError`, and no expression backtracks, so the
+scan is linear in the document's size and ends on any input, valid or not. Nesting deeper than
+``max_depth`` key parts (tables, arrays, inline tables and dotted keys all count) stops it with
+:class:`TooDeep` at the offending key or value.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
+import tomllib
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 KeyPath: TypeAlias = tuple[str | int, ...]
 Position: TypeAlias = tuple[int, int]
 
-_BARE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+#: Key parts a document may nest by default (a site profile needs fewer than ten).
+MAX_DEPTH = 32
+
+# Each string form, matched whole; possessive loops never backtrack. A multi-line string may end with
+# up to two quotes of its own before the closing three.
+_STRINGS = {
+    '"""': re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*+"""(?:"{1,2})?+', re.S),
+    "'''": re.compile(r"'''(?:[^']|'(?!''))*+'''(?:'{1,2})?+"),
+    '"': re.compile(r'"(?:[^"\\\n]|\\.)*+"'),
+    "'": re.compile(r"'[^'\n]*+'"),
+}
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]++")
+_BLANK = re.compile(r"[ \t]*+")
+_BLANK_LINES = re.compile(r"(?:[ \t\r\n]++|#[^\n]*+)*+")
+_LINE_END = re.compile(r"[ \t]*+(?:#[^\n]*+)?+\r?(?:\n|\Z)")
+_SCALAR = re.compile(r"[^,\]}\n#\"'\[{]++")  # numbers, booleans, dates: up to the next delimiter
+
+
+class TomlScanError(ValueError):
+    """The text is not a TOML document (only raised for documents ``tomllib`` refuses too)."""
+
+
+class TooDeep(ValueError):
+    """A key or value nests deeper than the limit."""
+
+    def __init__(self, position: Position, depth: int) -> None:
+        super().__init__(f"nested deeper than {depth} levels")
+        self.position = position
+        self.depth = depth
 
 
 class _Scanner:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, max_depth: int) -> None:
         self.text = text
         self.i = 0
-        self.line = 1
-        self.line_start = 0
-        self.positions: dict[KeyPath, Position] = {}
-        self.array_tables: dict[KeyPath, int] = {}
+        self.max_depth = max_depth
+        self.offsets: dict[KeyPath, int] = {}
+        self.array_tables: dict[KeyPath, int] = {}  # array-of-tables path -> index of its last element
+        self._newlines = [m.start() for m in re.finditer("\n", text)]
 
     # -- low level -------------------------------------------------------------------------
-    def peek(self, n: int = 0) -> str:
-        j = self.i + n
-        return self.text[j] if j < len(self.text) else ""
+    def position(self, offset: int) -> Position:
+        line = bisect.bisect_left(self._newlines, offset)
+        start = self._newlines[line - 1] + 1 if line else 0
+        return line + 1, offset - start + 1
 
-    def pos(self) -> Position:
-        return (self.line, self.i - self.line_start + 1)
+    def skip(self, pattern: re.Pattern[str]) -> None:
+        match = pattern.match(self.text, self.i)
+        if match is not None:
+            self.i = match.end()
 
-    def advance(self, n: int = 1) -> None:
-        for _ in range(n):
-            if self.i < len(self.text) and self.text[self.i] == "\n":
-                self.line += 1
-                self.line_start = self.i + 1
-            self.i += 1
+    def expect(self, token: str) -> None:
+        if not self.text.startswith(token, self.i):
+            raise TomlScanError(f"expected {token!r} at offset {self.i}")
+        self.i += len(token)
 
-    def skip_ws(self, newlines: bool = False) -> None:
-        while self.i < len(self.text):
-            c = self.text[self.i]
-            if c in " \t\r" or (newlines and c == "\n"):
-                self.advance()
-            elif c == "#":
-                while self.i < len(self.text) and self.text[self.i] != "\n":
-                    self.advance()
-            else:
-                return
+    def here(self) -> str:
+        return self.text[self.i : self.i + 1]
+
+    def deeper(self, path: KeyPath, offset: int) -> None:
+        if len(path) > self.max_depth:
+            raise TooDeep(self.position(offset), self.max_depth)
 
     # -- strings and keys ------------------------------------------------------------------
     def string(self) -> str:
-        quote = self.peek()
-        if self.text.startswith(quote * 3, self.i):
-            end = self.text.index(quote * 3, self.i + 3)
-            while self.text.startswith(quote, end + 3):  # up to two extra quotes belong to the body
-                end += 1
-            body = self.text[self.i + 3 : end]
-            self.advance(end + 3 - self.i)
-            return body
-        self.advance()
-        out: list[str] = []
-        while self.peek() != quote:
-            if quote == '"' and self.peek() == "\\":
-                out.append(self.peek() + self.peek(1))
-                self.advance(2)
-            else:
-                out.append(self.peek())
-                self.advance()
-        self.advance()
-        raw = "".join(out)
-        if quote == '"' and "\\" in raw:
-            return raw.encode("latin-1", "backslashreplace").decode("unicode_escape")
-        return raw
+        """Skip the string at the cursor; return its text as written, quotes included."""
+        quote = self.text[self.i : self.i + 3]
+        pattern = _STRINGS.get(quote) or _STRINGS.get(quote[:1])
+        match = pattern.match(self.text, self.i) if pattern is not None else None
+        if match is None:
+            raise TomlScanError(f"unterminated string at offset {self.i}")
+        self.i = match.end()
+        return match.group()
 
-    def key(self) -> list[tuple[str, Position]]:
-        parts: list[tuple[str, Position]] = []
+    def key(self) -> list[tuple[str, int]]:
+        """A dotted key: each part with the offset where it is written."""
+        parts: list[tuple[str, int]] = []
         while True:
-            self.skip_ws()
-            at = self.pos()
-            if self.peek() in "\"'":
-                parts.append((self.string(), at))
+            self.skip(_BLANK)
+            at = self.i
+            if self.here() in ("'", '"'):
+                parts.append((_key_name(self.string()), at))
             else:
-                start = self.i
-                while self.peek() in _BARE and self.peek():
-                    self.advance()
-                parts.append((self.text[start : self.i], at))
-            self.skip_ws()
-            if self.peek() != ".":
+                match = _BARE_KEY.match(self.text, self.i)
+                if match is None:
+                    raise TomlScanError(f"expected a key at offset {self.i}")
+                self.i = match.end()
+                parts.append((match.group(), at))
+            self.skip(_BLANK)
+            if self.here() != ".":
                 return parts
-            self.advance()
+            self.i += 1
 
     # -- values ----------------------------------------------------------------------------
     def value(self, path: KeyPath) -> None:
-        c = self.peek()
-        if c in "\"'":
+        c = self.here()
+        if c in ("'", '"'):
             self.string()
         elif c == "[":
-            self.advance()
-            index = 0
-            while True:
-                self.skip_ws(newlines=True)
-                if self.peek() == "]":
-                    self.advance()
-                    return
-                self.positions[(*path, index)] = self.pos()
-                self.value((*path, index))
-                index += 1
-                self.skip_ws(newlines=True)
-                if self.peek() == ",":
-                    self.advance()
+            self.array(path)
         elif c == "{":
-            self.advance()
-            while True:
-                self.skip_ws()
-                if self.peek() == "}":
-                    self.advance()
-                    return
-                self.keyval(path)
-                self.skip_ws()
-                if self.peek() == ",":
-                    self.advance()
+            self.inline_table(path)
         else:
-            while self.peek() and self.peek() not in ",]}\n#":
-                self.advance()
+            match = _SCALAR.match(self.text, self.i)
+            if match is None:
+                raise TomlScanError(f"expected a value at offset {self.i}")
+            self.i = match.end()
+
+    def array(self, path: KeyPath) -> None:
+        self.i += 1
+        index = 0
+        while True:
+            self.skip(_BLANK_LINES)
+            if self.here() == "]":
+                self.i += 1
+                return
+            element = (*path, index)
+            self.deeper(element, self.i)
+            self.offsets[element] = self.i
+            self.value(element)
+            index += 1
+            self.skip(_BLANK_LINES)
+            if self.here() == ",":
+                self.i += 1
+            elif self.here() != "]":
+                raise TomlScanError(f"expected ',' or ']' at offset {self.i}")
+
+    def inline_table(self, path: KeyPath) -> None:
+        self.i += 1
+        self.skip(_BLANK_LINES)
+        if self.here() == "}":
+            self.i += 1
+            return
+        while True:
+            self.keyval(path)
+            self.skip(_BLANK_LINES)
+            if self.here() == "}":
+                self.i += 1
+                return
+            self.expect(",")
+            self.skip(_BLANK_LINES)
 
     def keyval(self, table: KeyPath) -> None:
-        parts = self.key()
         path = table
-        for name, at in parts:
+        for name, at in self.key():
             path = (*path, name)
-            self.positions.setdefault(path, at)
-        self.skip_ws()
-        self.advance()  # '='
-        self.skip_ws()
+            self.deeper(path, at)
+            self.offsets.setdefault(path, at)
+        self.expect("=")
+        self.skip(_BLANK)
         self.value(path)
 
     # -- document --------------------------------------------------------------------------
     def header(self) -> KeyPath:
-        at = self.pos()
+        at = self.i
         is_array = self.text.startswith("[[", self.i)
-        self.advance(2 if is_array else 1)
-        names = [name for name, _ in self.key()]
-        self.advance(2 if is_array else 1)
+        self.i += 2 if is_array else 1
+        parts = self.key()
+        self.expect("]]" if is_array else "]")
         path: KeyPath = ()
-        for depth, name in enumerate(names):
+        for depth, (name, offset) in enumerate(parts, 1):
             path = (*path, name)
-            last = depth == len(names) - 1
-            if last and is_array:
+            self.deeper(path, offset)
+            if depth < len(parts):
+                self.offsets.setdefault(path, offset)
+                if path in self.array_tables:
+                    path = (*path, self.array_tables[path])
+            elif is_array:
+                self.offsets.setdefault(path, offset)
                 index = self.array_tables.get(path, -1) + 1
                 self.array_tables[path] = index
-                self.positions.setdefault(path, at)
                 path = (*path, index)
-            elif path in self.array_tables:
-                path = (*path, self.array_tables[path])
-        self.positions[path] = at
+                self.deeper(path, at)
+                self.offsets[path] = at
+            else:
+                self.offsets[path] = offset  # an explicit header wins over an earlier implicit mention
         return path
 
     def document(self) -> dict[KeyPath, Position]:
         table: KeyPath = ()
-        self.positions[()] = (1, 1)
         while True:
-            self.skip_ws(newlines=True)
-            if not self.peek():
-                return self.positions
-            if self.peek() == "[":
+            self.skip(_BLANK_LINES)
+            if self.i >= len(self.text):
+                break
+            if self.here() == "[":
                 table = self.header()
             else:
                 self.keyval(table)
+            end = _LINE_END.match(self.text, self.i)
+            if end is None:
+                raise TomlScanError(f"expected the end of the line at offset {self.i}")
+            self.i = end.end()
+        positions = {path: self.position(offset) for path, offset in self.offsets.items()}
+        positions[()] = (1, 1)
+        return positions
 
 
-def key_positions(text: str) -> dict[KeyPath, Position]:
-    """Map each key path of a valid TOML document to its (line, column), both 1-based."""
-    return _Scanner(text).document()
+def _key_name(written: str) -> str:
+    """The name a quoted key stands for (escapes decoded by ``tomllib`` itself)."""
+    if written.startswith("'") or "\\" not in written:
+        return written[1:-1]
+    try:
+        parsed: dict[str, Any] = tomllib.loads(f"{written} = 0")
+    except tomllib.TOMLDecodeError as exc:
+        raise TomlScanError(f"bad quoted key {written!r}") from exc
+    return next(iter(parsed))
+
+
+def key_positions(text: str, max_depth: int = MAX_DEPTH) -> dict[KeyPath, Position]:
+    """Map each key path of a TOML document to its (line, column), both 1-based.
+
+    Raises :class:`TooDeep` for nesting beyond ``max_depth`` and :class:`TomlScanError` for text that
+    is not TOML. Meant for documents ``tomllib`` accepted: on those, every key path it yields is mapped.
+    """
+    return _Scanner(text, max_depth).document()
 
 
 def locate(positions: Mapping[KeyPath, Any], path: KeyPath) -> tuple[KeyPath, Any]:

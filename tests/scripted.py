@@ -74,6 +74,7 @@ class ScriptedConfig(EvidenceConfig):
 class WatchedBarrierConfig(DeviceConfig):
     """A barrier that checks the safety invariant at every open command, from outside the lane."""
 
+    makes = Barrier
     kind: Literal["watched.barrier"]
     travel_ms: int = 10
 

@@ -22,7 +22,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gatecore.api import ConfigModel, EvidenceConfig, EvidenceSource, LaneInfo, SiteView, StashKey, hookimpl
+from gatecore.api import (
+    Camera,
+    ConfigModel,
+    EvidenceConfig,
+    EvidenceSource,
+    LaneInfo,
+    Profile,
+    Reader,
+    SiteView,
+    StashKey,
+    hookimpl,
+)
 
 from . import cli
 from .config import BarcodeSection, PassEvidenceConfig
@@ -40,6 +51,21 @@ def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
 @hookimpl
 def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
     return (PassEvidenceConfig,)
+
+
+@hookimpl
+def gatecore_check_profile(profile: Profile) -> list[tuple[tuple[str | int, ...], str]]:
+    """A pass source's ``camera`` is a camera of its lane and its ``reader`` a reader."""
+    issues: list[tuple[tuple[str | int, ...], str]] = []
+    for i, lane in enumerate(profile.lanes):
+        for j, ev in enumerate(lane.evidence):
+            if not isinstance(ev, PassEvidenceConfig):
+                continue
+            for key, role, model in (("camera", ev.camera, Camera), ("reader", ev.reader, Reader)):
+                problem = lane.role_problem(role, model) if role is not None else None
+                if problem:
+                    issues.append((("lanes", i, "evidence", j, key), problem))
+    return issues
 
 
 @hookimpl

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
-from gatecore.api import DeviceConfig, SecretRef
+from gatecore.api import Camera, DeviceConfig, SecretRef
 
 NETWORK = ("rtsp", "rtsps", "http", "https")
 
@@ -15,6 +15,7 @@ NETWORK = ("rtsp", "rtsps", "http", "https")
 class OpenCvCameraConfig(DeviceConfig):
     """A camera read through OpenCV (FFmpeg): an RTSP/HTTP stream, a V4L2 device, or a video file."""
 
+    makes = Camera
     kind: Literal["camera.opencv"]
     source: str = Field(description="rtsp://host/path, /dev/video0 (or a device number), or a video file")
     username: str | None = Field(None, description="stream user name (network sources)")

@@ -144,18 +144,20 @@ def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
 
 @hookimpl
 def gatecore_check_profile(profile: Profile) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each face source has a camera in its lane and the site a [plugins.gate_face] section whose models
+    and galleries are there."""
+    cfg = profile.plugin_config(NAME)
     issues: list[tuple[tuple[str | int, ...], str]] = []
     for i, lane in enumerate(profile.lanes):
-        roles = {d.role for d in lane.devices}
         for j, ev in enumerate(lane.evidence):
-            if isinstance(ev, FaceEvidence) and ev.camera not in roles:
-                issues.append((("lanes", i, "evidence", j, "camera"),
-                               f"lane {lane.id} has no device with role {ev.camera!r} (known: {sorted(roles)})"))
-    uses_face = any(isinstance(ev, FaceEvidence) for lane in profile.lanes for ev in lane.evidence)
-    cfg = profile.plugin_config(NAME)
+            if not isinstance(ev, FaceEvidence):
+                continue
+            problem = lane.role_problem(ev.camera, Camera)
+            if problem:
+                issues.append((("lanes", i, "evidence", j, "camera"), problem))
+            if not isinstance(cfg, FaceConfig):
+                issues.append((("lanes", i, "evidence", j, "kind"), f"face evidence needs a [plugins.{NAME}] section"))
     if not isinstance(cfg, FaceConfig):
-        if uses_face:
-            issues.append((("plugins",), f"a lane uses face evidence but [plugins.{NAME}] is missing"))
         return issues
     return issues + [(("plugins", NAME, *path), msg) for path, msg in check_models(cfg) + check_galleries(cfg)]
 
@@ -166,7 +168,7 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Fac
         return None
     face = lane.site.stash.get(FACE, None)
     if face is None:
-        raise SiteError(f"lane {lane.id}: face evidence needs a [plugins.{NAME}] section")
+        raise SiteError(f"lane {lane.id}: face evidence needs a [plugins.{NAME}] section")  # check says so first
     source = FaceSource(config, lane, face.open())
     face.sources.append(source)
     return source

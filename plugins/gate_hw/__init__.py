@@ -46,6 +46,7 @@ from gatecore.api import (
     Device,
     DeviceConfig,
     DeviceContext,
+    Profile,
     SiteError,
     SiteView,
     StashKey,
@@ -75,6 +76,14 @@ def gatecore_site_setup(site: SiteView) -> None:
 
 
 @hookimpl
+def gatecore_check_profile(profile: Profile) -> list[tuple[c.KeyPath, str]]:
+    """Every device names a bus or controller of ``[plugins.gate_hw]``, and an address on its bus."""
+    links = _links(profile.plugin_config(NAME))
+    return [problem for i, lane in enumerate(profile.lanes) for j, device in enumerate(lane.devices)
+            for problem in c.link_problems(links, device, ("lanes", i, "devices", j))]
+
+
+@hookimpl
 def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | None:
     match config:
         case c.OsdpOutputConfig():
@@ -99,19 +108,21 @@ def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | N
     return None
 
 
-def _section(ctx: DeviceContext) -> c.HwSection:
-    section = ctx.site.plugin_config(NAME)
+def _links(section: ConfigModel | None) -> c.HwSection:
     return section if isinstance(section, c.HwSection) else c.HwSection()
+
+
+def _section(ctx: DeviceContext, config: DeviceConfig) -> c.HwSection:
+    """The links, once the device's own are known to be there (``gatecore check`` says so first)."""
+    links = _links(ctx.site.plugin_config(NAME))
+    for _, problem in c.link_problems(links, config, ()):
+        raise SiteError(f"lane {ctx.lane_id}: device {ctx.role!r}: {problem}")
+    return links
 
 
 def _osdp(ctx: DeviceContext, config: c.OsdpOutputConfig | c.OsdpInputConfig | c.OsdpReaderConfig
           | c.OsdpLedConfig | c.OsdpTextConfig) -> OsdpHub:
-    bus = _section(ctx).osdp.get(config.bus)
-    if bus is None:
-        raise SiteError(f"lane {ctx.lane_id}: device {ctx.role!r} names OSDP bus {config.bus!r}, "
-                        f"which [plugins.{NAME}.osdp] does not define")
-    if config.address not in {pd.address for pd in bus.pds}:
-        raise SiteError(f"lane {ctx.lane_id}: device {ctx.role!r}: bus {config.bus!r} has no PD {config.address}")
+    bus = _section(ctx, config).osdp[config.bus]
     hubs = ctx.site.stash[HUBS]
     hub = hubs.get(f"osdp/{config.bus}")
     if not isinstance(hub, OsdpHub):
@@ -126,10 +137,7 @@ def _osdp(ctx: DeviceContext, config: c.OsdpOutputConfig | c.OsdpInputConfig | c
 
 def _modbus(ctx: DeviceContext, config: c.ModbusBarrierConfig | c.ModbusLightsConfig
             | c.ModbusPresenceConfig) -> ModbusHub:
-    section = _section(ctx).modbus.get(config.controller)
-    if section is None:
-        raise SiteError(f"lane {ctx.lane_id}: device {ctx.role!r} names Modbus controller {config.controller!r}, "
-                        f"which [plugins.{NAME}.modbus] does not define")
+    section = _section(ctx, config).modbus[config.controller]
     hubs = ctx.site.stash[HUBS]
     hub = hubs.get(f"modbus/{config.controller}")
     if not isinstance(hub, ModbusHub):

@@ -3,11 +3,23 @@ device kinds that use them."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from gatecore.api import ConfigModel, DeviceConfig, Identifier, SecretRef
+from gatecore.api import (
+    Barrier,
+    ConfigModel,
+    DeviceConfig,
+    Display,
+    Identifier,
+    Lights,
+    Presence,
+    Reader,
+    SecretRef,
+)
+
+KeyPath = tuple[str | int, ...]
 
 
 class PdSection(ConfigModel):
@@ -94,6 +106,7 @@ class _OsdpDevice(DeviceConfig):
 class OsdpOutputConfig(_OsdpDevice):
     """A barrier (or turnstile lock) on a relay output; position from limit-switch inputs if given."""
 
+    makes = Barrier
     kind: Literal["osdp.output"]
     output: int = Field(ge=0, le=255)
     open_input: int | None = Field(None, ge=0, le=255, description="input made when fully open")
@@ -103,6 +116,7 @@ class OsdpOutputConfig(_OsdpDevice):
 class OsdpInputConfig(_OsdpDevice):
     """A loop detector or presence sensor on an input of a PD."""
 
+    makes = Presence
     kind: Literal["osdp.input"]
     input: int = Field(ge=0, le=255)
     active_high: bool = True
@@ -111,6 +125,7 @@ class OsdpInputConfig(_OsdpDevice):
 class OsdpReaderConfig(_OsdpDevice):
     """A card / QR / keypad reader."""
 
+    makes = Reader
     kind: Literal["osdp.reader"]
     reader: int = Field(0, ge=0, le=255)
 
@@ -118,6 +133,7 @@ class OsdpReaderConfig(_OsdpDevice):
 class OsdpLedConfig(_OsdpDevice):
     """Lane lights shown on a reader LED."""
 
+    makes = Lights
     kind: Literal["osdp.led"]
     reader: int = Field(0, ge=0, le=255)
     led: int = Field(0, ge=0, le=255)
@@ -126,6 +142,7 @@ class OsdpLedConfig(_OsdpDevice):
 class OsdpTextConfig(_OsdpDevice):
     """A reader's text display."""
 
+    makes = Display
     kind: Literal["osdp.text"]
     reader: int = Field(0, ge=0, le=255)
 
@@ -134,9 +151,19 @@ class _ModbusDevice(DeviceConfig):
     controller: Identifier = Field(description="a controller of [plugins.gate_hw.modbus]")
 
 
+def _writable(point: PointConfig) -> PointConfig:
+    if point.table not in ("coil", "holding_register"):
+        raise ValueError(f"a {point.table} cannot be written: expected a coil or a holding_register")
+    return point
+
+
+WritablePoint = Annotated[PointConfig, AfterValidator(_writable)]
+
+
 class ModbusBarrierConfig(_ModbusDevice):
+    makes = Barrier
     kind: Literal["modbus.barrier"]
-    command: PointConfig = Field(description="coil or holding register written 1 to open, 0 to close")
+    command: WritablePoint = Field(description="coil or holding register written 1 to open, 0 to close")
     open_limit: PointConfig
     closed_limit: PointConfig
 
@@ -146,13 +173,15 @@ DEFAULT_CODES: dict[AspectName, int] = {"off": 0, "red": 1, "green": 2, "amber":
 
 
 class ModbusLightsConfig(_ModbusDevice):
+    makes = Lights
     kind: Literal["modbus.lights"]
-    aspect: PointConfig = Field(description="the holding register that selects the aspect")
+    aspect: WritablePoint = Field(description="the holding register that selects the aspect")
     codes: dict[AspectName, int] = Field(default_factory=lambda: dict(DEFAULT_CODES),
                                          description="register value of each aspect")
 
 
 class ModbusPresenceConfig(_ModbusDevice):
+    makes = Presence
     kind: Literal["modbus.presence"]
     occupied: PointConfig
     active_high: bool = True
@@ -162,3 +191,21 @@ DEVICE_KINDS: tuple[type[DeviceConfig], ...] = (
     OsdpOutputConfig, OsdpInputConfig, OsdpReaderConfig, OsdpLedConfig, OsdpTextConfig,
     ModbusBarrierConfig, ModbusLightsConfig, ModbusPresenceConfig,
 )
+
+
+def link_problems(links: HwSection, device: DeviceConfig, at: KeyPath) -> list[tuple[KeyPath, str]]:
+    """What is wrong with the link a device names: a bus or controller the section does not define, an
+    address that is not on its bus (``at`` is the device's key path)."""
+    if isinstance(device, _OsdpDevice):
+        bus = links.osdp.get(device.bus)
+        if bus is None:
+            return [((*at, "bus"), f"no OSDP bus {device.bus!r} in [plugins.gate_hw.osdp]; buses: "
+                                   f"{', '.join(map(repr, links.osdp)) or 'none'}")]
+        addresses = sorted(pd.address for pd in bus.pds)
+        if device.address not in addresses:
+            return [((*at, "address"), f"OSDP bus {device.bus!r} has no PD at address {device.address}; its PDs: "
+                                       f"{', '.join(map(str, addresses)) or 'none'}")]
+    if isinstance(device, _ModbusDevice) and device.controller not in links.modbus:
+        return [((*at, "controller"), f"no Modbus controller {device.controller!r} in [plugins.gate_hw.modbus]; "
+                                      f"controllers: {', '.join(map(repr, links.modbus)) or 'none'}")]
+    return []

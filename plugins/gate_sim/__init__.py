@@ -18,6 +18,7 @@ from gatecore.api import (
     EvidenceConfig,
     EvidenceSource,
     LaneInfo,
+    Profile,
     SiteView,
     StashKey,
     hookimpl,
@@ -40,8 +41,7 @@ def gatecore_config_section() -> tuple[str, type[ConfigModel]]:
 
 @hookimpl
 def gatecore_device_kinds() -> Sequence[type[DeviceConfig]]:
-    return (c.SimPresenceConfig, c.SimBarrierConfig, c.SimLightsConfig, c.SimDisplayConfig,
-            c.SimReaderConfig, c.SimCameraConfig)
+    return c.SIM_DEVICES
 
 
 @hookimpl
@@ -54,6 +54,14 @@ def gatecore_site_setup(site: SiteView) -> None:
     """One simulated world per site (sim devices work without a ``[plugins.gate_sim]`` section)."""
     cfg = site.plugin_config(NAME)
     site.stash[WORLD] = World(seed=cfg.seed if isinstance(cfg, c.SimSection) else 1)
+
+
+@hookimpl
+def gatecore_check_profile(profile: Profile) -> list[tuple[tuple[str | int, ...], str]]:
+    cfg = profile.plugin_config(NAME)
+    if not isinstance(cfg, c.SimSection):
+        return []
+    return [(("plugins", NAME, *path), message) for path, message in c.fault_problems(cfg, profile.lanes)]
 
 
 @hookimpl

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from gatecore.api import ConfigModel, DeviceConfig, EvidenceConfig, Identifier
+from gatecore.api import (
+    Barrier,
+    Camera,
+    ConfigModel,
+    DeviceConfig,
+    Display,
+    EvidenceConfig,
+    Identifier,
+    LaneConfig,
+    Lights,
+    Presence,
+    Reader,
+)
 
 
 class FaultPlan(ConfigModel):
@@ -34,36 +48,49 @@ class SimSection(ConfigModel):
 class SimPresenceConfig(DeviceConfig):
     """A simulated loop detector or presence sensor."""
 
+    makes = Presence
     kind: Literal["sim.presence"]
 
 
 class SimBarrierConfig(DeviceConfig):
     """A simulated barrier with travel time and position feedback."""
 
+    makes = Barrier
     kind: Literal["sim.barrier"]
     travel_ms: int = Field(800, ge=0, le=30_000, description="time to open or close fully")
 
 
 class SimLightsConfig(DeviceConfig):
+    makes = Lights
     kind: Literal["sim.lights"]
 
 
 class SimDisplayConfig(DeviceConfig):
+    makes = Display
     kind: Literal["sim.display"]
 
 
 class SimReaderConfig(DeviceConfig):
     """A simulated card/QR reader: each arrival presents a pass."""
 
+    makes = Reader
     kind: Literal["sim.reader"]
 
 
 class SimCameraConfig(DeviceConfig):
     """A camera that replays image files from ``images`` (a folder) or generates frames."""
 
+    makes = Camera
     kind: Literal["sim.camera"]
     images: str | None = Field(None, description="folder of .png/.jpg files to replay in name order")
     size: tuple[int, int] = Field((640, 480), description="width, height of generated frames")
+
+    @field_validator("images")
+    @classmethod
+    def _a_folder(cls, images: str | None) -> str | None:
+        if images is not None and not Path(images).is_dir():
+            raise ValueError(f"images {images!r} is not a folder")
+        return images
 
 
 class SimEvidenceConfig(EvidenceConfig):
@@ -82,3 +109,27 @@ class SimEvidenceConfig(EvidenceConfig):
         if self.latency_ms[0] > self.latency_ms[1]:
             raise ValueError("latency_ms must be [min, max] with min <= max")
         return self
+
+
+SIM_DEVICES: tuple[type[DeviceConfig], ...] = (
+    SimPresenceConfig, SimBarrierConfig, SimLightsConfig, SimDisplayConfig, SimReaderConfig, SimCameraConfig,
+)
+
+
+def fault_problems(section: SimSection, lanes: Sequence[LaneConfig]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each fault plan names a lane of the site and a simulated device of that lane (key paths under the section)."""
+    by_id = {lane.id: lane for lane in lanes}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for k, plan in enumerate(section.faults):
+        lane = by_id.get(plan.lane)
+        device = next((d for d in lane.devices if d.role == plan.role), None) if lane else None
+        if lane is None:
+            problems.append((("faults", k, "lane"), f"no lane {plan.lane!r} in this site; lanes: "
+                                                    f"{', '.join(map(repr, by_id))}"))
+        elif device is None:
+            problems.append((("faults", k, "role"), f"lane {plan.lane!r} has no device with role {plan.role!r}; "
+                                                    f"roles: {', '.join(repr(d.role) for d in lane.devices)}"))
+        elif not isinstance(device, SIM_DEVICES):
+            problems.append((("faults", k, "role"), f"device {plan.role!r} of lane {plan.lane!r} is not simulated "
+                                                    f"(kind {device.kind!r}): faults go to sim.* devices only"))
+    return problems
