@@ -179,8 +179,9 @@ class SiteState:
         return True
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
-        self.store.close()
+        """Close the store after the writes already queued (on the store's thread: the loop does not wait)."""
+        self.executor.submit(self.store.close)
+        self.executor.shutdown(wait=False)
 
     def summary(self) -> dict[str, Any]:
         return {**self.counts, "trust_sequence": self.trust.sequence}
