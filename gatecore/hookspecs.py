@@ -71,8 +71,10 @@ def gatecore_device_kinds() -> Sequence[type[DeviceConfig]]:
     """Declare the device kinds this plugin makes.
 
     Each is a :class:`gatecore.api.DeviceConfig` subclass whose ``kind`` field is a
-    ``Literal["vendor.kind"]``; the profile's ``[[lanes.devices]]`` entries are validated against the
-    union of all plugins' kinds. Called once per profile load.
+    ``Literal["vendor.kind"]`` and whose ``makes`` class attribute names the device model it makes
+    (``makes = Barrier``), so that ``gatecore check`` can tell a lane's ``barrier``/``lights``/... roles
+    name devices of the right model. The profile's ``[[lanes.devices]]`` entries are validated against
+    the union of all plugins' kinds. Called once per profile load.
     """
 
 
@@ -89,6 +91,8 @@ def gatecore_check_profile(profile: Profile) -> Sequence[tuple[tuple[str | int, 
 
     Return ``[(key_path, message), ...]``; each becomes an error at the key path's line. Called by
     ``gatecore check`` and before ``gatecore run``; must not start hardware or open network links.
+    Check here everything your factories would refuse (``gatecore check`` must refuse what ``run``
+    would): a lane's ``LaneConfig.role_problem(role, Camera)`` says whether a role names a camera.
     """
 
 

@@ -109,10 +109,12 @@ def wrong_vote(n: int) -> Any:
 
 class ChaosLightsConfig(DeviceConfig):
     kind: Literal["chaos.lights"]
+    makes = Lights
 
 
 class ChaosDisplayConfig(DeviceConfig):
     kind: Literal["chaos.display"]
+    makes = Display
 
 
 class ChaosEvidenceConfig(EvidenceConfig):

@@ -1,7 +1,9 @@
 """Fuzz the pass parser: random and mutated payloads never raise and never verify as forged.
 
-Bounded by default; ``GATECORE_FUZZ_EXAMPLES=100000`` runs that many examples in total,
-split over the four strategies below.
+Bounded by default: 2000 examples in total, 400 for each of the five strategies below
+(``GATECORE_FUZZ_EXAMPLES=100000`` runs that many in total). The fifth, alternate encodings of a
+genuine pass (issue 11), found on main that bytes after the zlib stream or after the COSE message and
+the ``n - s`` twin of an ES256 signature all verified as the genuine pass.
 """
 
 from __future__ import annotations
@@ -18,20 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gate_barcode import cose
-from gate_barcode.passes import (
-    PREFIX,
-    Issuer,
-    PassResult,
-    Reason,
-    TrustList,
-    TrustListModel,
-    encode,
-    trusted_key,
-    verify,
-)
+from gate_barcode.passes import PREFIX, Issuer, PassResult, Reason, encode, verify
+from gate_barcode.trust import TrustList, TrustListModel, trusted_key
 
 TOTAL = int(os.environ.get("GATECORE_FUZZ_EXAMPLES", "2000"))
-FUZZ = settings(max_examples=max(1, TOTAL // 4), deadline=None, derandomize=TOTAL <= 2000,
+FUZZ = settings(max_examples=max(1, TOTAL // 5), deadline=None, derandomize=TOTAL <= 2000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 NOW = 1_790_000_000
 B45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -110,3 +103,28 @@ def test_structured_cbor_never_escapes(value: Any, tag: int | None, signed: bool
     assert not result.ok
     if signed:
         assert result.reason in (Reason.BAD_CLAIMS,)
+
+
+def _alternate(raw: bytes, how: str, extra: bytes) -> str:
+    """Another encoding of the same COSE message, or of its signature's ``s`` (never a new signature)."""
+    if how == "after_zlib":
+        return PREFIX + str(base45.b45encode(zlib.compress(raw, 9) + extra).decode())
+    if how == "after_cose":
+        return encode(raw + extra)
+    tag = cbor2.loads(raw)
+    parts = list(tag.value)
+    if how == "high_s":  # only meaningful for ES256; for EdDSA it is S + n, also never valid
+        sig = parts[3]
+        parts[3] = sig[:32] + (cose.P256_N - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+        return encode(cbor2.dumps(cbor2.CBORTag(18, parts)))
+    if how == "untagged":
+        return encode(cbor2.dumps(parts))
+    return encode(b"\xd2\x9f" + b"".join(cbor2.dumps(p) for p in parts) + b"\xff")  # indefinite array
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), st.sampled_from(["after_zlib", "after_cose", "high_s", "untagged", "indefinite"]),
+       st.binary(min_size=1, max_size=40))
+def test_alternate_encodings_of_a_genuine_pass_never_verify(seed: str, how: str, extra: bytes) -> None:
+    result = _check(_alternate(_cose_bytes(seed), how, extra), seed)
+    assert result.reason in (Reason.MALFORMED, Reason.BAD_SIGNATURE) and result.claims is None

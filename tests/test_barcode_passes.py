@@ -13,23 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gate_barcode import cose, synth
-from gate_barcode.passes import (
-    DEFAULT_OUTCOMES,
-    MAX_INFLATED,
-    PREFIX,
-    Issuer,
-    Reason,
-    ReplayGuard,
-    TrustList,
-    TrustListError,
-    TrustListModel,
-    encode,
-    id_hash,
-    trust_list_json,
-    trusted_key,
-    verify,
-)
+from gate_barcode.passes import DEFAULT_OUTCOMES, MAX_INFLATED, PREFIX, Issuer, Reason, encode, id_hash, verify
 from gate_barcode.reader import BarcodeReader
+from gate_barcode.trust import TrustList, TrustListError, TrustListModel, trust_list_json, trusted_key
 
 NOW = 1_790_000_000  # 2026-09-21
 DAY = 86_400
@@ -209,15 +195,6 @@ def test_signed_but_incomplete_claims_are_rejected(issuer: Issuer, trust: TrustL
     assert result.reason is Reason.BAD_CLAIMS and "sub" in result.detail
 
 
-def test_replay_across_lanes_within_the_window() -> None:
-    guard = ReplayGuard(window_s=300)
-    assert not guard.check(b"pass-1", "in-1", now=0)
-    assert not guard.check(b"pass-1", "in-1", now=10)  # same lane: a re-scan
-    assert guard.check(b"pass-1", "in-2", now=100)  # another lane within 300 s
-    assert not guard.check(b"pass-2", "in-2", now=100)
-    assert not guard.check(b"pass-1", "in-1", now=401)  # window since the last use has passed
-
-
 def test_every_reason_has_a_default_outcome() -> None:
     assert set(DEFAULT_OUTCOMES) == set(Reason)
     assert DEFAULT_OUTCOMES[Reason.OK] == "PASS"
@@ -291,3 +268,97 @@ def test_our_messages_verify_with_pycose(alg: str) -> None:
 def test_id_hash_does_not_reveal_the_pass() -> None:
     h = id_hash(b"\x01" * 16)
     assert h != id_hash(b"\x02" * 16) and "01" * 8 not in h and np.array(list(h.encode())).size == 16
+
+
+# --- one encoding per pass (issue 11, item 5) -----------------------------------------------------
+
+P256_N = cose.P256_N
+
+
+def _cose_of(text: str) -> bytes:
+    return zlib.decompress(base45.b45decode(text[len(PREFIX):]))
+
+
+def _high_s(parts: list[object]) -> None:
+    sig = parts[3]
+    assert isinstance(sig, bytes)
+    parts[3] = sig[:32] + (P256_N - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+
+
+def test_bytes_after_the_zlib_stream_are_malformed(issuer: Issuer, trust: TrustList) -> None:
+    """Fails on main before issue 11: the pass verified as the genuine one."""
+    packed = zlib.compress(_cose_of(_pass(issuer)), 9) + b"\x00junk"
+    result = verify(PREFIX + base45.b45encode(packed).decode(), trust, now=NOW)
+    assert (result.reason, result.detail) == (Reason.MALFORMED, "bytes after the zlib stream")
+
+
+def test_bytes_after_the_cose_message_are_malformed(issuer: Issuer, trust: TrustList) -> None:
+    """Fails on main before issue 11: the pass verified as the genuine one."""
+    result = verify(encode(_cose_of(_pass(issuer)) + b"\x00"), trust, now=NOW)
+    assert result.reason is Reason.MALFORMED and result.claims is None
+
+
+def test_the_high_s_twin_of_an_es256_signature_is_malformed() -> None:
+    """Fails on main before issue 11: ``n - s`` verified as the genuine pass."""
+    es = _issuer("VN-MC", "ES256")
+    trust = TrustList.from_model(TrustListModel(keys=[trusted_key(es.key.public_key(), "VN-MC", KEY_FROM, KEY_TO)]))
+    text = _pass(es)
+    assert verify(text, trust, now=NOW).ok
+    result = verify(_rewrap(text, _high_s), trust, now=NOW)
+    assert (result.reason, result.detail) == (Reason.MALFORMED, "ES256 signature not in its low-S form")
+
+
+def test_es256_passes_are_issued_with_a_low_s() -> None:
+    """40 signatures: each would be high-S with probability 1/2 without the normalisation."""
+    es = _issuer("VN-MC", "ES256")
+    for _ in range(40):
+        sig = cbor2.loads(_cose_of(_pass(es))).value[3]
+        assert int.from_bytes(sig[32:], "big") <= P256_N // 2
+
+
+def test_an_ed25519_signature_with_s_plus_l_is_rejected() -> None:
+    """RFC 8032 malleability: S + L is refused by the verifier (OpenSSL checks S < L)."""
+    ed = _issuer("VN-MC", "EdDSA")
+    trust = TrustList.from_model(TrustListModel(keys=[trusted_key(ed.key.public_key(), "VN-MC", KEY_FROM, KEY_TO)]))
+    order = 2**252 + 27742317777372353535851937790883648493
+
+    def bump(parts: list[object]) -> None:
+        sig = parts[3]
+        assert isinstance(sig, bytes)
+        s = int.from_bytes(sig[32:], "little") + order
+        parts[3] = sig[:32] + s.to_bytes(32, "little")
+
+    assert verify(_rewrap(_pass(ed), bump), trust, now=NOW).reason is Reason.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize("variant", ["untagged", "long head", "indefinite array", "tag in two bytes"])
+def test_other_encodings_of_the_same_cose_message_are_malformed(
+        issuer: Issuer, trust: TrustList, variant: str) -> None:
+    raw = _cose_of(_pass(issuer))
+    assert raw[:2] == b"\xd2\x84"  # tag 18, array of 4
+    body = raw[2:]
+    other = {"untagged": raw[1:], "long head": b"\xd2\x98\x04" + body, "indefinite array": b"\xd2\x9f" + body + b"\xff",
+             "tag in two bytes": b"\xd8\x12\x84" + body}[variant]
+    assert cbor2.loads(other) is not None  # each still decodes as CBOR
+    assert verify(encode(other), trust, now=NOW).reason is Reason.MALFORMED
+
+
+def test_a_pass_recompressed_differently_is_the_same_pass(issuer: Issuer, trust: TrustList) -> None:
+    """zlib has many encodings of one stream; the pass id (from the signed claims) is what names a pass."""
+    text = _pass(issuer)
+    again = PREFIX + base45.b45encode(zlib.compress(_cose_of(text), 1)).decode()
+    assert again != text
+    first, second = verify(text, trust, now=NOW), verify(again, trust, now=NOW)
+    assert first.ok and second.ok and first.id_hash == second.id_hash
+
+
+# --- the site claim (issue 11, item 5) ------------------------------------------------------------
+
+def test_a_pass_for_another_site_is_denied_as_wrong_site(issuer: Issuer, trust: TrustList) -> None:
+    result = verify(_pass(issuer, site="dongxing-cn"), trust, now=NOW, site="mong-cai")
+    assert result.reason is Reason.WRONG_SITE and DEFAULT_OUTCOMES[result.reason] == "DENY"
+    assert verify(_pass(issuer, site="mong-cai"), trust, now=NOW, site="mong-cai").ok
+
+
+def test_a_pass_without_a_site_claim_is_valid_at_any_crossing(issuer: Issuer, trust: TrustList) -> None:
+    assert verify(_pass(issuer, site=None), trust, now=NOW, site="mong-cai").ok

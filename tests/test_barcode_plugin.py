@@ -16,7 +16,8 @@ from structlog.testing import capture_logs
 
 import gate_barcode as gate_barcode
 from gate_barcode import synth
-from gate_barcode.passes import Issuer, trust_list_json, trusted_key
+from gate_barcode.passes import Issuer
+from gate_barcode.trust import trust_list_json, trusted_key
 from gatecore.api import BarrierPosition, Outcome, PresenceChanged, Scanned, Site, TransactionContext
 from gatecore.plugins import make_manager, register
 from gatecore.profile import ProfileError
@@ -72,6 +73,7 @@ report_timeout_ms = 500
 traffic = false
 [plugins.gate_barcode]
 trust_list = "{trust}"
+state_dir = "{state}"
 replay_window_s = 300
 budget_ms = 200
 hold_s = 60
@@ -112,7 +114,7 @@ def _camera_folder(tmp_path: Path, name: str, text: str | None) -> Path:
 
 
 def _site(tmp_path: Path, trust: Path, lanes: list[tuple[str, str, Path]]) -> tuple[Site, Recorder]:
-    text = SITE.format(trust=trust) + "".join(
+    text = SITE.format(trust=trust, state=tmp_path / "state") + "".join(
         LANE.format(lane=lane, trigger=trigger, images=images) for lane, trigger, images in lanes)
     return make_site(text, tmp_path, plugins={"gate_barcode": gate_barcode})
 
@@ -276,3 +278,28 @@ def test_pass_keygen_issue_verify_round_trip(tmp_path: Path, capsys: pytest.Capt
     assert [(ln["outcome"], ln["reason"]) for ln in lines] == [("PASS", "ok"), ("REFER", "malformed"), ("PASS", "ok")]
     assert lines[0]["claims"]["subject"] == "drv-77" and lines[0]["id_hash"] == lines[2]["id_hash"]
 
+
+
+def test_root_keygen_sign_trust_and_verify_against_the_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, root_pub, key, trust, signed = (tmp_path / n for n in ("root.pem", "root.pub", "k.pem", "t.json", "t.cose"))
+    assert _cli(["pass", "root-keygen", "--key", str(root), "--public", str(root_pub)], capsys)[0] == 0
+    assert root.stat().st_mode & 0o777 == 0o600
+    assert _cli(["pass", "keygen", "--issuer", "VN-MC", "--key", str(key), "--trust", str(trust)], capsys)[0] == 0
+    code, (made,) = _cli(["pass", "sign-trust", "--root-key", str(root), "--trust", str(trust), "--out", str(signed)],
+                         capsys)
+    assert code == 0 and made["keys"] == 1
+    pm = make_manager(entry_points_enabled=False)
+    register(pm, gate_barcode, "gate_barcode")
+    from gatecore.cli import parser
+
+    texts = []
+    for site in ("mong-cai", "dongxing-cn"):
+        args = parser(pm).parse_args(["pass", "issue", "--key", str(key), "--issuer", "VN-MC", "--subject", "r-1",
+                                      "--site", site])
+        assert args.func(args) == 0
+        texts.append(capsys.readouterr().out.strip())
+    code, lines = _cli(["pass", "verify", "--trust", str(signed), "--root", str(root_pub), "--site", "mong-cai",
+                        *texts], capsys)
+    assert code == 1 and [ln["reason"] for ln in lines] == ["ok", "wrong_site"]
+    code, _ = _cli(["pass", "verify", "--trust", str(signed), texts[0]], capsys)  # signed, but no root given
+    assert code == 2

@@ -157,6 +157,7 @@ class Crashing:
 
     class Config(DeviceConfig):
         kind: Literal["crashing.presence"]
+        makes = Presence
 
     class Sensor(Presence):
         fail = True

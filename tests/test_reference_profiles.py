@@ -40,7 +40,7 @@ def _site_files(root: Path) -> dict[str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
     from cryptography.x509.oid import NameOID
 
-    from gate_barcode.passes import trust_list_json, trusted_key
+    from gate_barcode.trust import TrustListModel, sign_trust_list, trusted_key
     from gate_face import testing
     from gate_face.calibrate import Calibration
     from gate_face.index import EmbeddingIndex
@@ -57,8 +57,12 @@ def _site_files(root: Path) -> dict[str, str]:
         (etc / "secrets" / name).write_text(f"{name}-value\n")
     now = dt.datetime.now(dt.UTC)
     issuer = ed25519.Ed25519PrivateKey.generate()
-    (etc / "pass-trust.json").write_text(trust_list_json(
-        [trusted_key(issuer.public_key(), "VN-QN", now - dt.timedelta(days=1), now + dt.timedelta(days=30))]))
+    root_key = ed25519.Ed25519PrivateKey.generate()  # the pass trust list is signed by a root key
+    (etc / "pass-root.pem").write_bytes(root_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (etc / "pass-trust.cose").write_bytes(sign_trust_list(TrustListModel(sequence=1, keys=[
+        trusted_key(issuer.public_key(), "VN-QN", now - dt.timedelta(days=1), now + dt.timedelta(days=30))]), root_key))
+    (root / "var" / "barcode").mkdir(parents=True)
     (etc / "share-trust.json").write_text(json.dumps({"keys": {"ioc": public_text(issuer)}}))
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bac-luan-1")])

@@ -1,4 +1,4 @@
-"""``gatecore barcode read`` and ``gatecore pass keygen|issue|verify``."""
+"""``gatecore barcode read`` and ``gatecore pass keygen|issue|verify|root-keygen|sign-trust``."""
 
 from __future__ import annotations
 
@@ -16,18 +16,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from . import cose
-from .passes import (
-    DEFAULT_OUTCOMES,
-    PASS_TYPES,
-    Issuer,
+from .passes import DEFAULT_OUTCOMES, PASS_TYPES, Issuer, verify
+from .reader import BarcodeReader, Code, ReaderError, make_backend
+from .trust import (
     TrustList,
     TrustListError,
     TrustListModel,
+    load_root,
+    sign_trust_list,
     trust_list_json,
     trusted_key,
-    verify,
 )
-from .reader import BarcodeReader, Code, ReaderError, make_backend
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,9 +58,21 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     i.set_defaults(func=cmd_issue)
     v = cmds.add_parser("verify", help="verify passes offline; one JSON line each")
     v.add_argument("--trust", required=True, type=Path)
+    v.add_argument("--root", type=Path, help="the root's public key PEM, when the trust list is signed")
+    v.add_argument("--site", help="this crossing's code: a pass for another site is refused")
     v.add_argument("texts", nargs="*", metavar="TEXT", help="pass texts ('-' reads lines from stdin)")
     v.add_argument("--image", action="append", default=[], type=Path, help="read the pass from an image")
     v.set_defaults(func=cmd_verify)
+    rk = cmds.add_parser("root-keygen", help="make a root key that signs trust lists")
+    rk.add_argument("--alg", choices=["EdDSA", "ES256"], default="EdDSA")
+    rk.add_argument("--key", required=True, type=Path, help="private key PEM to write (mode 0600); keep it offline")
+    rk.add_argument("--public", required=True, type=Path, help="public key PEM to write (the profile's trust_root)")
+    rk.set_defaults(func=cmd_root_keygen)
+    st = cmds.add_parser("sign-trust", help="sign a JSON trust list with the root key")
+    st.add_argument("--root-key", required=True, type=Path)
+    st.add_argument("--trust", required=True, type=Path, help="JSON trust list (its sequence must grow per issue)")
+    st.add_argument("--out", required=True, type=Path, help="signed trust list to write")
+    st.set_defaults(func=cmd_sign_trust)
 
 
 def code_json(code: Code) -> dict[str, Any]:
@@ -98,20 +109,47 @@ def cmd_read(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def cmd_keygen(args: argparse.Namespace) -> int:
-    key: cose.PrivateKey = (ed25519.Ed25519PrivateKey.generate() if args.alg == "EdDSA"
+def _new_key(alg: str, path: Path) -> cose.PrivateKey:
+    """A new private key, written to ``path`` (which must not exist) readable by its owner only."""
+    key: cose.PrivateKey = (ed25519.Ed25519PrivateKey.generate() if alg == "EdDSA"
                             else ec.generate_private_key(ec.SECP256R1()))
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(args.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
+    return key
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = _new_key(args.alg, args.key)
     keys = TrustListModel.model_validate_json(args.trust.read_bytes()).keys if args.trust.exists() else []
     now = datetime.now(UTC).replace(microsecond=0)
     entry = trusted_key(key.public_key(), args.issuer, now, now + timedelta(days=args.days))
     args.trust.write_text(trust_list_json([*keys, entry]))
     print(json.dumps({"kid": entry.kid, "issuer": args.issuer, "alg": entry.alg, "key": str(args.key),
                       "trust": str(args.trust)}))
+    return 0
+
+
+def cmd_root_keygen(args: argparse.Namespace) -> int:
+    key = _new_key(args.alg, args.key)
+    args.public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    print(json.dumps({"alg": args.alg, "key": str(args.key), "public": str(args.public)}))
+    return 0
+
+
+def cmd_sign_trust(args: argparse.Namespace) -> int:
+    root = _load_key(args.root_key)
+    try:
+        model = TrustListModel.model_validate_json(args.trust.read_bytes())
+        TrustList.from_model(model)  # every key parses and matches its alg
+    except (OSError, ValueError) as exc:
+        print(f"gatecore pass sign-trust: {args.trust}: {exc}", file=sys.stderr)
+        return 2
+    args.out.write_bytes(sign_trust_list(model, root))
+    print(json.dumps({"out": str(args.out), "sequence": model.sequence, "keys": len(model.keys)}))
     return 0
 
 
@@ -139,7 +177,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     try:
-        trust = TrustList.load(args.trust)
+        trust = TrustList.load(args.trust, load_root(args.root) if args.root else None)
     except TrustListError as exc:
         print(f"gatecore pass verify: {exc}", file=sys.stderr)
         return 2
@@ -159,7 +197,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if text is None:
             line.update(reason="no_pass_found", outcome="REFER")
         else:
-            result = verify(text, trust)
+            result = verify(text, trust, site=args.site)
             line.update(reason=result.reason.value, outcome=DEFAULT_OUTCOMES[result.reason],
                         id_hash=result.id_hash, kid=result.kid, detail=result.detail)
             if result.claims is not None:

@@ -6,6 +6,11 @@ released).  Sign1 is small enough to do correctly here: the structure is a tagge
 the signed bytes are the ``Sig_structure`` of RFC 9052 §4.4 and the ECDSA signature is the
 fixed-length ``r || s`` of RFC 9053 §2.1.  The tests check interoperability with pycose's
 encoder and its signature verifier.
+
+Only one encoding of a message is accepted: the tagged array exactly as :func:`sign1` writes it (no
+trailing bytes, no longer-than-needed CBOR heads, no indefinite lengths), and an ES256 signature only
+with its low ``s`` (``s <= n/2``; ``n - s`` verifies mathematically too, so without this rule every
+ES256 pass would have a second encoding).
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ HDR_ALG = 1
 HDR_KID = 4
 ALG_EDDSA = -8
 ALG_ES256 = -7
+HDR_CONTENT_TYPE = 3
 ALG_NAMES = {ALG_EDDSA: "EdDSA", ALG_ES256: "ES256"}
+#: the order of the P-256 group: an ES256 ``s`` above half of it is the high twin of a low one
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
@@ -44,6 +52,7 @@ class Sign1:
     kid: bytes
     payload: bytes
     signature: bytes
+    content_type: Any = None  # protected header label 3, if present
 
     def to_be_signed(self, external_aad: bytes = b"") -> bytes:
         return sig_structure(self.protected, self.payload, external_aad)
@@ -63,29 +72,35 @@ def alg_for(key: PrivateKey | PublicKey) -> int:
     raise CoseError("only Ed25519 and P-256 (ES256) keys are supported")
 
 
-def sign1(payload: bytes, key: PrivateKey, kid: bytes) -> bytes:
-    """Encode a tagged COSE_Sign1 with ``alg`` and ``kid`` in the protected header."""
+def sign1(payload: bytes, key: PrivateKey, kid: bytes, content_type: str | None = None) -> bytes:
+    """Encode a tagged COSE_Sign1 with ``alg``, ``kid`` (and ``content_type``) in the protected header."""
     alg = alg_for(key)
-    protected = cbor2.dumps({HDR_ALG: alg, HDR_KID: kid})
+    header: dict[int, Any] = {HDR_ALG: alg, HDR_KID: kid}
+    if content_type is not None:
+        header[HDR_CONTENT_TYPE] = content_type
+    protected = cbor2.dumps(header)
     tbs = sig_structure(protected, payload)
     if isinstance(key, ed25519.Ed25519PrivateKey):
         signature = key.sign(tbs)
     else:
         r, s = decode_dss_signature(key.sign(tbs, ec.ECDSA(hashes.SHA256())))
+        s = min(s, P256_N - s)  # low-S: the only form :func:`decode` accepts
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return cbor2.dumps(cbor2.CBORTag(SIGN1_TAG, [protected, {}, payload, signature]))
 
 
 def decode(data: bytes) -> Sign1:
-    """Parse a COSE_Sign1 (tagged or untagged); :class:`CoseError` on any structural fault."""
+    """Parse a tagged COSE_Sign1 in its one accepted encoding; :class:`CoseError` on any other."""
     try:
-        obj = cbor2.loads(data)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError, LookupError) as exc:
+        tagged = cbor2.loads(data)
+        canonical = cbor2.dumps(tagged)
+    except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError, LookupError) as exc:
         raise CoseError(f"not CBOR: {type(exc).__name__}") from exc
-    if isinstance(obj, cbor2.CBORTag):
-        if obj.tag != SIGN1_TAG:
-            raise CoseError(f"CBOR tag {obj.tag} is not COSE_Sign1")
-        obj = obj.value
+    if not isinstance(tagged, cbor2.CBORTag) or tagged.tag != SIGN1_TAG:
+        raise CoseError("not a COSE_Sign1 (CBOR tag 18)")
+    if canonical != data:  # trailing bytes, long heads, indefinite lengths, duplicate keys...
+        raise CoseError("not in its canonical encoding")
+    obj = tagged.value
     if not isinstance(obj, list | tuple) or len(obj) != 4:
         raise CoseError("COSE_Sign1 must be an array of 4")
     protected, unprotected, payload, signature = obj
@@ -99,7 +114,7 @@ def decode(data: bytes) -> Sign1:
         raise CoseError("protected header has no algorithm")
     if not isinstance(kid, bytes) or not kid:
         raise CoseError("no key id")
-    return Sign1(protected, alg, kid, payload, signature)
+    return Sign1(protected, alg, kid, payload, signature, header.get(HDR_CONTENT_TYPE))
 
 
 def _protected_header(protected: bytes) -> Mapping[Any, Any]:
@@ -112,6 +127,12 @@ def _protected_header(protected: bytes) -> Mapping[Any, Any]:
     if not isinstance(header, Mapping):
         raise CoseError("protected header is not a map")
     return header
+
+
+def low_s(msg: Sign1) -> bool:
+    """False for an ES256 signature in its high-S form (the twin of a low-S one; :func:`sign1` never
+    writes it); True otherwise. Checked after :func:`verify`, so that a signature that fails is just that."""
+    return msg.alg != ALG_ES256 or int.from_bytes(msg.signature[32:], "big") <= P256_N // 2
 
 
 def verify(msg: Sign1, key: PublicKey) -> bool:

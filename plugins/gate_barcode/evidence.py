@@ -5,35 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-
-import structlog
 
 from gatecore.api import Camera, Evidence, Outcome, Scanned, TransactionContext
 
-from .config import BarcodeSection, PassEvidenceConfig
-from .passes import DEFAULT_OUTCOMES, PassResult, Reason, ReplayGuard, TrustList, verify
+from .config import KIND, PassEvidenceConfig
+from .passes import DEFAULT_OUTCOMES, PassResult, Reason, verify
 from .reader import BarcodeReader, Deduplicator, ReaderError, make_backend
-
-log = structlog.get_logger("gate_barcode")
-
-KIND = "barcode.pass"
-
-
-@dataclass
-class SiteState:
-    """What the lanes of one site share: the trust list and the replay guard."""
-
-    section: BarcodeSection
-    trust: TrustList
-    replay: ReplayGuard
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def from_section(cls, section: BarcodeSection | None) -> SiteState:
-        section = section or BarcodeSection()
-        trust = TrustList.load(section.trust_list) if section.trust_list else TrustList({})
-        return cls(section, trust, ReplayGuard(section.replay_window_s))
+from .state import SiteState, log
 
 
 def looks_like_pass(text: str) -> bool:
@@ -49,6 +27,7 @@ class PassEvidence:
         self.config = config
         self.lane_id = lane_id
         self.state = state
+        state.groups[(lane_id, config.source)] = config.replay_group
         self.reader = BarcodeReader(backend=make_backend(state.section.backend), budget_ms=state.section.budget_ms)
         self.seen = Deduplicator(state.section.hold_s)  # a pass still held up after its crossing is not a new scan
 
@@ -67,12 +46,12 @@ class PassEvidence:
         return self._checked(txn, text, via, frames, t0)
 
     def _checked(self, txn: TransactionContext, text: str, via: str, frames: int, t0: float) -> Evidence:
-        """Verify the pass offline (signature, validity, replay) and turn the result into evidence."""
-        result = verify(text, self.state.trust, now=time.time(), leeway_s=self.state.section.leeway_s)
-        if result.ok and result.claims is not None and self.state.replay.check(
-                result.claims.pass_id, self.lane_id, time.monotonic()):
-            result = PassResult(Reason.REPLAY, result.id_hash, result.claims, result.kid, "used at another lane")
-        self.state.counts[result.reason.value] = self.state.counts.get(result.reason.value, 0) + 1
+        """Verify the pass offline (signature, validity, site, replay) and turn the result into evidence."""
+        state, now = self.state, time.time()
+        result = verify(text, state.trust, now=now, leeway_s=state.section.leeway_s, site=state.crossing)
+        if result.ok and state.guard.claim(txn.txn_id, result.id_hash, state.place(self.lane_id, self.source), now):
+            result = PassResult(Reason.REPLAY, result.id_hash, result.claims, result.kid, "accepted at another lane")
+        state.count(result.reason.value)
         log.info("pass_checked", lane=self.lane_id, txn=txn.txn_id, pass_id_hash=result.id_hash,
                  reason=result.reason.value, kid=result.kid, via=via)
         outcome = Outcome(DEFAULT_OUTCOMES[result.reason].lower())
@@ -108,7 +87,7 @@ class PassEvidence:
             try:
                 codes = await loop.run_in_executor(None, self.reader.read, observation.payload)
             except ReaderError as exc:  # a bad frame is dropped, counted and logged, never fatal
-                self.state.counts["bad_frame"] = self.state.counts.get("bad_frame", 0) + 1
+                self.state.count("bad_frame")
                 log.warning("bad_frame", lane=self.lane_id, role=camera.role, error=str(exc))
                 codes = []
             passes = [c for c in codes if not c.is_bytes and looks_like_pass(c.text)]  # not a container label

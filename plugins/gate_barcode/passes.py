@@ -2,30 +2,26 @@
 
 ``GP1:`` + Base45( zlib( COSE_Sign1( CBOR claims ) ) ), modelled on the EU DCC (HCERT).
 :func:`verify` never raises on bad input: every outcome is a :class:`PassResult` with a
-:class:`Reason`.  The replay rule needs the lane, so it lives in :class:`ReplayGuard`.
+:class:`Reason`.  The replay rule needs the lanes and the decisions, so it lives in
+:mod:`gate_barcode.replay`; the issuer keys are in :mod:`gate_barcode.trust`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import os
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Literal
 
 import base45  # type: ignore[import-untyped]
 import cbor2
-from cryptography.hazmat.primitives import serialization
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import cose
+from .trust import TrustList, kid_for
 
 PREFIX = "GP1:"
 VERSION = 1
@@ -53,7 +49,8 @@ class Reason(StrEnum):
     BAD_CLAIMS = "bad_claims"  # signed, but the claims are missing or of the wrong type
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
-    REPLAY = "replay"  # the same pass at another lane within the replay window
+    WRONG_SITE = "wrong_site"  # genuine, but its site claim names another crossing
+    REPLAY = "replay"  # the same pass accepted at another lane of the group within the replay window
 
 
 #: default outcome per reason; a profile may not weaken OK/BAD_SIGNATURE (see the plugin)
@@ -69,8 +66,13 @@ DEFAULT_OUTCOMES: dict[Reason, Literal["PASS", "DENY", "REFER"]] = {
     Reason.BAD_CLAIMS: "DENY",
     Reason.EXPIRED: "DENY",
     Reason.NOT_YET_VALID: "REFER",  # a clock or a traveller a day early: an officer decides
+    Reason.WRONG_SITE: "DENY",  # valid elsewhere, never here: nothing an officer at this lane can check
     Reason.REPLAY: "REFER",
 }
+
+#: the reasons given after the signature verified: the claims, and so the pass id, are the issuer's
+SIGNED_REASONS = frozenset({Reason.OK, Reason.WRONG_ISSUER, Reason.REVOKED_KEY, Reason.KEY_NOT_VALID,
+                            Reason.EXPIRED, Reason.NOT_YET_VALID, Reason.WRONG_SITE, Reason.REPLAY})
 
 
 @dataclass(frozen=True)
@@ -106,93 +108,6 @@ class PassResult:
 def id_hash(data: bytes) -> str:
     """Short, stable, non-reversible reference to a pass (or to unparseable scanned text)."""
     return hashlib.sha256(b"gatecore-pass:" + data).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------- trust list
-
-class TrustedKey(BaseModel):
-    """One issuer key: who it belongs to, when it may sign, whether it is revoked."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kid: str = Field(description="key id, hex (first 8 bytes of SHA-256 of the SPKI DER)")
-    issuer: str = Field(min_length=1, max_length=64)
-    alg: Literal["EdDSA", "ES256"]
-    public_key: str = Field(description="SubjectPublicKeyInfo DER, base64")
-    not_before: datetime
-    not_after: datetime
-    revoked: bool = False
-
-    @field_validator("not_before", "not_after")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("timestamps need a timezone (e.g. 2026-01-01T00:00:00Z)")
-        return value
-
-    def key(self) -> cose.PublicKey:
-        loaded = serialization.load_der_public_key(base64.b64decode(self.public_key))
-        if not isinstance(loaded, cose.PublicKey):
-            raise ValueError(f"key {self.kid}: not an Ed25519 or EC key")
-        if cose.ALG_NAMES[cose.alg_for(loaded)] != self.alg:
-            raise ValueError(f"key {self.kid}: key type does not match alg {self.alg}")
-        return loaded
-
-
-class TrustListModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    version: Literal[1] = 1
-    keys: list[TrustedKey] = Field(default_factory=list)
-
-
-class TrustListError(ValueError):
-    """The trust list file cannot be used (location and reason in the message)."""
-
-
-@dataclass(frozen=True)
-class TrustList:
-    """Issuer keys by key id, loaded once and used offline."""
-
-    entries: dict[bytes, tuple[TrustedKey, cose.PublicKey]]
-
-    @classmethod
-    def from_model(cls, model: TrustListModel) -> TrustList:
-        entries: dict[bytes, tuple[TrustedKey, cose.PublicKey]] = {}
-        for k in model.keys:
-            try:
-                entries[bytes.fromhex(k.kid)] = (k, k.key())
-            except ValueError as exc:
-                raise TrustListError(f"trust list key {k.kid!r}: {exc}") from exc
-        return cls(entries)
-
-    @classmethod
-    def load(cls, path: str | Path) -> TrustList:
-        try:
-            model = TrustListModel.model_validate_json(Path(path).read_bytes())
-        except OSError as exc:
-            raise TrustListError(f"{path}: cannot read trust list: {exc}") from exc
-        except ValidationError as exc:
-            raise TrustListError(f"{path}: invalid trust list: {exc}") from exc
-        return cls.from_model(model)
-
-
-def kid_for(public_key: cose.PublicKey) -> bytes:
-    """The key id: the first 8 bytes of SHA-256 over the SubjectPublicKeyInfo DER (as the DCC)."""
-    return hashlib.sha256(_spki(public_key)).digest()[:8]
-
-
-def _spki(public_key: cose.PublicKey) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def trusted_key(public_key: cose.PublicKey, issuer: str, not_before: datetime, not_after: datetime,
-                revoked: bool = False) -> TrustedKey:
-    """A trust-list entry for ``public_key``."""
-    alg: Literal["EdDSA", "ES256"] = "EdDSA" if cose.alg_for(public_key) == cose.ALG_EDDSA else "ES256"
-    return TrustedKey(kid=kid_for(public_key).hex(), issuer=issuer, alg=alg,
-                      public_key=base64.b64encode(_spki(public_key)).decode(),
-                      not_before=not_before, not_after=not_after, revoked=revoked)
 
 
 # ---------------------------------------------------------------- issuing
@@ -268,11 +183,18 @@ def unwrap(text: str) -> bytes:
         raise _Reject(Reason.MALFORMED, f"inflates beyond {MAX_INFLATED} bytes")
     if not inflater.eof:
         raise _Reject(Reason.MALFORMED, "zlib stream truncated")
+    if inflater.unused_data:
+        raise _Reject(Reason.MALFORMED, "bytes after the zlib stream")
     return raw
 
 
-def verify(text: str, trust: TrustList, now: float | None = None, leeway_s: int = 60) -> PassResult:
-    """Verify one scanned text offline.  Never raises for bad input; see :class:`Reason`."""
+def verify(text: str, trust: TrustList, now: float | None = None, leeway_s: int = 60,
+           site: str | None = None) -> PassResult:
+    """Verify one scanned text offline.  Never raises for bad input; see :class:`Reason`.
+
+    With ``site`` (this crossing's code), a pass whose ``site`` claim names another is ``WRONG_SITE``;
+    a pass without a site claim is valid at any crossing.
+    """
     now = time.time() if now is None else now
     fallback = id_hash(text.encode("utf-8", "surrogateescape")[:MAX_TEXT * 4])
     try:
@@ -288,6 +210,8 @@ def verify(text: str, trust: TrustList, now: float | None = None, leeway_s: int 
     meta, key = entry
     if not cose.verify(msg, key):
         return PassResult(Reason.BAD_SIGNATURE, fallback, kid=kid, detail="signature does not verify")
+    if not cose.low_s(msg):
+        return PassResult(Reason.MALFORMED, fallback, kid=kid, detail="ES256 signature not in its low-S form")
     try:
         claims = _claims(msg.payload)
     except _Reject as rej:
@@ -298,6 +222,8 @@ def verify(text: str, trust: TrustList, now: float | None = None, leeway_s: int 
         (meta.revoked, Reason.REVOKED_KEY, "signing key is revoked"),
         (not meta.not_before.timestamp() <= claims.issued_at <= meta.not_after.timestamp(),
          Reason.KEY_NOT_VALID, "issued outside the key's validity period"),
+        (site is not None and claims.site is not None and claims.site != site, Reason.WRONG_SITE,
+         "the pass is for another crossing"),
         (now + leeway_s < claims.not_before, Reason.NOT_YET_VALID, "before not-before"),
         (now - leeway_s >= claims.expires, Reason.EXPIRED, "past expiry"),
     )
@@ -335,32 +261,3 @@ def _claims(payload: bytes) -> PassClaims:
         pass_id=cti, issuer=want(c.get(CLAIM_ISS), str, "iss"), subject=want(body.get("sub"), str, "sub"),
         pass_type=pass_type, issued_at=want(c.get(CLAIM_IAT), int, "iat"),
         not_before=want(c.get(CLAIM_NBF), int, "nbf"), expires=want(c.get(CLAIM_EXP), int, "exp"), **optional)
-
-
-# ---------------------------------------------------------------- replay across lanes
-
-@dataclass
-class ReplayGuard:
-    """The same pass at two different lanes within ``window_s`` seconds is a replay.
-
-    A re-scan at the same lane is not (the reader's de-duplication already folds those).
-    Times are monotonic seconds passed in by the caller; memory is bounded by pruning.
-    """
-
-    window_s: float = 300.0
-    max_entries: int = 100_000
-    _seen: dict[bytes, tuple[str, float]] = field(default_factory=dict)
-
-    def check(self, pass_id: bytes, lane: str, now: float) -> bool:
-        """Record a use of ``pass_id`` at ``lane``; True if it is a replay."""
-        last = self._seen.get(pass_id)
-        replay = last is not None and last[0] != lane and now - last[1] <= self.window_s
-        self._seen[pass_id] = (lane, now)
-        if len(self._seen) > self.max_entries:
-            self._seen = {k: v for k, v in self._seen.items() if now - v[1] <= self.window_s}
-        return replay
-
-
-def trust_list_json(keys: list[TrustedKey]) -> str:
-    """Serialize a trust list (for the CLI and tests)."""
-    return json.dumps(TrustListModel(keys=keys).model_dump(mode="json"), indent=2)
