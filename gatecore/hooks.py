@@ -85,6 +85,7 @@ class Hooks:
                 continue
             took = time.perf_counter() - t0
             if took > self.budget_s and not building:
+                close(out if first else (out[0] if out else None))
                 failures.append(HookFailure(plugin, name, PluginBlocked(
                     f"blocked the event loop for {took * 1000:.0f} ms (budget {self.budget_s * 1000:g} ms)")))
                 continue
@@ -141,6 +142,12 @@ def _plugin_error(exc: BaseException) -> BaseException:
     if isinstance(error, asyncio.CancelledError):
         raise error
     return error
+
+
+def close(value: object) -> None:
+    """Close a coroutine that will not be awaited (no "never awaited" warning)."""
+    if inspect.iscoroutine(value):
+        value.close()
 
 
 def _coroutine(awaitable: Awaitable[Any]) -> Coroutine[Any, Any, Any]:

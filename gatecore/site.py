@@ -23,7 +23,7 @@ import structlog
 from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig, LaneConfig
 from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
 from gatecore.evidence import EvidenceSource, Source, TransactionContext
-from gatecore.hooks import HookFailure, Hooks, log_failures
+from gatecore.hooks import HookFailure, Hooks, close, log_failures
 from gatecore.lane import Lane, LaneFault
 from gatecore.notify import abandon, abandoned, contained, settle, start
 from gatecore.profile import Profile
@@ -69,8 +69,7 @@ class Site:
         _, pending, failures = self.hooks.call_now("gatecore_site_setup", building=True, site=self)
         for plugin, awaitable in pending:
             failures.append(HookFailure(plugin, "gatecore_site_setup", TypeError("must not be async")))
-            if isinstance(awaitable, Coroutine):
-                awaitable.close()
+            close(awaitable)
         log_failures(failures)
         #: lanes that could not be built because a plugin's factory failed, with why
         self.broken: dict[str, str] = {}
@@ -126,6 +125,7 @@ class Site:
         if failures:
             raise _FactoryFailed(f"{what}: {failures[0].describe()}")
         if pending:
+            close(pending[0][1])
             raise SiteError(f"{what}: plugin {pending[0][0]}.{hook} must not be async")
         if not results:
             raise SiteError(f"{what}: no plugin makes this kind")
