@@ -111,7 +111,7 @@ class TaskOnly:
 
     async def collect(self, txn: Any) -> Any:
         await asyncio.sleep(0)
-        return self._inner.collect_now(txn)
+        return await self._inner.collect(txn)
 
 
 async def measure(lanes: int, rate: float, duration: float, tasks: bool = False) -> dict[str, Any]:

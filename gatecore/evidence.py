@@ -61,29 +61,16 @@ class EvidenceSource(Protocol):
     """What ``gatecore_make_evidence_source`` returns.
 
     ``collect`` gathers the observations it needs (grab a frame, wait for a scan) and returns
-    :class:`Evidence` for ``self.source``. The lane cancels it at the source's deadline, so it must be
-    cancellable; CPU-heavy work goes to an executor (``loop.run_in_executor``).
+    :class:`Evidence` for ``self.source``. The lane runs it until it first waits: a source that holds its
+    answer when the crossing starts (the scan that triggered it, a manifest lodged in advance) returns it
+    without awaiting anything and costs no task at all. One that has to wait goes on in a task of its own,
+    cancelled at the source's deadline, so it must be cancellable; CPU-heavy work goes to an executor
+    (``loop.run_in_executor``). Until it first waits it runs on the event loop: it must be quick there.
     """
 
     source: str
 
     async def collect(self, txn: TransactionContext) -> Evidence: ...
-
-
-def collect_now(source: EvidenceSource, txn: TransactionContext) -> Evidence | None:
-    """The source's answer if it already has it in hand, else ``None``.
-
-    A source may define ``collect_now(txn)``: a plain (not async) method that returns :class:`Evidence`
-    when the answer needs no waiting at all (the scan that started the crossing, a manifest lodged in
-    advance, a simulated verdict) and ``None`` otherwise. The lane tries it first; only when it returns
-    ``None`` is ``collect`` run as a task. It runs on the event loop, so it must be cheap and must never
-    wait; it may raise like ``collect`` (the source then counts as failed).
-    """
-    now = getattr(source, "collect_now", None)
-    if now is None:
-        return None
-    result: Evidence | None = now(txn)
-    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +96,8 @@ class SourceFailed(Exception):
 
 async def gather(sources: Sequence[Source], txn: TransactionContext, overall: float, budget_s: float,
                  log: Any) -> dict[str, Evidence]:
-    """Every source's evidence, checked (:func:`gatecore.types.checked_evidence`): what a source has in hand
-    (``collect_now``) or gets without waiting costs no task; the others run concurrently as tasks, each
+    """Every source's evidence, checked (:func:`gatecore.types.checked_evidence`): a source that answers
+    without waiting costs no task; the others run concurrently as tasks, each
     until its own deadline (a late one is missing, not a failure). The first failure, or a source that
     keeps the event loop busy past ``budget_s`` before it first waits, raises :class:`SourceFailed`."""
     found: dict[str, Evidence] = {}
@@ -132,10 +119,8 @@ def _start(src: Source, txn: TransactionContext, found: dict[str, Evidence], bud
     t0 = time.monotonic()
     task: asyncio.Task[Any] | None = None
     try:
-        result: object = collect_now(src.source, txn)
-        if result is None:
-            done, result = start(src.source.collect(txn), f"{txn.lane_id}/{src.name}")
-            task = None if done else cast("asyncio.Task[Any]", result)
+        done, result = start(src.source.collect(txn), f"{txn.lane_id}/{src.name}")
+        task = None if done else cast("asyncio.Task[Any]", result)
         if (took := time.monotonic() - t0) > budget_s:
             raise ValueError(f"blocked the event loop for {took * 1000:.0f} ms")
     except BaseException as exc:  # the source's plugin is at fault, unless we are cancelled

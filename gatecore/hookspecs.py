@@ -135,9 +135,9 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Evi
     *First result wins.* Plain only. ``lane.devices`` maps roles to the lane's devices (cameras,
     readers); ``lane.site`` is the site.
 
-    The source's ``async collect(txn)`` runs under the source's deadline (in a task of its own once it
-    has to wait); an optional plain ``collect_now(txn)`` returns evidence already at hand (or ``None``)
-    and is tried first (:class:`gatecore.evidence.EvidenceSource`, :func:`gatecore.evidence.collect_now`).
+    The source's ``async collect(txn)`` runs under the source's deadline: one that returns without
+    awaiting (its answer at hand) costs no task, one that waits goes on in a task of its own
+    (:class:`gatecore.evidence.EvidenceSource`).
     The evidence is checked where it enters the core: an :class:`gatecore.api.Evidence` for this source,
     ``confidence`` a finite number in [0, 1], ``elapsed_ms`` finite and not negative, ``reason`` at most
     200 characters, ``claims`` and ``summary`` plain JSON (string keys, at most 4 levels and 256 items).

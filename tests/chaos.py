@@ -40,7 +40,7 @@ from gatecore.api import (
 )
 
 #: where chaos can strike, and how
-POINTS = ("collect", "collect_now", "vote", "report_decision", "lights", "display",
+POINTS = ("collect", "collect_at_once", "vote", "report_decision", "lights", "display",
           "report_fault", "report_state", "site_start", "site_stop")
 MODES = ("raise", "cancel", "exit", "hang", "swallow", "block", "wrong")
 BLOCK_S = 0.15  # past the budget the chaos profiles set (run.hook_budget_ms = 50)
@@ -138,17 +138,12 @@ class ChaosSource:
         self.source, self.lane = source, lane
         self.chaos = lane.site.stash[CHAOS]
 
-    def collect_now(self, txn: TransactionContext) -> Evidence | None:
-        mode = self.chaos.mode("collect_now", txn.lane_id)
-        if mode == "ok":
-            return None
-        if mode == "wrong":
+    async def collect(self, txn: TransactionContext) -> Evidence:
+        at_once = self.chaos.mode("collect_at_once", txn.lane_id)  # misbehaves before it first waits
+        if at_once == "wrong":
             self.chaos.wrong += 1
             return wrong_evidence(self.source, self.chaos.wrong)  # type: ignore[no-any-return]
-        act_now(mode, "collect_now")
-        return None
-
-    async def collect(self, txn: TransactionContext) -> Evidence:
+        act_now(at_once, "collect_at_once") if at_once != "ok" else None
         mode = self.chaos.mode("collect", txn.lane_id)
         if mode == "wrong":
             self.chaos.wrong += 1

@@ -39,7 +39,7 @@ from gatecore.api import (
 @dataclass
 class Answer:
     """What a scripted source answers: an outcome after ``delay`` s, or ``error``/``hang``; ``now`` and
-    ``now-error`` answer (or fail) at once through ``collect_now``; ``needs`` names another source whose
+    ``now-error`` answer (or fail) at once, without waiting; ``needs`` names another source whose
     evidence ``collect`` waits for first (REFER without it)."""
 
     outcome: Outcome | None = Outcome.PASS
@@ -87,18 +87,13 @@ class Scripted:
     def _queue(self) -> list[Answer]:
         return self.lane.site.stash[SCRIPT].setdefault(self.source, [])
 
-    def collect_now(self, txn: TransactionContext) -> Evidence | None:
-        queue = self._queue()
-        if not queue or not queue[0].mode.startswith("now"):
-            return None
-        answer = queue.pop(0)
-        if answer.mode == "now-error":
-            raise RuntimeError("scripted failure at once")
-        return Evidence(self.source, "scripted", answer.outcome, reason=f"scripted at once {answer.outcome}")
-
     async def collect(self, txn: TransactionContext) -> Evidence:
         queue = self._queue()
         answer = queue.pop(0) if queue else Answer()
+        if answer.mode == "now-error":
+            raise RuntimeError("scripted failure at once")
+        if answer.mode == "now":
+            return Evidence(self.source, "scripted", answer.outcome, reason=f"scripted at once {answer.outcome}")
         if answer.needs is not None:
             other = await txn.wait_evidence(answer.needs, 1.0)
             if other is None:

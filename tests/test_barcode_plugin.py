@@ -184,10 +184,15 @@ async def test_a_reader_pass_is_verified_at_once_and_a_camera_pass_needs_a_task(
     source = site.lane("in-1").sources[0].source
     by_reader = TransactionContext("t1", site.id, "in-1", Scanned("qr", text=_pass(issuer)), lane.devices)
     by_loop = TransactionContext("t2", site.id, "in-1", PresenceChanged("entry", occupied=True), lane.devices)
-    evidence = source.collect_now(by_reader)  # type: ignore[attr-defined]
-    assert evidence is not None and evidence.outcome is Outcome.PASS and evidence.summary["via"] == "reader"
+    at_once = source.collect(by_reader)
+    with pytest.raises(StopIteration) as done:  # answered without waiting: the lane needs no task
+        at_once.send(None)
+    evidence = done.value.value
+    assert evidence.outcome is Outcome.PASS and evidence.summary["via"] == "reader"
     assert evidence.claims["identity_ref"] == SUBJECT
-    assert source.collect_now(by_loop) is None  # type: ignore[attr-defined]  # the camera must look first
+    looking = source.collect(by_loop)
+    assert looking.send(None) is not None  # the camera must look first: it waits
+    looking.close()
 
 
 async def test_garbage_scan_is_referred_as_malformed(tmp_path: Path, trust: Path) -> None:

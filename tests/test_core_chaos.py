@@ -38,10 +38,10 @@ PROFILE = SITE.replace("report_timeout_ms = 500", "report_timeout_ms = 300\nhook
     "shutdown_timeout_s = 2.0", "shutdown_timeout_s = 1.0") + chaos_lane_toml("l1") + chaos_lane_toml("l2")
 
 #: what each misbehaviour does to the chaos lane's crossing
-IN_CROSSING = {"collect", "collect_now", "vote", "report_decision", "lights", "display"}
+IN_CROSSING = {"collect", "collect_at_once", "vote", "report_decision", "lights", "display"}
 NOT_FOR = {"lights": {"block", "wrong"}, "display": {"block", "wrong"}, "report_decision": {"wrong"},
            "report_fault": {"wrong"}, "report_state": {"wrong"}, "site_start": {"wrong"}, "site_stop": {"wrong"},
-           "collect_now": {"hang", "swallow"}}
+           "collect_at_once": {"hang", "swallow"}}
 CASES = [(p, m) for p in POINTS for m in MODES if m not in NOT_FOR.get(p, set())]
 
 
@@ -143,7 +143,7 @@ async def test_evidence_that_is_not_valid_is_never_acted_on(mode: str, tmp_path:
 
 async def test_a_site_whose_every_hook_misbehaves_still_stops_when_asked(tmp_path: Path) -> None:
     site, _ = make_site(PROFILE, tmp_path, plugins={"chaos": chaos, "scripted": scripted})
-    site.stash[CHAOS].modes.update({p: "swallow" for p in POINTS if p != "collect_now"})
+    site.stash[CHAOS].modes.update({p: "swallow" for p in POINTS if p != "collect_at_once"})
     task = asyncio.create_task(site.run())
     await asyncio.sleep(0.5)
     site.request_stop()

@@ -179,7 +179,7 @@ async def test_evidence_at_hand_is_taken_without_a_task_and_reaches_sources_that
     assert decision.evidence["a"].reason.startswith("scripted at once")
     assert decision.evidence["b"].outcome is Outcome.PASS
     assert list(decision.evidence) == ["a", "b"]  # in the profile's order, whichever answered first
-    assert len(site.stash[SCRIPT]["a"]) == 1  # collect_now took one answer, collect was never called
+    assert len(site.stash[SCRIPT]["a"]) == 1  # one crossing took one answer
 
 
 async def test_sources_that_must_wait_run_concurrently_whichever_needs_the_other(

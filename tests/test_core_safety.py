@@ -54,7 +54,7 @@ action = st.one_of(
               st.sampled_from(["fail", "stall", "drop", "no-feedback", None, None])),
     st.tuples(st.just("manual"), st.booleans()),
     st.tuples(st.just("chaos"), st.sampled_from(["vote", "report_decision", "lights", "display", "collect",
-                                                  "collect_now", "report_state", "report_fault"]),
+                                                  "collect_at_once", "report_state", "report_fault"]),
               st.sampled_from(chaos.MODES)),
     st.tuples(st.just("calm")),
     st.tuples(st.just("sleep"), st.sampled_from([0.0, 0.005, 0.03, 0.12, 0.3])),

@@ -31,15 +31,13 @@ class PassEvidence:
         self.reader = BarcodeReader(backend=make_backend(state.section.backend), budget_ms=state.section.budget_ms)
         self.seen = Deduplicator(state.section.hold_s)  # a pass still held up after its crossing is not a new scan
 
-    def collect_now(self, txn: TransactionContext) -> Evidence | None:
-        """A pass read by the reader that started the crossing is verified at once (no task needed)."""
+    async def collect(self, txn: TransactionContext) -> Evidence:
+        """A pass read by the reader that started the crossing is verified at once, without waiting (so
+        without a task); otherwise the camera and the reader are watched until the deadline."""
+        t0 = time.monotonic()
         trigger = txn.trigger
         if isinstance(trigger, Scanned) and trigger.role == self.config.reader:
-            return self._checked(txn, trigger.text, "reader", 0, time.monotonic())
-        return None
-
-    async def collect(self, txn: TransactionContext) -> Evidence:
-        t0 = time.monotonic()
+            return self._checked(txn, trigger.text, "reader", 0, t0)
         text, via, frames = await self._scan(txn)
         if text is None:
             return self._evidence(Outcome.REFER, "no camera or reader for the pass on this lane", {}, {}, t0)

@@ -20,11 +20,8 @@ class SimEvidence:
         self.outcomes = [Outcome.PASS, Outcome.DENY, Outcome.REFER]
         self.cum_weights = list(accumulate([config.pass_weight, config.deny_weight, config.refer_weight]))
 
-    def collect_now(self, txn: TransactionContext) -> Evidence | None:
-        """With no latency configured the verdict is at hand: the lane takes it without a task."""
-        return self._draw(txn, 0.0) if self.config.latency_ms[1] <= 0 else None
-
     async def collect(self, txn: TransactionContext) -> Evidence:
+        """With no latency configured the verdict is at hand: returned without waiting (no task)."""
         low, high = self.config.latency_ms
         delay = self.rng.uniform(low, high) / 1000 if high > 0 else 0.0
         if delay:
