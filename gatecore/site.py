@@ -25,7 +25,7 @@ from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
 from gatecore.evidence import EvidenceSource, Source, TransactionContext
 from gatecore.hooks import HookFailure, Hooks, close, log_failures
 from gatecore.lane import Lane, LaneFault
-from gatecore.notify import abandon, abandoned, contained, settle, start
+from gatecore.notify import abandon, abandoned, bounded, contained, settle, start
 from gatecore.profile import Profile
 from gatecore.stash import Stash
 from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote, checked_votes
@@ -284,7 +284,7 @@ class Site:
     async def _start_device(self, lane: Lane, device: Device) -> None:
         """Start one device; one that cannot start leaves its lane degraded, not the site down."""
         try:
-            await asyncio.wait_for(device.start(), self.profile.run.shutdown_timeout_s)
+            await bounded(device.start(), self.profile.run.shutdown_timeout_s, f"{lane.cfg.id}/{device.role}/start")
         except BaseException as exc:
             error = contained(exc)
             if isinstance(error, asyncio.CancelledError):
@@ -321,7 +321,8 @@ class Site:
         for lane in self._lanes.values():
             for device in lane.info.devices.values():
                 try:
-                    await asyncio.wait_for(device.stop(), max(0.01, deadline - time.monotonic()))
+                    await bounded(device.stop(), max(0.01, deadline - time.monotonic()),
+                                  f"{lane.cfg.id}/{device.role}/stop")
                 except BaseException as exc:
                     if isinstance(contained(exc), asyncio.CancelledError):
                         raise

@@ -42,6 +42,8 @@ from gatecore.api import (
 #: where chaos can strike, and how
 POINTS = ("collect", "collect_at_once", "vote", "report_decision", "lights", "display",
           "report_fault", "report_state", "site_start", "site_stop")
+#: a device's own start and stop (outside any crossing)
+DEVICE_POINTS = ("device_start", "device_stop")
 MODES = ("raise", "cancel", "exit", "hang", "swallow", "block", "wrong")
 BLOCK_S = 0.15  # past the budget the chaos profiles set (run.hook_budget_ms = 50)
 
@@ -122,6 +124,14 @@ class ChaosEvidenceConfig(EvidenceConfig):
 
 
 class ChaosLights(Lights):
+    async def start(self) -> None:
+        chaos = self.ctx.site.stash[CHAOS]
+        await act(chaos, chaos.mode("device_start", self.ctx.lane_id), "device_start")
+
+    async def stop(self) -> None:
+        chaos = self.ctx.site.stash[CHAOS]
+        await act(chaos, chaos.mode("device_stop", self.ctx.lane_id), "device_stop")
+
     async def show(self, aspect: Aspect) -> None:
         chaos = self.ctx.site.stash[CHAOS]
         await act(chaos, chaos.mode("lights", self.ctx.lane_id), "lights")

@@ -31,7 +31,7 @@ from gatecore.api import (
 from gatecore.testing import make_site, running, wait_for
 
 from . import chaos, scripted
-from .chaos import CHAOS, MODES, POINTS
+from .chaos import CHAOS, DEVICE_POINTS, MODES, POINTS
 from .conftest import SITE, chaos_lane_toml
 
 PROFILE = SITE.replace("report_timeout_ms = 500", "report_timeout_ms = 300\nhook_budget_ms = 50").replace(
@@ -141,9 +141,11 @@ async def test_evidence_that_is_not_valid_is_never_acted_on(mode: str, tmp_path:
     assert all(f.plugin == "chaos" for f in rec.faults)
 
 
-async def test_a_site_whose_every_hook_misbehaves_still_stops_when_asked(tmp_path: Path) -> None:
+async def test_a_site_whose_every_hook_and_device_misbehaves_still_stops_when_asked(tmp_path: Path) -> None:
+    """Every call swallows its cancellation, device start and stop included: the site still starts and stops
+    within its budgets (a device's start is bounded by run.shutdown_timeout_s, its stop by what is left)."""
     site, _ = make_site(PROFILE, tmp_path, plugins={"chaos": chaos, "scripted": scripted})
-    site.stash[CHAOS].modes.update({p: "swallow" for p in POINTS if p != "collect_at_once"})
+    site.stash[CHAOS].modes.update({p: "swallow" for p in (*POINTS, *DEVICE_POINTS) if p != "collect_at_once"})
     task = asyncio.create_task(site.run())
     await asyncio.sleep(0.5)
     site.request_stop()
