@@ -261,13 +261,13 @@ Why aiomqtt with 100 publishes in flight is *slower* than awaiting each one (the
 3. (Correctness, not speed) aiomqtt's `on_publish` ignores MQTT 5 PUBACK reason codes: a refused publish
    looks delivered.
 
-What the durable path does instead (plugins/gate_ioc/mqtt.py, gatecore/outbox.py): a sliding window of 256
+What the durable path does instead (plugins/gate_ioc/mqtt.py, gatecore/outbox/): a sliding window of 256
 records; each batch is handed to paho in one go (one write wake-up per batch) and its PUBACKs are matched in
 paho's `on_publish` (one future per batch, no task or timer per record, failure reason codes not counted);
 paho's own in-flight cap is off (the outbox bounds it); `TCP_QUICKACK` after PUBACKs are read releases the
-broker's held PUBACKs without the 40 ms wait; the outbox commits concurrent `put()`s together (one fsync per
-group), reads ahead, hands fresh records to a caught-up delivery loop without reading them back, and uses
-one SQL statement per step because every sqlite3 call releases and re-takes the GIL.
+broker's held PUBACKs without the 40 ms wait; the outbox commits concurrent `put()`s together (one fsync
+and one INSERT statement per group: every sqlite3 call releases and re-takes the GIL, and one `executemany`
+per `put()` instead costs 40 % more CPU per record) and reads pending records ahead of the window.
 
 The headline durable figure has as many `put()` callers at once as the raw window has publishes in flight.
 With one caller per lane (16) each record waits for its own fsync'd group commit, so the rate is bound by

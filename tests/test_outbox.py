@@ -207,15 +207,16 @@ async def test_closed_outbox_refuses_puts(tmp_path: Path) -> None:
 
 
 async def test_the_loop_waits_for_failed_calls_instead_of_spinning(tmp_path: Path) -> None:
-    """While draining after a transport error, buffered records must not make the loop return at once:
-    it has to yield until the failed calls finish (a regression: it spun until the 60 s purge)."""
-    from gatecore.outbox import _Delivery
+    """While a transport error waits for the other calls to end, queued records must not make the loop
+    return at once: it has to wait until the failed calls finish (a regression: it spun until the 60 s purge)."""
+    from gatecore.outbox.delivery import Delivery
 
     async with Outbox(tmp_path / "box.sqlite", poll_s=0.02) as box:
-        st = _Delivery(draining=True)
-        st.buffer.append(OutRecord(1, "id-1", "l", "decision", b"{}", 0.0))
+        st = Delivery(box, RecordingTransport())
+        st.failed = True
+        st.queue.append(OutRecord(1, "id-1", "l", "decision", b"{}", 0.0))
         call: asyncio.Future[Collection[str]] = asyncio.get_running_loop().create_future()
         st.calls[call] = []  # type: ignore[index]
-        assert await box._wait(st, time.monotonic()) is True  # timed out waiting, did not return at once
+        assert await st._wait(time.monotonic()) is True  # timed out waiting, did not return at once
         call.set_result([])
-        assert await box._wait(st, time.monotonic()) is False  # the call finished: something happened
+        assert await st._wait(time.monotonic()) is False  # the call finished: something happened
