@@ -33,7 +33,7 @@ def make_transport(cfg: IocSection, site_id: str, receiver: Any = None) -> tuple
     arrives to ``receiver``)."""
     if cfg.transport == "local":
         return JsonlTransport(cfg.local_path, payloads.site_topic(cfg.topic_prefix, site_id)), None
-    from .mqtt import MqttSettings, MqttTransport, tls_context  # aiomqtt is an optional dependency
+    from .mqtt import MqttSettings, MqttTransport, tls_context  # paho-mqtt is an optional dependency
 
     host, port, tls = cfg.endpoint()
     t = cfg.tls
@@ -48,7 +48,7 @@ def make_transport(cfg: IocSection, site_id: str, receiver: Any = None) -> tuple
         qos=cfg.qos, window=cfg.outbox.window, payload=cfg.payload, batch_max=cfg.batch_max,
         online_payload=payloads.encode(payloads.status(site_id, True, now)),
         offline_payload=payloads.encode(payloads.status(site_id, False, now)),
-        subscribe=payloads.shared_filter(cfg.topic_prefix) if cfg.share is not None else None,
+        subscribe=(payloads.shared_filter(cfg.topic_prefix),) if cfg.share is not None else (),
     )
     transport = MqttTransport(settings, receiver if cfg.share is not None else None)
     return transport, transport.run()
