@@ -103,6 +103,13 @@ async def test_site_reports_reach_the_local_ioc_and_match_the_schemas(pm: pluggy
     assert seen["state"] >= 4 * decided
     assert seen.get("heartbeat", 0) >= 2
     assert len({line["record"]["id"] for line in lines}) == len(lines)
+    numbers: dict[str, list[int]] = {}  # decisions, faults and state changes are numbered per lane; heartbeats not
+    for line in lines:
+        record = line["record"]
+        assert ("seq" in record) == (line["topic"].rsplit("/", 1)[-1] in payloads.SEQUENCED)
+        if "seq" in record:
+            numbers.setdefault(record["lane"], []).append(record["seq"])
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in numbers.values()) and len(numbers) == 2
 
 
 def test_lanes_keep_working_with_the_broker_unreachable_and_the_outbox_shows_the_backlog(
@@ -192,6 +199,9 @@ def bad(pm: pluggy.PluginManager, tmp: Path, ioc: str) -> list[str]:
     ('transport = "mqtt"\nbroker = "mqtt://h"\nusername = "gate"\npassword = "file:/nonexistent/secret"',
      "cannot read /nonexistent/secret"),
     ('transport = "mqtt"\nbroker = "mqtt://h"\nusername = "gate"\npassword = "hunter2"', "never written in a profile"),
+    ('ack = { timeout_s = 5 }', "'ack' needs transport 'mqtt'"),
+    ('transport = "mqtt"\nbroker = "mqtt://h"\nack = { timeout_s = 0 }', "ack.timeout_s: expected greater than 0"),
+    ('transport = "mqtt"\nbroker = "mqtt://h"\nack = { timeout = 5 }', "unknown key 'timeout'"),
 ])
 def test_bad_settings_are_clear_check_errors(pm: pluggy.PluginManager, tmp_path: Path, ioc: str, message: str) -> None:
     os.environ.pop("GATECORE_TEST_UNSET_SECRET", None)

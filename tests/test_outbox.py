@@ -220,3 +220,43 @@ async def test_the_loop_waits_for_failed_calls_instead_of_spinning(tmp_path: Pat
         assert await st._wait(time.monotonic()) is True  # timed out waiting, did not return at once
         call.set_result([])
         assert await st._wait(time.monotonic()) is False  # the call finished: something happened
+
+
+async def test_sequenced_kinds_are_numbered_per_lane_and_the_numbers_outlive_purge_and_restart(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite"
+    numbered = ("decision", "fault")
+    async with Outbox(path, sequenced=numbered, retention_s=0.0) as box:
+        stream = box.stream
+        await box.put_many([("a", "decision", b"{}", None, True), ("b", "fault", b"{}", None, True),
+                            ("a", "heartbeat", b"{}", None, False), ("a", "decision", b"{}", None, False),
+                            ("a", "shared.delta", b"{}", None, True), ("a", "fault", b"{}", None, True)])
+        got = [(r.lane, r.kind, r.lane_seq) for r in await box.pending()]
+        async with delivering(box, RecordingTransport()):
+            await until(lambda: box.delivered == 6)
+        assert await box.purge() == 6
+    assert got == [("a", "decision", 1), ("b", "fault", 1), ("a", "heartbeat", None), ("a", "decision", None),
+                   ("a", "shared.delta", None), ("a", "fault", 2)]
+    async with Outbox(path, sequenced=numbered) as box:
+        await box.put("a", "decision", b"{}")
+        taken = await box.put("b", "decision", b"{}")
+        results = await asyncio.gather(box.put("b", "decision", b"{}", id=taken), box.put("b", "decision", b"{}"),
+                                       return_exceptions=True)
+        assert isinstance(results[0], OutboxError)  # fails alone, and takes no number
+        assert [(r.lane, r.lane_seq) for r in await box.pending()] == [("a", 3), ("b", 2), ("b", 3)]
+        assert box.stream == stream
+    async with Outbox(tmp_path / "other.sqlite") as other:
+        assert other.stream != stream and len(other.stream) == 16
+
+
+async def test_an_outbox_file_from_before_numbering_is_opened_and_numbered(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE records (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, lane TEXT NOT NULL,
+            kind TEXT NOT NULL, must INTEGER NOT NULL, created REAL NOT NULL, payload BLOB NOT NULL, delivered REAL);
+        INSERT INTO records (id, lane, kind, must, created, payload) VALUES ('old', 'l', 'decision', 1, 0, x'7b7d');
+    """)
+    conn.close()
+    async with Outbox(path, sequenced=("decision",)) as box:
+        await box.put("l", "decision", b"{}")
+        assert [(r.id == "old", r.lane_seq) for r in await box.pending()] == [(True, None), (False, 1)]

@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -33,6 +33,10 @@ class Outbox:
     ``window`` records are in flight at once, in transport calls of up to ``batch``; ``poll_s`` is how
     often an idle delivery loop looks for records made pending by another process (a busy one: every
     ``rescan_s``); ``synchronous = "normal"`` survives a crash of the process but not a power loss.
+
+    Records of the ``sequenced`` kinds that must arrive get ``OutRecord.lane_seq``: 1, 2, ... per lane in
+    commit order, never reused within :attr:`stream`, so that a peer can tell a resent record from a new
+    one and a gap from a record still on its way.
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class Outbox:
         call_timeout_s: float = 30.0,
         rescan_s: float = 5.0,
         synchronous: Literal["full", "normal"] = "full",
+        sequenced: Collection[str] = (),
     ) -> None:
         if window < 1 or batch < 1:
             raise ValueError("window and batch must be >= 1")
@@ -64,7 +69,7 @@ class Outbox:
         self.read_ahead = max(1024, 4 * window)
         self.delivered = 0
         self.retries = 0
-        self._store = store.Store(self.path, synchronous, budget_bytes)
+        self._store = store.Store(self.path, synchronous, budget_bytes, sequenced)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._delivery: Delivery | None = None
@@ -82,6 +87,11 @@ class Outbox:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    @property
+    def stream(self) -> str:
+        """The id of this file's lane numbering (16 hex digits, made with the file; empty until open)."""
+        return self._store.stream
 
     async def put(
         self, lane: str, kind: str, payload: bytes | Mapping[str, Any], *, id: str | None = None, must: bool = True

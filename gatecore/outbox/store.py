@@ -1,9 +1,13 @@
-"""The outbox's SQLite side: one thread owns the connection and runs what is queued in group commits.
+"""The outbox's SQLite side: one thread uses the connection and runs what is queued in group commits.
 
-Operations queued while the thread is busy run together in one transaction and their results come back to
-the event loop in one hand-off, so a burst of ``put()`` calls from many lanes costs one fsync, not one per
+Operations queued while a group runs make the next group, one transaction whose results come back to the
+event loop in one hand-off, so a burst of ``put()`` calls from many lanes costs one fsync, not one per
 record. The rows that a group inserts go in one statement: every sqlite3 call releases and re-takes the
 GIL, and re-taking it costs up to the switch interval while the event loop is busy.
+
+Records of the ``sequenced`` kinds that must arrive are numbered per lane (``lane_seq`` 1, 2, ... in commit
+order) in the transaction that inserts them; the numbers are never reused in one file, whose random
+``stream`` id tells its numbering from that of another file.
 
 Disk budget: records count their payload plus :data:`ROW_OVERHEAD`. Beyond the budget, delivered records
 are purged first (oldest first), then pending telemetry (``must=False``) oldest first, counted in
@@ -13,11 +17,12 @@ are purged first (oldest first), then pending telemetry (``must=False``) oldest 
 from __future__ import annotations
 
 import asyncio
-import queue
+import random
 import sqlite3
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -39,15 +44,17 @@ CREATE TABLE IF NOT EXISTS records (
     must      INTEGER NOT NULL,
     created   REAL NOT NULL,
     payload   BLOB NOT NULL,
-    delivered REAL
+    delivered REAL,
+    lane_seq  INTEGER
 );
 CREATE INDEX IF NOT EXISTS records_pending ON records (seq) WHERE delivered IS NULL;
 CREATE INDEX IF NOT EXISTS records_done ON records (delivered) WHERE delivered IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 """
 _SIZE = f"COALESCE(SUM(LENGTH(payload)), 0) + COUNT(*) * {ROW_OVERHEAD}"
-_INSERT = "INSERT INTO records (id, lane, kind, must, created, payload) VALUES "
-_ROWS_PER_INSERT = 5000  # 6 parameters a row, under SQLite's 32766
+_INSERT = "INSERT INTO records (id, lane, kind, must, created, payload, lane_seq) VALUES "
+_ROWS_PER_INSERT = 4000  # 7 parameters a row, under SQLite's 32766
 
 #: ``(id, lane, kind, must, created, payload)``
 Row = tuple[str, str, str, int, float, bytes]
@@ -67,6 +74,7 @@ class OutRecord:
     kind: str
     payload: bytes
     created: float
+    lane_seq: int | None = None  # the record's number in its lane, for the kinds the outbox numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,34 +112,42 @@ class _Retry(Exception):
 
 
 class Store:
-    """A thread owning one SQLite connection, running queued operations in group commits."""
+    """One SQLite connection, used by a thread of its own (a pool of one worker). What is submitted while
+    a group runs is the next group."""
 
-    def __init__(self, path: Path, synchronous: Literal["full", "normal"], budget_bytes: int) -> None:
+    def __init__(self, path: Path, synchronous: Literal["full", "normal"], budget_bytes: int,
+                 sequenced: Collection[str] = ()) -> None:
         self.path = path
         self.synchronous = synchronous
         self.budget_bytes = budget_bytes
+        self.sequenced = frozenset(sequenced)
         self.bytes = 0
         self.over_budget = False
-        self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()  # None: stop
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stream = ""
+        self.lane_seq: dict[str, int] = {}  # lane -> its last number
+        self._pool: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._queued: list[_Op] = []
+        self._running = False
 
-    # -- event-loop side -------------------------------------------------------------------------
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="gatecore-outbox", daemon=True)
-        self._thread.start()
-        await asyncio.wait_for(ready, timeout=30)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="gatecore-outbox")
+        try:
+            self._conn = await asyncio.get_running_loop().run_in_executor(pool, self._open)
+        except (sqlite3.Error, OSError) as exc:
+            pool.shutdown(wait=False)
+            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from None
+        self._pool = pool
 
     async def stop(self, timeout: float = 10.0) -> None:
-        if self._thread is None:
+        pool, self._pool = self._pool, None
+        if pool is None or self._conn is None:
             return
-        self._ops.put(None)
-        thread, self._thread = self._thread, None
-        await asyncio.get_running_loop().run_in_executor(None, thread.join, timeout)
-        if thread.is_alive():
+        try:  # after the group under way; what is queued behind it fails
+            await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(pool, self._conn.close), timeout)
+        except TimeoutError:
             log.error("outbox_thread_stuck", timeout_s=timeout)
+        pool.shutdown(wait=False)
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         return self._submit(fn, [])
@@ -141,47 +157,36 @@ class Store:
         return self._submit(None, rows)
 
     def _submit(self, fn: Callable[[sqlite3.Connection], Any] | None, rows: list[Row]) -> asyncio.Future[Any]:
-        if self._thread is None or self._loop is None:
+        if self._pool is None:
             raise OutboxError("outbox is not open")
-        op = _Op(fn, rows, self._loop.create_future())
-        self._ops.put(op)
+        op = _Op(fn, rows, asyncio.get_running_loop().create_future())
+        self._queued.append(op)
+        if not self._running:
+            self._next()
         return op.future
 
-    @staticmethod
-    def _settle(ops: list[_Op]) -> None:
+    def _next(self) -> None:
+        ops, self._queued = self._queued, []
+        if self._pool is None or self._conn is None:
+            for op in ops:
+                op.future.set_exception(OutboxError("outbox is closed"))
+            return
+        self._running = True
+        group = asyncio.get_running_loop().run_in_executor(self._pool, self._execute, self._conn, ops)
+        group.add_done_callback(partial(self._finished, ops))
+
+    def _finished(self, ops: list[_Op], group: asyncio.Future[None]) -> None:
+        self._running = False
+        failure = None if group.cancelled() else group.exception()
         for op in ops:
             if op.future.done():
                 continue
-            if op.error is not None:
-                op.future.set_exception(op.error)
+            if op.error is not None or failure is not None:
+                op.future.set_exception(op.error or OutboxError(f"outbox failed: {failure!r}"))
             else:
                 op.future.set_result(op.result)
-
-    # -- thread side -------------------------------------------------------------------------------
-    def _run(self, ready: asyncio.Future[None]) -> None:
-        assert self._loop is not None
-        try:
-            conn = self._open()
-        except BaseException as exc:  # noqa: BLE001 - reported to the opener
-            self._loop.call_soon_threadsafe(ready.set_exception, OutboxError(f"cannot open outbox {self.path}: {exc}"))
-            return
-        self._loop.call_soon_threadsafe(ready.set_result, None)
-        try:
-            while (first := self._ops.get()) is not None:
-                ops = [first]
-                while len(ops) < 4096:
-                    try:
-                        nxt = self._ops.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        self._ops.put(None)
-                        break
-                    ops.append(nxt)
-                self._execute(conn, ops)
-                self._loop.call_soon_threadsafe(self._settle, ops)
-        finally:
-            conn.close()
+        if self._queued:
+            self._next()
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,12 +195,17 @@ class Store:
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.executescript(_SCHEMA)
+        if "lane_seq" not in [row[1] for row in conn.execute("PRAGMA table_info(records)")]:  # made before
+            conn.execute("ALTER TABLE records ADD COLUMN lane_seq INTEGER")
+        conn.execute("INSERT OR IGNORE INTO counters VALUES ('stream', ?)", (random.getrandbits(63),))
+        self.stream = format(conn.execute("SELECT value FROM counters WHERE name = 'stream'").fetchone()[0], "016x")
+        self.lane_seq = dict(conn.execute("SELECT lane, seq FROM lanes").fetchall())
         self.bytes = conn.execute(f"SELECT {_SIZE} FROM records").fetchone()[0]
         return conn
 
     def _execute(self, conn: sqlite3.Connection, ops: list[_Op]) -> None:
         """Run a group in one transaction; if one operation fails, run them one by one so it fails alone."""
-        before = self.bytes
+        before, numbers = self.bytes, dict(self.lane_seq)
         try:
             conn.execute("BEGIN IMMEDIATE")
             self._insert(conn, [op for op in ops if op.fn is None])
@@ -213,7 +223,7 @@ class Store:
         except (_Retry, sqlite3.Error) as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self.bytes = before
+            self.bytes, self.lane_seq = before, numbers
             if len(ops) == 1:
                 ops[0].error = ops[0].error or OutboxError(f"outbox write failed: {exc}")
                 return
@@ -225,16 +235,27 @@ class Store:
         rows = [row for op in ops for row in op.rows]
         if not rows:
             return
+        values = [(*row, self._number(*row[1:4])) for row in rows]
         last = 0
         for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            sql = _INSERT + ",".join(["(?,?,?,?,?,?)"] * len(chunk))
+            chunk = values[start : start + _ROWS_PER_INSERT]
+            sql = _INSERT + ",".join(["(?,?,?,?,?,?,?)"] * len(chunk))
             last = conn.execute(sql, [value for row in chunk for value in row]).lastrowid or 0
+        numbered = {row[1] for row in values if row[6] is not None}
+        if numbered:
+            conn.executemany("INSERT INTO lanes VALUES (?, ?) ON CONFLICT (lane) DO UPDATE SET seq = excluded.seq",
+                             [(lane, self.lane_seq[lane]) for lane in numbered])
         first = last - len(rows) + 1  # AUTOINCREMENT rows of one transaction are consecutive
         for op in ops:
             op.result = first
             first += len(op.rows)
         self.bytes += sum(len(row[5]) + ROW_OVERHEAD for row in rows)
+
+    def _number(self, lane: str, kind: str, must: int) -> int | None:
+        if not must or kind not in self.sequenced:
+            return None
+        n = self.lane_seq[lane] = self.lane_seq.get(lane, 0) + 1
+        return n
 
     def _enforce_budget(self, conn: sqlite3.Connection) -> None:
         """Purge delivered records, then pending telemetry, oldest first, until within the budget."""
@@ -263,7 +284,7 @@ class Store:
 # -- the queries (each runs on the store's thread) ---------------------------------------------------
 def read_pending(conn: sqlite3.Connection, after: int, limit: int) -> list[OutRecord]:
     return [OutRecord(*row) for row in conn.execute(
-        "SELECT seq, id, lane, kind, payload, created FROM records WHERE delivered IS NULL AND seq > ? "
+        "SELECT seq, id, lane, kind, payload, created, lane_seq FROM records WHERE delivered IS NULL AND seq > ? "
         "ORDER BY seq LIMIT ?", (after, limit))]
 
 

@@ -24,7 +24,7 @@ from gatecore.api import (
 
 from .config import IocSection
 from .reporter import Reporter
-from .tool import add_outbox_command
+from .tool import add_ioc_command, add_outbox_command
 
 NAME = "gate_ioc"
 REPORTER = StashKey[Reporter]()
@@ -94,3 +94,4 @@ async def gatecore_share_state(site: SiteView, update: SharedState) -> None:
 @hookimpl
 def gatecore_add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_outbox_command(subparsers, NAME)
+    add_ioc_command(subparsers, NAME)

@@ -105,6 +105,14 @@ class ShareConfig(ConfigModel):
         return self
 
 
+class AckConfig(ConfigModel):
+    """The IOC acknowledges what it has stored (``gatecore.ioc.ack/1`` on ``{prefix}/{site}/{lane}/ack``):
+    each decision, fault and state change stays in the outbox until an acknowledgement covers it."""
+
+    timeout_s: float = Field(10.0, gt=0, le=600, description="a lane whose acknowledgement has not moved for "
+                             "this long while records wait gets them sent again")
+
+
 class IocSection(ConfigModel):
     """Reporting to the operations centre: decisions, faults, lane states and heartbeats."""
 
@@ -129,6 +137,8 @@ class IocSection(ConfigModel):
     local_path: str = Field("var/ioc.jsonl", description="file the local transport appends to")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     share: ShareConfig | None = Field(None, description="shared state with the other controllers (MQTT only)")
+    ack: AckConfig | None = Field(None, description="wait for the IOC's acknowledgement (MQTT only), not only the "
+                                                    "broker's PUBACK")
 
     @field_validator("broker")
     @classmethod
@@ -158,6 +168,8 @@ class IocSection(ConfigModel):
             raise ValueError("'password' is set without 'username'")
         if self.share is not None and self.transport != "mqtt":
             raise ValueError("'share' needs transport 'mqtt': shared state travels over the broker")
+        if self.ack is not None and self.transport != "mqtt":
+            raise ValueError("'ack' needs transport 'mqtt': the IOC acknowledges over the broker")
         return self
 
     def endpoint(self) -> tuple[str, int, bool]:

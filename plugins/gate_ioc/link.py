@@ -50,6 +50,8 @@ class MqttSettings:
     online_payload: bytes = b'{"schema":"gatecore.ioc.status/1","online":true}'
     offline_payload: bytes = b'{"schema":"gatecore.ioc.status/1","online":false}'
     subscribe: tuple[str, ...] = ()  # topic filters whose messages go to the transport's receiver
+    stream: str = ""  # the outbox's (numbered records carry it)
+    ioc_ack_s: float | None = None  # wait for the IOC's acknowledgement of numbered records (see MqttTransport)
 
 
 def tls_context(ca_file: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:

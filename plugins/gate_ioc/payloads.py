@@ -14,12 +14,17 @@ import hmac
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from gatecore.api import Decision, Fault, LaneState, LaneStateChange, new_id
 
 VERSION = 1
-KINDS = ("decision", "fault", "state", "heartbeat", "status", "batch")
+KINDS = ("decision", "fault", "state", "heartbeat", "status", "batch", "ack")
+#: the kinds the outbox numbers per lane (``seq``, ``stream``) and the IOC acknowledges; heartbeats are
+#: telemetry that the outbox may drop, so they carry no number (a dropped one would be a gap for ever)
+SEQUENCED = ("decision", "fault", "state")
 #: outbox kinds of shared state; their outbox lane is ``shared:NAME`` (one name's updates stay in order)
 SHARED_KINDS = ("shared.snapshot", "shared.delta")
 SHARED_LANE = "shared:"
@@ -48,6 +53,32 @@ def shared_topic(prefix: str, name: str) -> str:
 def shared_filter(prefix: str) -> str:
     """The subscription to every :func:`shared_topic`."""
     return f"{prefix.rstrip('/')}/shared/#"
+
+
+def ack_topic(site_topic: str, lane: str) -> str:
+    """Where the IOC acknowledges ``lane`` (retained): ``{prefix}/{site}/{lane}/ack``."""
+    return f"{site_topic}/{topic_segment(lane)}/ack"
+
+
+def numbered(payload: bytes, stream: str, seq: int) -> bytes:
+    """A record's JSON object with its lane number added (the outbox numbers records after they are made)."""
+    return b'%s,"stream":"%s","seq":%d}' % (payload.rstrip()[:-1], stream.encode(), seq)
+
+
+def ack(site: str, lane: str, stream: str, seq: int, t_wall: float) -> dict[str, Any]:
+    return {"schema": schema("ack"), "site": site, "lane": lane, "stream": stream, "seq": seq, "t_wall": t_wall}
+
+
+class Ack(BaseModel):
+    """A ``gatecore.ioc.ack/1`` message (``schemas/ack-1.json``), checked as it arrives."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    schema_: Literal["gatecore.ioc.ack/1"] = Field(alias="schema")
+    site: str = Field(min_length=1, max_length=64)
+    lane: str = Field(min_length=1, max_length=64)
+    stream: str = Field(pattern="^[0-9a-f]{16}$")
+    seq: int = Field(ge=0)
+    t_wall: float = Field(ge=0)
 
 
 def schema(kind: str) -> str:

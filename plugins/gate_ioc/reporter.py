@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -16,6 +16,9 @@ from . import payloads
 from .config import IocSection
 from .local import JsonlTransport
 
+if TYPE_CHECKING:
+    from .link import MqttSettings
+
 log = structlog.get_logger("gate_ioc")
 
 #: How long ``stop`` lets the outbox drain before the delivery loop is cancelled.
@@ -24,34 +27,44 @@ DRAIN_ON_STOP_S = 1.0
 
 def make_outbox(cfg: IocSection) -> Outbox:
     o = cfg.outbox
+    # a call waiting for the IOC ends after ack.timeout_s without progress; the outbox's limit is a backstop
+    call_timeout_s = 30.0 + (cfg.ack.timeout_s * 3 if cfg.ack else 0.0)
     return Outbox(o.path, budget_bytes=int(o.budget_mb * 1024 * 1024), retention_s=o.retention_h * 3600,
-                  window=o.window, batch=o.batch, synchronous=o.synchronous)
+                  window=o.window, batch=o.batch, synchronous=o.synchronous, sequenced=payloads.SEQUENCED,
+                  call_timeout_s=call_timeout_s)
 
 
-def make_transport(cfg: IocSection, site_id: str, receiver: Any = None) -> tuple[Transport, Any]:
+def make_transport(cfg: IocSection, site_id: str, receiver: Any = None, stream: str = "") -> tuple[Transport, Any]:
     """The transport and, for MQTT, the coroutine that keeps its connection (handing shared state that
-    arrives to ``receiver``)."""
+    arrives to ``receiver``). ``stream`` is the outbox's (:attr:`Outbox.stream`)."""
     if cfg.transport == "local":
-        return JsonlTransport(cfg.local_path, payloads.site_topic(cfg.topic_prefix, site_id)), None
-    from .mqtt import MqttSettings, MqttTransport, tls_context  # paho-mqtt is an optional dependency
+        return JsonlTransport(cfg.local_path, payloads.site_topic(cfg.topic_prefix, site_id), stream), None
+    from .mqtt import MqttTransport  # paho-mqtt is an optional dependency
+
+    now = time.time()
+    settings = mqtt_settings(
+        cfg, site_id, client_id=cfg.client_id or f"gatecore-{payloads.topic_segment(site_id)}"[:128],
+        online_payload=payloads.encode(payloads.status(site_id, True, now)),
+        offline_payload=payloads.encode(payloads.status(site_id, False, now)),
+        subscribe=(payloads.shared_filter(cfg.topic_prefix),) if cfg.share is not None else (),
+        stream=stream, ioc_ack_s=cfg.ack.timeout_s if cfg.ack else None)
+    transport = MqttTransport(settings, receiver if cfg.share is not None else None)
+    return transport, transport.run()
+
+
+def mqtt_settings(cfg: IocSection, site_id: str, **more: Any) -> MqttSettings:
+    """The broker connection a profile describes (``more``: the rest of :class:`MqttSettings`)."""
+    from .link import MqttSettings, tls_context
 
     host, port, tls = cfg.endpoint()
     t = cfg.tls
-    now = time.time()
-    settings = MqttSettings(
+    return MqttSettings(
         host=host, port=port, site=site_id, prefix=cfg.topic_prefix, protocol=cfg.protocol,
-        client_id=cfg.client_id or f"gatecore-{payloads.topic_segment(site_id)}"[:128],
         keepalive_s=cfg.keepalive_s, username=cfg.username,
         password=cfg.password.reveal() if cfg.password else None,
         tls=tls_context(t.ca_file if t else None, t.cert_file if t else None, t.key_file if t else None)
         if tls else None,
-        qos=cfg.qos, window=cfg.outbox.window, payload=cfg.payload, batch_max=cfg.batch_max,
-        online_payload=payloads.encode(payloads.status(site_id, True, now)),
-        offline_payload=payloads.encode(payloads.status(site_id, False, now)),
-        subscribe=(payloads.shared_filter(cfg.topic_prefix),) if cfg.share is not None else (),
-    )
-    transport = MqttTransport(settings, receiver if cfg.share is not None else None)
-    return transport, transport.run()
+        qos=cfg.qos, window=cfg.outbox.window, payload=cfg.payload, batch_max=cfg.batch_max, **more)
 
 
 class Reporter:
@@ -94,7 +107,7 @@ class Reporter:
     async def serve(self) -> None:
         """Deliver and beat until :meth:`stop`; then drain briefly, stop the tasks and close the outbox."""
         receiver = self.sharing.receive if self.sharing is not None else None
-        transport, keeper = make_transport(self.cfg, self.site.id, receiver)
+        transport, keeper = make_transport(self.cfg, self.site.id, receiver, self.outbox.stream)
         self.transport = transport
         try:
             async with asyncio.TaskGroup() as tg:

@@ -1,16 +1,24 @@
-"""``gatecore outbox PROFILE [--replay SINCE] [--lane LANE]``: what is waiting, and re-sending."""
+"""The commands of gate_ioc: ``gatecore outbox PROFILE [--replay SINCE] [--lane LANE]`` (what is waiting,
+and re-sending) and ``gatecore ioc consume PROFILE`` (the reference IOC consumer, :mod:`.consumer`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
+import signal
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-from gatecore.api import Outbox, OutboxStatus
+import structlog
 
+from gatecore.api import EXIT_INVALID, Outbox, OutboxStatus, ProfileError, open_profile
+
+from . import payloads
 from .config import IocSection
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -51,6 +59,21 @@ async def run_outbox(section: IocSection, replay: float | None, lane: str | None
         return "\n".join(out)
 
 
+def load_section(path: str, section: str) -> tuple[IocSection, str] | None:
+    """The ``[plugins.gate_ioc]`` section of a profile and its site id; None (said on stderr) if invalid."""
+    try:
+        profile, _ = open_profile(path)
+    except ProfileError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None
+    cfg = profile.plugin_config(section)
+    if not isinstance(cfg, IocSection):
+        print(f"{path}: no [plugins.{section}] section", file=sys.stderr)
+        return None
+    return cfg, profile.site.id
+
+
 def add_outbox_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], section: str) -> None:
     p = subparsers.add_parser("outbox", help="show the IOC outbox (pending per lane, oldest age); --replay re-sends")
     p.add_argument("profile")
@@ -59,20 +82,48 @@ def add_outbox_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--lane", help="only this lane (with --replay)")
 
     def command(args: argparse.Namespace) -> int:
-        from gatecore.api import EXIT_INVALID, ProfileError
-        from gatecore.api import open_profile as load
-
-        try:
-            profile, _ = load(args.profile)
-        except ProfileError as exc:
-            for issue in exc.issues:
-                print(issue, file=sys.stderr)
+        loaded = load_section(args.profile, section)
+        if loaded is None:
             return EXIT_INVALID
-        cfg = profile.plugin_config(section)
-        if not isinstance(cfg, IocSection):
-            print(f"{args.profile}: no [plugins.{section}] section", file=sys.stderr)
-            return EXIT_INVALID
-        print(asyncio.run(run_outbox(cfg, args.replay, args.lane)))
+        print(asyncio.run(run_outbox(loaded[0], args.replay, args.lane)))
         return 0
 
     p.set_defaults(func=command)
+
+
+def add_ioc_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], section: str) -> None:
+    ioc = subparsers.add_parser("ioc", help="the IOC's side of gate_ioc")
+    sub = ioc.add_subparsers(dest="ioc_command", required=True)
+    p = sub.add_parser("consume", help="a reference IOC consumer: the site's records as JSON lines, acknowledged "
+                                       "once stored")
+    p.add_argument("profile", help="the controller's profile (broker, site, topics)")
+    p.add_argument("--out", default="-", help="file to append JSON lines to (default: stdout)")
+    p.add_argument("--client-id", help="MQTT client id of the consumer's persistent session "
+                                       "(default: gatecore-ioc-<site>)")
+
+    def command(args: argparse.Namespace) -> int:
+        from .consumer import Consumer, log  # paho-mqtt is an optional dependency
+        from .reporter import mqtt_settings
+
+        loaded = load_section(args.profile, section)
+        if loaded is None:
+            return EXIT_INVALID
+        cfg, site = loaded
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+        settings = mqtt_settings(cfg, site, client_id=args.client_id or f"gatecore-ioc-{payloads.topic_segment(site)}")
+        consumer = Consumer(settings, None if args.out == "-" else Path(args.out))
+        asyncio.run(_until_signal(consumer.run()))
+        log.info("ioc_consumer_stopped", stored=consumer.stored, duplicates=consumer.duplicates, gaps=consumer.gaps,
+                 bad=consumer.bad)
+        return 0
+
+    p.set_defaults(func=command)
+
+
+async def _until_signal(work: Any) -> None:
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
