@@ -3,8 +3,8 @@
     python bench/ioc.py [--records 20000] [--backlog 100000] [--repeat 3] [--broker HOST:PORT]
 
 Starts its own Mosquitto (default settings, as an IOC's broker would likely run) unless ``--broker`` is
-given. Prints each figure (median of ``--repeat`` runs), writes its section of BENCHMARKS.md and prints a
-JSON line last.
+given; the acknowledged path also starts the reference IOC consumer (``gatecore ioc consume``). Prints
+each figure (median of ``--repeat`` runs), writes its section of BENCHMARKS.md and prints a JSON line last.
 """
 
 from __future__ import annotations
@@ -32,12 +32,40 @@ from gate_ioc.mqtt import MqttSettings, MqttTransport
 from gate_ioc.testing import Broker
 from gatecore.outbox import Outbox, OutRecord
 
-PAYLOAD = b'{"schema":"gatecore.ioc.decision/1","pad":"' + b"x" * 356 + b'"}'  # 400 bytes
+PAYLOAD = b'{"schema":"gatecore.ioc.decision/1","lane":"lane-0","pad":"' + b"x" * 339 + b'"}'  # 400 bytes
 TOPIC = "gatecore/v1/bench/lane/decision"
 WINDOW = 256
 LANES = 16
 REPORTERS = WINDOW  # concurrent put() callers in the headline durable figure: the raw window's depth
 Host = tuple[str, int]
+CONSUMER_PROFILE = """
+[site]
+id = "bench"
+
+[plugins.gate_ioc]
+transport = "mqtt"
+broker = "mqtt://{host}:{port}"
+ack = {{ timeout_s = 10.0 }}
+
+[[lanes]]
+id = "lane-0"
+trigger = "entry"
+exit = "exit"
+barrier = "barrier"
+policy = {{ require = ["pass"] }}
+  [[lanes.evidence]]
+  kind = "sim.evidence"
+  source = "pass"
+  [[lanes.devices]]
+  kind = "sim.presence"
+  role = "entry"
+  [[lanes.devices]]
+  kind = "sim.presence"
+  role = "exit"
+  [[lanes.devices]]
+  kind = "sim.barrier"
+  role = "barrier"
+"""
 
 
 async def raw_each(host: Host, n: int) -> float:
@@ -119,27 +147,35 @@ async def produce(box: Outbox, n: int, reporters: int) -> None:
     """``reporters`` callers at once (spread over ``LANES`` lanes), each awaiting its put() (commit)."""
 
     async def reporter(lane: str, count: int) -> None:
+        payload = PAYLOAD.replace(b'"lane-0"', f'"{lane}"'.encode())  # the consumer files it by lane
         for _ in range(count):
-            await box.put(lane, "decision", PAYLOAD)
+            await box.put(lane, "decision", payload)
 
     async with asyncio.TaskGroup() as tg:
         for i in range(reporters):
             tg.create_task(reporter(f"lane-{i % LANES}", n // reporters))
 
 
-async def durable(host: Host | None, n: int, workdir: Path, reporters: int = REPORTERS) -> tuple[float, float]:
-    """Records/s from the first put() to the last confirmation; and CPU seconds used per record."""
+async def durable(host: Host | None, n: int, workdir: Path, reporters: int = REPORTERS,
+                  acked: bool = False) -> tuple[float, float]:
+    """Records/s from the first put() to the last confirmation; and CPU seconds used per record. With
+    ``acked``, a record is confirmed by the IOC consumer's acknowledgement, not by the broker's PUBACK."""
     path = workdir / f"durable-{time.monotonic_ns()}.sqlite"
     transport: MqttTransport | NullTransport
-    async with Outbox(path, window=WINDOW) as box:
+    async with Outbox(path, window=WINDOW, sequenced=("decision",) if acked else ()) as box:
         keeper = None
         if host is None:
             transport = NullTransport()
         else:
-            transport = MqttTransport(MqttSettings(host[0], host[1], site="bench", window=WINDOW))
+            transport = MqttTransport(MqttSettings(host[0], host[1], site="bench", window=WINDOW, stream=box.stream,
+                                                   ioc_ack_s=10.0 if acked else None))
             keeper = asyncio.create_task(transport.run())
             await asyncio.wait_for(transport.connected.wait(), 10)
         delivery = asyncio.create_task(box.deliver(transport))
+        if acked:  # the consumer is subscribed and acknowledging
+            await box.put("lane-0", "decision", PAYLOAD)
+            if not await box.wait_idle(60):
+                raise RuntimeError("the IOC consumer did not acknowledge")
         cpu, t = time.process_time(), time.perf_counter()
         await produce(box, n, reporters)
         if not await box.wait_idle(300):
@@ -171,6 +207,20 @@ async def drain(host: Host, n: int, workdir: Path) -> float:
         keeper.cancel()
         await asyncio.wait([delivery, keeper], timeout=5)
     return rate
+
+
+async def acked(host: Host, n: int, workdir: Path) -> float:
+    """The durable path, each record confirmed by the reference IOC consumer in its own process."""
+    profile, run = workdir / "consumer.toml", time.monotonic_ns()
+    profile.write_text(CONSUMER_PROFILE.format(host=host[0], port=host[1]))
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gatecore.cli", "ioc", "consume", str(profile),
+        "--out", str(workdir / f"ioc-{run}.jsonl"), "--client-id", f"bench-{run}", stderr=asyncio.subprocess.DEVNULL)
+    try:
+        return (await durable(host, n, workdir, acked=True))[0]
+    finally:
+        consumer.terminate()
+        await asyncio.wait_for(consumer.wait(), 10)
 
 
 async def first(run: Coroutine[Any, Any, tuple[float, float]]) -> float:
@@ -226,6 +276,7 @@ def main() -> None:
                 "durable": lambda: first(durable(host, n, work)),
                 "durable_lanes": lambda: first(durable(host, n, work, LANES)),
                 "outbox_only": lambda: first(durable(None, n, work)),
+                "acked": lambda: acked(host, n, work),
             }
             if nodelay is not None:
                 runs["raw_bursts_nodelay_broker"] = lambda: raw_bursts(nodelay, each_n)
@@ -242,6 +293,7 @@ def main() -> None:
     raw_best = max(fig["raw_each"], fig["raw_bursts"], fig["raw_window"], fig["raw_paho"])
     report(fig, raw_best, cpu_us, a, Path(a.markdown))
     print(json.dumps({"bench": "ioc", "durable_per_s": round(fig["durable"]), "raw_best_per_s": round(raw_best),
+                      "acked_per_s": round(fig["acked"]),
                       "drain_per_s": round(fig["drain"]), "records": a.records,
                       "durable_vs_raw_best": round(fig["durable"] / raw_best, 3),
                       "outbox_cpu_us_per_record": round(cpu_us, 1), "backlog": a.backlog}))
@@ -260,6 +312,8 @@ def report(fig: dict[str, float], raw_best: float, cpu_us: float, a: argparse.Na
         (f"**durable**: outbox (fsync'd group commits) + gate_ioc MQTT, {REPORTERS} reporters at once",
          fig["durable"]),
         (f"durable, only {LANES} reporters at once (one per lane)", fig["durable_lanes"]),
+        ("durable, each record acknowledged by the reference IOC consumer (`ack`; JSON lines, fsync, then "
+         "acknowledge)", fig["acked"]),
         ("outbox alone (null transport: put + commit + read + confirm)", fig["outbox_only"]),
         (f"backlog of {a.backlog:,} drained", fig["drain"]),
     ]

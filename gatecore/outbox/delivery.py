@@ -13,7 +13,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -53,19 +52,6 @@ class Transport(Protocol):
     async def publish(self, records: Sequence[OutRecord]) -> Collection[str]: ...
 
 
-@dataclass(slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter."""
-
-    base: float
-    cap: float
-    failures: int = 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        return random.uniform(0.5, 1.0) * min(self.cap, self.base * 2.0 ** min(self.failures - 1, 30))
-
-
 class Delivery:
     """One running delivery loop (:meth:`Outbox.deliver`).
 
@@ -84,8 +70,8 @@ class Delivery:
         self.inflight: dict[int, OutRecord] = {}  # seq -> record, in a publish call
         self.calls: dict[asyncio.Task[Collection[str]], Sequence[OutRecord]] = {}
         self.blocked: dict[str, float] = {}  # lane -> monotonic time it may be tried again
-        self.lane_backoff: dict[str, Backoff] = {}
-        self.link_backoff = Backoff(box.backoff_base_s, box.backoff_max_s)
+        self.lane_failures: dict[str, int] = {}  # failures in a row, for the backoff
+        self.link_failures = 0
         self.failed = False  # the transport failed: wait for every call to end, then back off
         self.down_until = 0.0
         self.read_at = 0.0
@@ -129,7 +115,8 @@ class Delivery:
             rows = await self.box._store.submit(partial(store.read_pending, after=self.cursor, limit=limit))
         except store.OutboxError as exc:
             log.error("outbox_read_failed", error=str(exc))
-            self.down_until = time.monotonic() + self.link_backoff.next_delay()
+            self.link_failures += 1
+            self.down_until = time.monotonic() + self._backoff(self.link_failures)
             return
         self.complete = len(rows) < limit and not self.added
         if rows:
@@ -192,22 +179,27 @@ class Delivery:
                 self._backoff_lanes(chunk, ok)
         if delivered:
             self.box.delivered += len(delivered)
-            self.link_backoff.failures = 0
+            self.link_failures = 0
             done = self.box._store.submit(partial(store.mark_delivered, when=time.time(), seqs=delivered))
             done.add_done_callback(_log_failure)
         if self.failed and not self.calls:
             self.failed, self.reread = False, True
-            self.down_until = time.monotonic() + self.link_backoff.next_delay()
+            self.link_failures += 1
+            self.down_until = time.monotonic() + self._backoff(self.link_failures)
             self.box.retries += 1
 
     def _backoff_lanes(self, chunk: Sequence[OutRecord], ok: set[str]) -> None:
         for lane in {r.lane for r in chunk if r.id not in ok}:
-            backoff = self.lane_backoff.setdefault(lane, Backoff(self.box.backoff_base_s, self.box.backoff_max_s))
-            self.blocked[lane] = time.monotonic() + backoff.next_delay()
+            failures = self.lane_failures[lane] = self.lane_failures.get(lane, 0) + 1
+            self.blocked[lane] = time.monotonic() + self._backoff(failures)
             self.box.retries += 1
         for lane in {r.lane for r in chunk if r.id in ok} - self.blocked.keys():
-            if lane in self.lane_backoff:
-                self.lane_backoff[lane].failures = 0
+            self.lane_failures.pop(lane, None)
+
+    def _backoff(self, failures: int) -> float:
+        """Capped exponential backoff with full jitter after ``failures`` failures in a row."""
+        base, cap = self.box.backoff_base_s, self.box.backoff_max_s
+        return random.uniform(0.5, 1.0) * min(cap, base * 2.0 ** min(failures - 1, 30))
 
     def _unblock(self, now: float) -> None:
         for lane in [lane for lane, until in self.blocked.items() if until <= now]:

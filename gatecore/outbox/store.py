@@ -1,17 +1,13 @@
 """The outbox's SQLite side: one thread uses the connection and runs what is queued in group commits.
 
-Operations queued while a group runs make the next group, one transaction whose results come back to the
-event loop in one hand-off, so a burst of ``put()`` calls from many lanes costs one fsync, not one per
-record. The rows that a group inserts go in one statement: every sqlite3 call releases and re-takes the
-GIL, and re-taking it costs up to the switch interval while the event loop is busy.
-
-Records of the ``sequenced`` kinds that must arrive are numbered per lane (``lane_seq`` 1, 2, ... in commit
-order) in the transaction that inserts them; the numbers are never reused in one file, whose random
-``stream`` id tells its numbering from that of another file.
+What is queued while a group runs makes the next group: one transaction, one fsync and one hand-off back
+to the event loop for a burst of ``put()`` calls, and one INSERT statement for its rows (every sqlite3 call
+releases and re-takes the GIL, which can cost the switch interval while the event loop is busy). The rows
+of the ``sequenced`` kinds that must arrive are numbered per lane in the same transaction.
 
 Disk budget: records count their payload plus :data:`ROW_OVERHEAD`. Beyond the budget, delivered records
-are purged first (oldest first), then pending telemetry (``must=False``) oldest first, counted in
-``dropped``. Records that must arrive are never dropped; the store reports ``over_budget`` instead.
+are purged first, then pending telemetry (``must=False``), oldest first, counted in ``dropped``. Records
+that must arrive are never dropped; the store reports ``over_budget`` instead.
 """
 
 from __future__ import annotations
@@ -36,21 +32,13 @@ T = TypeVar("T")
 ROW_OVERHEAD = 128
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    id        TEXT NOT NULL UNIQUE,
-    lane      TEXT NOT NULL,
-    kind      TEXT NOT NULL,
-    must      INTEGER NOT NULL,
-    created   REAL NOT NULL,
-    payload   BLOB NOT NULL,
-    delivered REAL,
-    lane_seq  INTEGER
-);
+CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    lane TEXT NOT NULL, kind TEXT NOT NULL, must INTEGER NOT NULL, created REAL NOT NULL, payload BLOB NOT NULL,
+    delivered REAL, lane_seq INTEGER);
 CREATE INDEX IF NOT EXISTS records_pending ON records (seq) WHERE delivered IS NULL;
 CREATE INDEX IF NOT EXISTS records_done ON records (delivered) WHERE delivered IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, seq INTEGER NOT NULL);  -- the last lane_seq of each
 """
 _SIZE = f"COALESCE(SUM(LENGTH(payload)), 0) + COUNT(*) * {ROW_OVERHEAD}"
 _INSERT = "INSERT INTO records (id, lane, kind, must, created, payload, lane_seq) VALUES "
@@ -74,7 +62,7 @@ class OutRecord:
     kind: str
     payload: bytes
     created: float
-    lane_seq: int | None = None  # the record's number in its lane, for the kinds the outbox numbers
+    lane_seq: int | None = None  # its number in its lane (1, 2, ... never reused in the file's ``stream``)
 
 
 @dataclass(frozen=True, slots=True)
