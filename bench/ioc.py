@@ -369,8 +369,11 @@ commit latency, not by delivery; a real site produces a few records per second p
 
 Limit of any MQTT publisher: a PUBACK means the *broker* has the message. Mosquitto keeps messages queued
 for a subscriber in memory between autosaves, so a broker SIGKILL can lose messages it had acknowledged
-but not yet passed on (a subscriber reconnecting or stalled). The outbox keeps delivered records for
-`retention_h`; `gatecore outbox PROFILE --replay SINCE` re-sends them (tests/test_ioc_broker.py shows it).
+but not yet passed on (a subscriber reconnecting or stalled). With `[plugins.gate_ioc] ack` the IOC's own
+acknowledgement confirms a record instead (the "acknowledged" row: the window then spans the round trip to
+the consumer and its fsync); tests/test_ioc_ack.py kills the broker five times while the consumer lags and
+every record is stored once, in order. Without it, the outbox keeps delivered records for `retention_h` and
+`gatecore outbox PROFILE --replay SINCE` re-sends them (tests/test_ioc_broker.py shows it).
 """
 
 
