@@ -102,7 +102,8 @@ async def test_a_misbehaving_plugin_costs_only_its_own_lane(point: str, mode: st
 
 
 async def test_voters_get_read_only_evidence(tmp_path: Path) -> None:
-    """A voter cannot rewrite another source's evidence (the adversarial review turned a DENY into a PASS)."""
+    """A voter cannot rewrite another source's evidence. Issue 11, finding 4: before, voters got the lane's own
+    dict, and a voter replacing another source's DENY by a PASS opened the barrier 3 of 3 times."""
     tried: list[str] = []
 
     class Rewriter:
@@ -126,7 +127,9 @@ async def test_voters_get_read_only_evidence(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["wrong", "raise"])
 async def test_evidence_that_is_not_valid_is_never_acted_on(mode: str, tmp_path: Path) -> None:
-    """NaN or text confidence and times, unserialisable summaries: a plugin fault, no open, no lost record."""
+    """NaN or text confidence and times, unserialisable summaries, evidence of another source: a plugin fault,
+    no open, no lost record. Issue 11, finding 2: before, `confidence=float("nan")` (or a text `confidence` or
+    `elapsed_ms`) opened the barrier 3 of 3 times with 0 decision records, only `report_failed` faults."""
     site, rec = make_site(PROFILE, tmp_path, plugins={"chaos": chaos, "scripted": scripted})
     site.stash[CHAOS].modes["collect"] = mode
     l1: Any = site.lanes["l1"]
