@@ -36,10 +36,12 @@ from gatecore.devices import (
 from gatecore.evidence import EvidenceSource, TransactionContext
 from gatecore.notify import Notifier
 from gatecore.outbox import Outbox, OutboxStatus, OutRecord, Transport, TransportError
+from gatecore.privacy import DROPS, FLAG, NUMBER, REF, Codes, Group, Reports, error_text, keyed_ref
 from gatecore.profile import Profile, ProfileError, ProfileIssue
 from gatecore.site import Site, SiteError
 from gatecore.stash import Stash, StashKey
 from gatecore.types import (
+    FAULT_KINDS,
     Decision,
     Evidence,
     Fault,
@@ -67,12 +69,13 @@ def open_profile(path: str) -> tuple[Profile, Any]:
 
 
 __all__ = [
-    "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "Camera", "ConfigModel", "Decision",
+    "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "Camera", "Codes", "ConfigModel", "Decision",
     "Device", "DeviceConfig", "DeviceContext", "DeviceError", "DeviceEvent", "DeviceOffline", "DeviceOnline",
-    "Display", "Evidence", "EvidenceConfig", "EvidenceSource", "EXIT_INVALID", "Fault", "hookimpl",
-    "Identifier", "LaneConfig", "LaneInfo", "LaneView", "LaneState", "LaneStateChange", "Lights", "Notifier", "new_id",
-    "Observation", "open_profile", "Outbox", "OutboxStatus", "Outcome", "OutRecord", "PolicyConfig",
-    "Presence", "PresenceChanged", "Profile", "ProfileError", "ProfileIssue", "Reader", "Scanned",
-    "SecretRef", "SharedState", "Site", "SiteError", "SiteView", "Stamp", "Stash", "StashKey", "TransactionContext",
-    "Transport", "TransportError", "Vote",
+    "Display", "DROPS", "error_text", "Evidence", "EvidenceConfig", "EvidenceSource", "EXIT_INVALID", "FLAG",
+    "Fault", "FAULT_KINDS", "Group", "hookimpl", "Identifier", "keyed_ref", "LaneConfig", "LaneInfo", "LaneView",
+    "LaneState", "LaneStateChange", "Lights", "Notifier", "new_id", "NUMBER", "Observation", "open_profile",
+    "Outbox", "OutboxStatus", "Outcome", "OutRecord", "PolicyConfig", "Presence", "PresenceChanged", "Profile",
+    "ProfileError", "ProfileIssue", "Reader", "REF", "Reports", "Scanned", "SecretRef", "SharedState", "Site",
+    "SiteError", "SiteView", "Stamp", "Stash", "StashKey", "TransactionContext", "Transport", "TransportError",
+    "Vote",
 ]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
 from gatecore.devices import Barrier, Device, Display, Lights, Presence, Reader
+from gatecore.privacy import NOTHING, Reports
 
 Identifier = Annotated[
     str,
@@ -42,8 +43,13 @@ class DeviceConfig(ConfigModel):
 
 
 class EvidenceConfig(ConfigModel):
-    """Base of an evidence kind. ``source`` names the evidence in the policy's ``require`` list."""
+    """Base of an evidence kind. ``source`` names the evidence in the policy's ``require`` list. Subclasses
+    narrow ``kind`` to a ``Literal["vendor.thing"]`` and declare in ``reports`` what their evidence may
+    report outside the controller (:class:`gatecore.api.Reports`: reason codes, summary fields and their
+    types); anything else is dropped from records and counted."""
 
+    reports: ClassVar[Reports] = NOTHING
+    """The reason codes and summary fields (number, flag, codes, hashed reference) fit to leave the controller."""
     kind: str = Field(description="evidence kind, provided by a plugin")
     source: Identifier = Field(description="name of this evidence in the lane policy, e.g. 'face'")
     deadline_ms: int = Field(1000, gt=0, le=60_000, description="time this source may take")

@@ -10,7 +10,8 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from gatecore.devices import Device, DeviceEvent
 from gatecore.notify import abandon, contained, outcome, start
-from gatecore.types import Evidence, checked_evidence
+from gatecore.privacy import NOTHING, Reports, SafeMessage, error_text
+from gatecore.types import Evidence, Refused, checked_evidence
 
 
 @dataclass
@@ -75,22 +76,25 @@ class EvidenceSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """An evidence source of a lane, with its deadline in seconds and the plugin that made it."""
+    """An evidence source of a lane, with its deadline in seconds, the plugin that made it, its configured
+    kind and what that kind declares it may report."""
 
     source: EvidenceSource
     deadline: float
     plugin: str
+    kind: str | None = None
+    reports: Reports = NOTHING
 
     @property
     def name(self) -> str:
         return self.source.source
 
 
-class SourceFailed(Exception):
+class SourceFailed(SafeMessage):
     """A source raised, blocked the event loop or returned something that is not its evidence."""
 
     def __init__(self, src: Source, error: BaseException) -> None:
-        super().__init__(f"{src.plugin}: evidence source {src.name!r}: {type(error).__name__}: {error}")
+        super().__init__(f"{src.plugin}: evidence source {src.name!r}: {error_text(error)}")
         self.plugin = src.plugin
 
 
@@ -122,7 +126,7 @@ def _start(src: Source, txn: TransactionContext, found: dict[str, Evidence], bud
         done, result = start(src.source.collect(txn), f"{txn.lane_id}/{src.name}")
         task = None if done else cast("asyncio.Task[Any]", result)
         if (took := time.monotonic() - t0) > budget_s:
-            raise ValueError(f"blocked the event loop for {took * 1000:.0f} ms")
+            raise Refused(f"blocked the event loop for {took * 1000:.0f} ms")
     except BaseException as exc:  # the source's plugin is at fault, unless we are cancelled
         abandon([task] if task is not None else [])
         error = contained(exc)
@@ -164,7 +168,7 @@ def _accepted(src: Source, txn: TransactionContext, result: object, t0: float) -
     try:
         if isinstance(result, Evidence) and not result.elapsed_ms:
             result = replace(result, elapsed_ms=(time.monotonic() - t0) * 1000)
-        evidence = checked_evidence(result, src.name)
+        evidence = checked_evidence(result, src.name, src.kind)
     except (ValueError, TypeError) as exc:
         txn.publish(src.name, None)
         raise SourceFailed(src, exc) from None

@@ -21,6 +21,7 @@ import pluggy
 import structlog
 
 from gatecore.notify import contained, outcome, settle, start
+from gatecore.privacy import SafeMessage, SafeText, error_text
 
 log = structlog.get_logger("gatecore.hooks")
 
@@ -31,11 +32,12 @@ class HookFailure:
     hook: str
     error: BaseException
 
-    def describe(self) -> str:
-        return f"{self.plugin}.{self.hook}: {type(self.error).__name__}: {self.error}"
+    def describe(self) -> SafeText:
+        """Which plugin's hook failed and how, fit to leave the controller (no exception message of a plugin)."""
+        return SafeText(f"{self.plugin}.{self.hook}: {error_text(self.error)}")
 
 
-class PluginBlocked(Exception):
+class PluginBlocked(SafeMessage):
     """A plain (not async) hook implementation kept the event loop busy past the budget."""
 
 
@@ -161,5 +163,4 @@ async def _awaiting(awaitable: Awaitable[Any]) -> Any:
 
 def log_failures(failures: list[HookFailure]) -> None:
     for failure in failures:
-        log.error("hook_failed", plugin=failure.plugin, hook=failure.hook,
-                  error=f"{type(failure.error).__name__}: {failure.error}")
+        log.error("hook_failed", plugin=failure.plugin, hook=failure.hook, error=error_text(failure.error))

@@ -10,6 +10,10 @@ recorded by every decision reporter, and no fault pending.
 Plugin code (device commands, evidence sources, voters, reporters) can fail in any way: raise, return
 the wrong thing, hang, swallow its cancellation. Each is a :class:`LaneFault` naming the plugin: the
 lane goes degraded (barrier commanded closed, refer to officer) and recovers by itself.
+
+Every text the lane puts in a record or a log line is its own, composed from ids, codes, type names and
+numbers (:class:`gatecore.privacy.SafeText`): an exception's message or a device's offline reason never
+is (:func:`gatecore.privacy.error_text`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from gatecore.devices import (
 from gatecore.evidence import Source, SourceFailed, TransactionContext, gather
 from gatecore.notify import Notifier, bounded, contained
 from gatecore.policy import combine
+from gatecore.privacy import SafeText, error_text
 from gatecore.types import (
     Decision,
     Evidence,
@@ -53,6 +58,7 @@ from gatecore.types import (
     Stamp,
     Vote,
     new_id,
+    recordable_vote,
 )
 from gatecore.views import LaneInfo
 
@@ -62,10 +68,12 @@ Command = Callable[[], Coroutine[Any, Any, None]]
 
 
 class LaneFault(Exception):
-    """Raised inside a transaction when the lane must go degraded."""
+    """Raised inside a transaction when the lane must go degraded. ``message`` is the core's own text
+    (ids, codes, :func:`gatecore.privacy.error_text`), never a plugin's: it goes into records and logs."""
 
     def __init__(self, kind: str, message: str, device: str | None = None, plugin: str | None = None) -> None:
         super().__init__(message)
+        self.message = SafeText(message)
         self.kind, self.device, self.plugin = kind, device, plugin
 
 
@@ -112,7 +120,7 @@ class Lane:
         self.on_crossing: Callable[[Lane], None] | None = None
         self._events = Notifier()
         self._until: Callable[[], bool] | None = None
-        self._offline: dict[str, str] = {}
+        self._offline: dict[str, None] = {}  # roles of the devices offline, in the order they went
         self._faults: list[LaneFault] = []
         self._scans: list[Scanned] = []
         self._exit_seen = False
@@ -120,6 +128,8 @@ class Lane:
         self._manual = False
         self._stopping = False
         self._log = log.bind(lane=self.cfg.id)
+        #: what each source's kind may report outside the controller, by source name
+        self.declared = MappingProxyType({src.name: src.reports for src in self.sources})
         # the lane's devices by what they do, resolved once (a lane's devices never change)
         barrier = self.device(self.cfg.barrier)
         if not isinstance(barrier, Barrier):
@@ -142,11 +152,11 @@ class Lane:
     def on_event(self, event: DeviceEvent) -> None:
         """The sink every device of this lane reports to (synchronous, on the loop thread)."""
         if not isinstance(event, DeviceEvent) or event.role not in self.info.devices:
-            self._log.error("device_event_refused", event=type(event).__name__)
+            self._log.error("device_event_refused", what=SafeText(type(event).__name__))
             return
         if isinstance(event, DeviceOffline):
-            self._offline[event.role] = event.reason
-            self._faults.append(LaneFault("device_offline", event.reason or "device offline", event.role))
+            self._offline[event.role] = None
+            self._faults.append(self._offline_fault(event.role))
         elif isinstance(event, DeviceOnline):
             self._offline.pop(event.role, None)
         elif isinstance(event, Scanned) and event.role == self.cfg.trigger and self.state is LaneState.IDLE:
@@ -191,18 +201,22 @@ class Lane:
         if self._faults:
             raise self._faults.pop(0)
         if self._offline:
-            role, reason = next(iter(self._offline.items()))
-            raise LaneFault("device_offline", reason or "device offline", role)
+            raise self._offline_fault(next(iter(self._offline)))
+
+    def _offline_fault(self, role: str) -> LaneFault:
+        """A device went offline: its role and the plugin that made it, never its offline reason (free text)."""
+        return LaneFault("device_offline", f"{role}: offline", role, self.makers.get(role))
 
     # -- state -------------------------------------------------------------------------------
     def _stamp(self) -> Stamp:
         return Stamp(self.info.site_id, self.cfg.id)
 
     def _set_state(self, new: LaneState, reason: str = "") -> None:
+        """``reason`` is the lane's own words (it goes into the state record)."""
         old, self.state = self.state, new
         if old is not new and self.services.wants_states:
             txn = self.txn.txn_id if self.txn else None
-            self.services.report_state(LaneStateChange(self._stamp(), old, new, reason, txn))
+            self.services.report_state(LaneStateChange(self._stamp(), old, new, SafeText(reason), txn))
 
     def enter_manual(self) -> None:
         """An officer takes the lane: the current transaction is abandoned, nothing is commanded."""
@@ -245,7 +259,7 @@ class Lane:
     async def _next_trigger(self) -> DeviceEvent | None:
         if self._faults or self._offline:
             await self._degrade(self._faults.pop(0) if self._faults else
-                                LaneFault("device_offline", "device offline", next(iter(self._offline))))
+                                self._offline_fault(next(iter(self._offline))))
             return None
         if self._scans:
             return self._scans.pop(0)
@@ -278,7 +292,7 @@ class Lane:
             else:
                 await self._degrade(fault, txn.txn_id)
         except Exception as exc:  # noqa: BLE001 - plugin code reached through a device or a record
-            await self._degrade(LaneFault("lane_error", f"{type(exc).__name__}: {exc}"), txn.txn_id)
+            await self._degrade(LaneFault("lane_error", error_text(exc)), txn.txn_id)
         finally:
             txn.cancel_waits()
             self.txn = self.decision = None
@@ -290,11 +304,11 @@ class Lane:
         evidence = await self._collect(txn)
         self._set_state(LaneState.DECIDING)
         left = max(0.001, self.policy.deadline_ms / 1000 - (time.monotonic() - txn.started))
-        votes = await self.services.vote(txn, MappingProxyType(evidence), left)
-        faults = [f"{role}: {why or 'offline'}" for role, why in self._offline.items()]
-        verdict = combine(self.policy, [s.name for s in self.sources], evidence, votes, faults)
+        votes = [recordable_vote(v, self.declared)
+                 for v in await self.services.vote(txn, MappingProxyType(evidence), left)]
+        verdict = combine(self.policy, [s.name for s in self.sources], evidence, votes, list(self._offline))
         decision = Decision(self._stamp(), txn.txn_id, verdict.outcome, verdict.reasons, tuple(votes),
-                            evidence, verdict.missing, (time.monotonic() - txn.started) * 1000)
+                            evidence, verdict.missing, (time.monotonic() - txn.started) * 1000, self.declared)
         self.decision = decision
         self.stats.decisions[decision.outcome.value] += 1
         self.stats.decision_ms.append(decision.latency_ms)
@@ -333,16 +347,17 @@ class Lane:
         try:
             await bounded(command(), self.policy.confirm_timeout_ms / 1000, f"{self.cfg.id}/{device.role}/{what}")
         except TimeoutError:
-            raise LaneFault("command_timeout", f"{what}: no answer", device.role) from None
+            raise LaneFault("command_timeout", f"{what}: no answer", device.role, self.makers.get(device.role)) \
+                from None
         except DeviceError as exc:
-            raise LaneFault("command_failed", f"{what}: {exc}", device.role) from exc
+            raise LaneFault("command_failed", f"{what}: {error_text(exc)}", device.role,
+                            self.makers.get(device.role)) from exc
         except BaseException as exc:
             error = contained(exc)
             if isinstance(error, asyncio.CancelledError):
                 raise
             plugin = self.makers.get(device.role, "?")
-            raise LaneFault("plugin_failed", f"{plugin}: {what}: {type(error).__name__}: {error}", device.role,
-                            plugin) from exc
+            raise LaneFault("plugin_failed", f"{plugin}: {what}: {error_text(error)}", device.role, plugin) from exc
 
     async def _signal(self, aspect: Aspect, text: str) -> None:
         lights, display = self._lights, self._display
@@ -385,10 +400,10 @@ class Lane:
         """Fail safe: command the barrier closed, show refer, say so."""
         self._faults.clear()
         self.stats.faults += 1
-        record = Fault(self._stamp(), fault.kind, str(fault), fault.device, txn_id, fault.plugin)
-        self._set_state(LaneState.DEGRADED, f"{fault.kind}: {fault}")
+        record = Fault(self._stamp(), fault.kind, fault.message, fault.device, txn_id, fault.plugin)
+        self._set_state(LaneState.DEGRADED, f"{fault.kind}: {fault.message}")
         self._log.warning("lane_degraded", kind=fault.kind, device=fault.device, plugin=fault.plugin,
-                          message=str(fault))
+                          message=fault.message)
         await asyncio.gather(self._close_safely("degraded"), self.services.report_fault(record))
 
     async def _close_safely(self, why: str) -> None:
@@ -404,7 +419,7 @@ class Lane:
             try:
                 await self._command(dev, command, what)
             except LaneFault as fault:
-                self._log.error("safe_close_failed", device=dev.role, why=why, error=fault.kind)
+                self._log.error("safe_close_failed", device=dev.role, why=SafeText(why), error=fault.kind)
 
     async def _recover(self) -> None:
         """Back to idle when every device is online and the barrier confirms closed."""

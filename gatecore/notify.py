@@ -10,13 +10,19 @@ from typing import Any, TypeVar, cast
 
 import structlog
 
+from gatecore.privacy import SafeMessage
+
 T = TypeVar("T")
 log = structlog.get_logger("gatecore.notify")
 
 
-class PluginFailed(Exception):
+class PluginFailed(SafeMessage):
     """Plugin code ended in a way no plugin may end: a ``CancelledError`` nobody asked for, or a
     ``SystemExit``/``KeyboardInterrupt``. The core treats it like any other exception of the plugin."""
+
+
+class PluginTimeout(SafeMessage, TimeoutError):
+    """A plugin's coroutine gave no answer before its deadline."""
 
 
 class Notifier:
@@ -113,10 +119,10 @@ def abandon(tasks: Iterable[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
 
 
 def outcome(task: asyncio.Task[T], late: Collection[asyncio.Task[Any]], timeout: float) -> T:
-    """The result of a task after :func:`settle`: ``TimeoutError`` when it was late, :class:`PluginFailed`
+    """The result of a task after :func:`settle`: :class:`PluginTimeout` when it was late, :class:`PluginFailed`
     when it cancelled itself, else what it returned or raised."""
     if task in late:
-        raise TimeoutError(f"no answer in {timeout:g}s")
+        raise PluginTimeout(f"no answer in {timeout:g}s")
     if task.cancelled():
         raise PluginFailed("raised CancelledError")
     return task.result()

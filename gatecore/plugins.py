@@ -12,6 +12,7 @@ import pluggy
 import structlog
 
 from gatecore import PROJECT, __version__, hookspecs
+from gatecore.privacy import error_text
 
 log = structlog.get_logger("gatecore.plugins")
 
@@ -70,7 +71,7 @@ def make_manager(disable: Iterable[str] = (), *, entry_points_enabled: bool = Tr
                 plugin = ep.load()
             except ImportError as exc:
                 # A missing optional backend is logged and skipped, not fatal (its kinds become unknown).
-                log.warning("plugin_unavailable", plugin=ep.name, error=str(exc))
+                log.warning("plugin_unavailable", plugin=ep.name, module=exc.name, error=error_text(exc))
                 continue
             pm.register(plugin, name=ep.name)
             dist = ep.dist

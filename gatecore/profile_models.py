@@ -24,6 +24,7 @@ from gatecore.config import (
     suggest,
 )
 from gatecore.plugins import available
+from gatecore.privacy import Reports
 from gatecore.tomlpos import KeyPath
 
 
@@ -45,6 +46,8 @@ def _kinds(found: list[Any], base: type[ConfigModel]) -> dict[str, Any]:
         for model in group or ():
             if not (isinstance(model, type) and issubclass(model, base)):
                 raise TypeError(f"{model!r} is not a {base.__name__} subclass")
+            if issubclass(model, EvidenceConfig) and not isinstance(model.reports, Reports):
+                raise TypeError(f"{model.__name__}.reports is not a Reports declaration")
             for kind in typing.get_args(model.model_fields["kind"].annotation):
                 kinds[kind] = model
     return kinds

@@ -26,6 +26,7 @@ from gatecore.evidence import EvidenceSource, Source, TransactionContext
 from gatecore.hooks import HookFailure, Hooks, close, log_failures
 from gatecore.lane import Lane, LaneFault
 from gatecore.notify import abandon, abandoned, bounded, contained, settle, start
+from gatecore.privacy import DROPS, SafeText, error_text
 from gatecore.profile import Profile
 from gatecore.stash import Stash
 from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote, checked_votes
@@ -41,7 +42,8 @@ class SiteError(Exception):
 
 
 class _FactoryFailed(SiteError):
-    """A plugin's factory raised: its lane cannot be built, the others can."""
+    """A plugin's factory raised: its lane cannot be built, the others can. The message is the core's own
+    (the lane, the kind, :meth:`HookFailure.describe`)."""
 
 
 class Site:
@@ -54,7 +56,7 @@ class Site:
         self.id = profile.site.id
         self.stash = Stash()
         self.started = time.monotonic()
-        self.stop_reason = ""
+        self.stop_reason = SafeText("")
         self._lanes: dict[str, Lane] = {}
         self.lanes: Mapping[str, LaneView] = MappingProxyType({})
         self._tg: asyncio.TaskGroup | None = None
@@ -77,8 +79,8 @@ class Site:
             try:
                 self._lanes[lane_cfg.id] = self._build_lane(lane_cfg)
             except _FactoryFailed as exc:
-                log.error("lane_not_built", lane=lane_cfg.id, error=str(exc))
-                self.broken[lane_cfg.id] = str(exc)
+                log.error("lane_not_built", lane=lane_cfg.id, error=SafeText(exc))
+                self.broken[lane_cfg.id] = SafeText(exc)
         self.lanes = MappingProxyType({lane_id: lane.view for lane_id, lane in self._lanes.items()})
 
     # -- assembly ------------------------------------------------------------------------------
@@ -109,9 +111,8 @@ class Site:
             plugin, source = self._make("gatecore_make_evidence_source", EvidenceSource, cfg.id, ev_cfg,
                                         config=ev_cfg, lane=info)
             if source.source != ev_cfg.source:
-                raise SiteError(f"lane {cfg.id}: plugin {plugin} made a source named {source.source!r} "
-                                f"for {ev_cfg.source!r}")
-            sources.append(Source(source, ev_cfg.deadline_ms / 1000, plugin))
+                raise SiteError(f"lane {cfg.id}: plugin {plugin} made a source of another name for {ev_cfg.source!r}")
+            sources.append(Source(source, ev_cfg.deadline_ms / 1000, plugin, ev_cfg.kind, type(ev_cfg).reports))
         lane = Lane(info, sources, self, makers, self.hooks.budget_s)
         lane.on_crossing = self._counted
         sink.append(lane)
@@ -160,7 +161,7 @@ class Site:
             error = contained(exc)
             if isinstance(error, asyncio.CancelledError):
                 raise
-            log.error("task_crashed", task=name, error=f"{type(error).__name__}: {error}")
+            log.error("task_crashed", task=name, error=error_text(error))
 
     # -- services the lanes use ------------------------------------------------------------------
     async def vote(self, txn: TransactionContext, evidence: Mapping[str, Evidence], timeout: float) -> list[Vote]:
@@ -168,7 +169,7 @@ class Site:
         votes: list[Vote] = []
         for plugin, result in results:
             try:
-                votes += checked_votes(result)
+                votes += checked_votes(result, plugin)
             except ValueError as exc:
                 failures.append(HookFailure(plugin, "gatecore_vote", exc))
         if failures:
@@ -207,7 +208,7 @@ class Site:
         """Apply an update that arrived (``gatecore_apply_state``); False when nobody could apply it."""
         results, _ = await self.hooks.call("gatecore_apply_state", self._report_timeout, site=self, update=update)
         applied = bool(results) and all(result is True for _, result in results)
-        log.info("shared_state", name=update.name, kind=update.kind, version=update.version, applied=applied,
+        log.info("shared_state", shared=update.name, kind=update.kind, version=update.version, applied=applied,
                  owners=len(results))
         return applied
 
@@ -227,7 +228,7 @@ class Site:
     def request_stop(self, reason: str = "stop requested") -> None:
         """Stop taking new crossings and shut down (signal handlers call this)."""
         if not self._stop.is_set():
-            self.stop_reason = reason
+            self.stop_reason = SafeText(reason)
         self._stop.set()
 
     async def run(self, crossings: int | None = None, duration: float | None = None) -> None:
@@ -246,13 +247,13 @@ class Site:
                 try:
                     await asyncio.wait_for(self._stop.wait(), duration)
                 except TimeoutError:
-                    self.stop_reason = f"{duration:g} s elapsed"
+                    self.stop_reason = SafeText(f"{duration:g} s elapsed")
                 await self._shutdown(lanes)
         except asyncio.CancelledError:
-            self.stop_reason = self.stop_reason or "cancelled"
+            self.stop_reason = self.stop_reason or SafeText("cancelled")
             raise
         except BaseException as exc:
-            self.stop_reason = f"core error: {type(exc).__name__}: {exc}"
+            self.stop_reason = SafeText(f"core error: {error_text(exc)}")
             log.critical("site_failed", site=self.id, error=self.stop_reason)
             raise
         finally:
@@ -272,11 +273,9 @@ class Site:
                 error = contained(exc)
                 if isinstance(error, asyncio.CancelledError):
                     raise
-                log.error("lane_crashed", lane=lane.cfg.id, error=f"{type(error).__name__}: {error}",
-                          restart_in_s=delay)
+                log.error("lane_crashed", lane=lane.cfg.id, error=error_text(error), restart_in_s=delay)
                 lane.stats.faults += 1
-                await self.report_fault(Fault(Stamp(self.id, lane.cfg.id), "lane_crashed",
-                                              f"{type(error).__name__}: {error}"))
+                await self.report_fault(Fault(Stamp(self.id, lane.cfg.id), "lane_crashed", error_text(error)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
             delay = min(delay * 2, 30.0)
@@ -290,7 +289,7 @@ class Site:
             if isinstance(error, asyncio.CancelledError):
                 raise
             log.error("device_start_failed", lane=lane.cfg.id, device=device.role,
-                      plugin=lane.makers.get(device.role), error=f"{type(error).__name__}: {error}")
+                      plugin=lane.makers.get(device.role), error=error_text(error))
             with contextlib.suppress(Exception):
                 device.set_online(False, f"start failed: {type(error).__name__}")
 
@@ -326,7 +325,7 @@ class Site:
                 except BaseException as exc:
                     if isinstance(contained(exc), asyncio.CancelledError):
                         raise
-                    log.error("device_stop_failed", lane=lane.cfg.id, device=device.role, error=repr(exc))
+                    log.error("device_stop_failed", lane=lane.cfg.id, device=device.role, error=error_text(exc))
         for task in self._background:
             task.cancel()
         if left := self._background | abandoned:
@@ -334,7 +333,7 @@ class Site:
         if abandoned:
             log.error("plugin_tasks_stuck", tasks=sorted(task.get_name() for task in abandoned))
         log.info("site_stopped", site=self.id, reason=self.stop_reason,
-                 seconds=round(time.monotonic() - (deadline - budget), 3))
+                 seconds=round(time.monotonic() - (deadline - budget), 3), privacy_dropped=DROPS.counts())
 
     # -- figures ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

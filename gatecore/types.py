@@ -17,7 +17,16 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from gatecore import privacy
+from gatecore.privacy import NOTHING, Reports, SafeMessage
+
 SCHEMA_VERSION = 1
+
+#: The kinds of :class:`Fault` the core reports (a fault record with another kind says ``[dropped]``).
+FAULT_KINDS = frozenset({
+    "device_offline", "timeout", "interrupted", "lane_error", "plugin_failed", "safety", "command_timeout",
+    "command_failed", "report_failed", "lane_crashed", "lane_not_built",
+})
 
 _uuid7_lock = threading.Lock()
 _uuid7_last = 0
@@ -97,9 +106,11 @@ class Observation:
 class Evidence:
     """What one source concluded for a transaction.
 
-    ``outcome`` is the source's own suggestion (``None`` when it has no opinion); ``claims`` carries facts
-    other sources may use (e.g. ``{"identity_ref": "..."}`` from a pass); ``summary`` carries scores and
-    timings for the record. Neither may hold names, document numbers, images or biometric templates.
+    ``outcome`` is the source's own suggestion (``None`` when it has no opinion); ``reason`` says why, as
+    a code; ``claims`` carries facts other sources may use (e.g. ``{"identity_ref": "..."}`` from a pass)
+    and never leaves the controller; ``summary`` carries scores and timings for the record. ``kind`` is
+    set by the core to the source's configured kind. What leaves the controller of ``reason`` and
+    ``summary`` is what the kind declares (:class:`gatecore.privacy.Reports`); the rest is dropped.
     """
 
     source: str
@@ -115,20 +126,24 @@ class Evidence:
         object.__setattr__(self, "claims", _frozen_map(self.claims))
         object.__setattr__(self, "summary", _frozen_map(self.summary))
 
-    def to_summary(self) -> dict[str, Any]:
+    def to_summary(self, reports: Reports = NOTHING, key: bytes | None = None) -> dict[str, Any]:
+        """What of this evidence may leave the controller: its reason if it is one of the declared codes,
+        the declared fields of its summary (references hashed with ``key``); never its claims."""
         return {
             "kind": self.kind,
             "outcome": self.outcome.value if self.outcome else None,
             "confidence": round(self.confidence, 4),
-            "reason": self.reason,
+            "reason": privacy.code(self.reason, reports.reasons, f"decision.reason/{self.kind}"),
             "elapsed_ms": round(self.elapsed_ms, 3),
-            "summary": dict(self.summary),
+            "summary": privacy.summary(self.summary, reports.summary, key, f"decision.summary/{self.kind}"),
         }
 
 
 @dataclass(frozen=True, slots=True)
 class Vote:
-    """One decision plugin's vote. ``source`` names the evidence the vote is about, if any."""
+    """One decision plugin's vote. ``source`` names the evidence the vote is about, if any; ``voter`` is set
+    by the core to the name of the plugin that voted. A vote's ``reason`` leaves the controller only if it
+    is one of the reason codes its source's kind declares (else it becomes ``[dropped]``)."""
 
     voter: str
     outcome: Outcome
@@ -138,7 +153,8 @@ class Vote:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The lane policy's combination of the votes for one transaction."""
+    """The lane policy's combination of the votes for one transaction. ``declared`` is what each of the
+    lane's sources may report (by source name), as its kind declares it."""
 
     stamp: Stamp
     txn_id: str
@@ -148,28 +164,49 @@ class Decision:
     evidence: Mapping[str, Evidence]
     missing: tuple[str, ...]
     latency_ms: float
+    declared: Mapping[str, Reports] = field(default_factory=dict)
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self, key: bytes | None = None) -> dict[str, Any]:
+        """The decision as it may leave the controller (:mod:`gatecore.privacy`): references in evidence
+        summaries are hashed with ``key``, and left out without one."""
+        votes = [recordable_vote(v, self.declared) for v in self.votes]
         return {
             "schema": f"gatecore.decision/{SCHEMA_VERSION}",
             **self.stamp.fields(),
             "txn": self.txn_id,
             "outcome": self.outcome.value,
-            "reasons": list(self.reasons),
+            "reasons": [privacy.text(r, "decision.reasons") for r in self.reasons],
             "votes": [
                 {"voter": v.voter, "outcome": v.outcome.value, "reason": v.reason, "source": v.source}
-                for v in self.votes
+                for v in votes
             ],
-            "evidence": {name: ev.to_summary() for name, ev in self.evidence.items()},
+            "evidence": {name: ev.to_summary(self.declared.get(name, NOTHING), key)
+                         for name, ev in self.evidence.items()},
             "missing": list(self.missing),
             "latency_ms": round(self.latency_ms, 3),
         }
 
 
+def recordable_vote(vote: Vote, declared: Mapping[str, Reports]) -> Vote:
+    """``vote`` as it may leave the controller: its source only if it is one of the lane's sources
+    (``declared``), its reason only if it is one of that source's reason codes (else ``[dropped]``)."""
+    source = vote.source
+    if source is not None and source not in declared:
+        privacy.DROPS.add(f"vote.source/{vote.voter}")
+        source = None
+    reasons = declared[source].reasons if source is not None else frozenset()
+    reason = privacy.code(vote.reason, reasons, f"vote.reason/{vote.voter}")
+    if (source, reason) == (vote.source, vote.reason):
+        return vote
+    return Vote(vote.voter, vote.outcome, reason, source)
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
     """Something went wrong on a lane: a device dropped off, a confirmation never came, a plugin failed.
-    ``device`` names the lane's device role and ``plugin`` the plugin at fault, when known."""
+    ``kind`` is one of :data:`FAULT_KINDS`; ``message`` is composed by the core (:class:`SafeText`: ids,
+    type names, where an error was raised, never a plugin's text); ``device`` names the lane's device role
+    and ``plugin`` the plugin at fault, when known."""
 
     stamp: Stamp
     kind: str
@@ -182,8 +219,8 @@ class Fault:
         return {
             "schema": f"gatecore.fault/{SCHEMA_VERSION}",
             **self.stamp.fields(),
-            "kind": self.kind,
-            "message": self.message,
+            "kind": privacy.code(self.kind, FAULT_KINDS, "fault.kind"),
+            "message": privacy.text(self.message, "fault.message"),
             "device": self.device,
             "txn": self.txn_id,
             "plugin": self.plugin,
@@ -192,6 +229,8 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class LaneStateChange:
+    """A lane went from ``old`` to ``new``; ``reason`` is composed by the core (:class:`SafeText`)."""
+
     stamp: Stamp
     old: LaneState
     new: LaneState
@@ -204,7 +243,7 @@ class LaneStateChange:
             **self.stamp.fields(),
             "old": self.old.value,
             "new": self.new.value,
-            "reason": self.reason,
+            "reason": privacy.text(self.reason, "state.reason"),
             "txn": self.txn_id,
         }
 
@@ -292,50 +331,55 @@ def plain_json(value: Any, depth: int = 0, budget: list[int] | None = None) -> A
     raise ValueError(f"a value of type {type(value).__name__}")
 
 
+class Refused(SafeMessage, ValueError):
+    """What a plugin handed the core is not what the hook promises; the message names no value of it."""
+
+
 def _number(value: Any, what: str, low: float, high: float) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
             or not low <= value <= high:
-        return f"{what} must be a finite number in [{low:g}, {high:g}], not {value!r:.40}"
+        return f"{what} must be a finite number in [{low:g}, {high:g}], (got a {type(value).__name__})"
     return None
 
 
-def checked_evidence(result: object, source: str) -> Evidence:
-    """``result`` as the core keeps it: a read-only :class:`Evidence` of ``source`` with finite times and
-    scores and plain-JSON claims and summary. ``ValueError`` says what a source got wrong."""
+def checked_evidence(result: object, source: str, kind: str | None = None) -> Evidence:
+    """``result`` as the core keeps it: a read-only :class:`Evidence` of ``source`` (of ``kind``, the
+    source's configured kind, when given) with finite times and scores and plain-JSON claims and summary.
+    :class:`Refused` says what a source got wrong."""
     if not isinstance(result, Evidence):
-        raise ValueError(f"collect returned {type(result).__name__}, not Evidence")
+        raise Refused(f"collect returned {type(result).__name__}, not Evidence")
     if result.source != source:
-        raise ValueError(f"evidence for source {str(result.source)!r:.40}, expected {source!r}")
+        raise Refused(f"evidence for another source, expected {source!r}")
     problem = (_number(result.confidence, "confidence", 0.0, 1.0)
                or _number(result.elapsed_ms, "elapsed_ms", 0.0, 86_400_000.0))
     if problem:
-        raise ValueError(problem)
-    if not isinstance(result.kind, str) or not 0 < len(result.kind) <= 64:
-        raise ValueError("kind must be a text of 1 to 64 characters")
+        raise Refused(problem)
+    if kind is None and (not isinstance(result.kind, str) or not 0 < len(result.kind) <= 64):
+        raise Refused("kind must be a text of 1 to 64 characters")
     if result.outcome is not None and not isinstance(result.outcome, Outcome):
-        raise ValueError(f"outcome must be an Outcome or None, not {result.outcome!r:.40}")
+        raise Refused(f"outcome must be an Outcome or None, not a {type(result.outcome).__name__}")
     if not isinstance(result.reason, str) or len(result.reason) > MAX_TEXT:
-        raise ValueError(f"reason must be a text of at most {MAX_TEXT} characters")
+        raise Refused(f"reason must be a text of at most {MAX_TEXT} characters")
     try:
         claims, summary = plain_json(result.claims), plain_json(result.summary)
     except ValueError as exc:
-        raise ValueError(f"claims and summary must be plain JSON: {exc}") from None
+        raise Refused(f"claims and summary must be plain JSON: {exc}") from None
     if not isinstance(claims, Mapping) or not isinstance(summary, Mapping):
-        raise ValueError("claims and summary must be maps")
-    return Evidence(source, result.kind, result.outcome, float(result.confidence), result.reason,
+        raise Refused("claims and summary must be maps")
+    return Evidence(source, kind or result.kind, result.outcome, float(result.confidence), result.reason,
                     MappingProxyType(claims), MappingProxyType(summary), float(result.elapsed_ms))
 
 
-def checked_votes(result: object) -> list[Vote]:
-    """A voter's answer (a :class:`Vote` or a sequence of them) as a list; ``ValueError`` otherwise."""
+def checked_votes(result: object, voter: str) -> list[Vote]:
+    """A voter's answer (a :class:`Vote` or a sequence of them) as a list of votes of ``voter`` (the
+    plugin's name); :class:`Refused` otherwise."""
     votes = [result] if isinstance(result, Vote) else result
     if not isinstance(votes, list | tuple):
-        raise ValueError(f"a vote must be a Vote or a list of votes, not {type(result).__name__}")
+        raise Refused(f"a vote must be a Vote or a list of votes, not {type(result).__name__}")
     for vote in votes:
         if not isinstance(vote, Vote):
-            raise ValueError(f"a vote must be a Vote, not {type(vote).__name__}")
-        if not isinstance(vote.outcome, Outcome) or not isinstance(vote.voter, str) or not vote.voter \
-                or not isinstance(vote.reason, str) or len(vote.reason) > MAX_TEXT \
+            raise Refused(f"a vote must be a Vote, not {type(vote).__name__}")
+        if not isinstance(vote.outcome, Outcome) or not isinstance(vote.reason, str) or len(vote.reason) > MAX_TEXT \
                 or not (vote.source is None or isinstance(vote.source, str)):
-            raise ValueError("a vote needs an Outcome, a voter name, a short reason and a source name or None")
-    return list(votes)
+            raise Refused("a vote needs an Outcome, a short reason and a source name or None")
+    return [vote if vote.voter == voter else Vote(voter, vote.outcome, vote.reason, vote.source) for vote in votes]

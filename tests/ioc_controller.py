@@ -11,6 +11,7 @@ from gate_ioc import payloads
 from gate_ioc.mqtt import MqttSettings, MqttTransport
 from gatecore.api import Decision, Outcome, Stamp, new_id
 from gatecore.outbox import Outbox
+from gatecore.privacy import SafeText
 
 LANES = ("bl1-egate-1", "bl2-cargo-in-1")
 
@@ -27,7 +28,7 @@ async def main(mode: str, db: Path, port: int, site: str) -> None:
         if mode == "produce":
             while True:
                 for lane in LANES:
-                    d = Decision(Stamp(site, lane), new_id(), Outcome.DENY, ("watchlist",), (), {}, (), 3.0)
+                    d = Decision(Stamp(site, lane), new_id(), Outcome.DENY, (SafeText("watchlist"),), (), {}, (), 3.0)
                     rid = await box.put(lane, "decision", payloads.encode(payloads.decision(d, None)), id=d.stamp.id)
                     sys.stdout.write(rid + "\n")
                     sys.stdout.flush()

@@ -151,7 +151,9 @@ async def test_a_newer_signed_list_is_taken_and_kept_and_bad_ones_are_refused_an
     assert after.outcome is Outcome.PASS
     assert (state.counts["trust_refused"], state.counts["trust_stale"], state.trust.sequence) == (2, 1, 2)
     refused = [e for e in logs if e["event"] == "pass_trust_refused"]
-    assert len(refused) == 2 and "does not verify" in refused[0]["reason"] and refused[-1]["refused"] == 2
+    # the refusal is logged as the error's type and where it was raised (trust.py: "does not verify")
+    assert len(refused) == 2 and refused[0]["error"].startswith("TrustListError at gate_barcode.trust:")
+    assert refused[-1]["refused"] == 2
     restarted, _ = _signed_site(tmp_path, start, barcode)  # the profile still names the list of sequence 1
     trust = restarted.stash[BARCODE].open().trust
     assert trust.sequence == 2 and new.kid in trust.entries

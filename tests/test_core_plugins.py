@@ -70,7 +70,7 @@ async def test_each_plugin_is_called_on_its_own_so_failures_and_timeouts_cost_no
     results, failures = await Hooks(pm, 0.1).call("gatecore_site_stop", 0.05, site=None)
     assert results == [("ok", "ok")]
     assert {(f.plugin, type(f.error).__name__) for f in failures} == {("raises", "RuntimeError"),
-                                                                      ("hangs", "TimeoutError")}
+                                                                      ("hangs", "PluginTimeout")}
 
 
 async def test_a_failing_voter_degrades_its_lane_with_a_fault_naming_it(tmp_path: Path) -> None:
@@ -87,7 +87,8 @@ async def test_a_failing_voter_degrades_its_lane_with_a_fault_naming_it(tmp_path
         await wait_for(lambda: rec.faults)
     assert not rec.decisions and "open" not in site.lanes["l1"].barrier.commands  # type: ignore[attr-defined]
     assert (rec.faults[0].kind, rec.faults[0].plugin) == ("plugin_failed", "broken")
-    assert "RuntimeError: voter bug" in rec.faults[0].message
+    assert "broken.gatecore_vote: RuntimeError at tests.test_core_plugins:" in rec.faults[0].message
+    assert "voter bug" not in rec.faults[0].message
 
 
 # -- policy ----------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def test_policy_combination(votes: list[Vote], evidence: dict[str, Evidence], ou
 
 
 def test_policy_lane_fault_refers_even_with_all_passes() -> None:
-    verdict = combine(POLICY, ["pass", "face"], EV, PASSES, faults=["barrier: offline"])
+    verdict = combine(POLICY, ["pass", "face"], EV, PASSES, faults=["barrier"])
     assert verdict.outcome is Outcome.REFER and verdict.reasons == ("lane fault: barrier: offline",)
 
 
@@ -128,12 +129,12 @@ class Tty(io.StringIO):
         return True
 
 
-def test_logs_are_json_lines_off_a_tty_and_redact_personal_data() -> None:
+def test_logs_are_json_lines_off_a_tty_and_keep_personal_data_out() -> None:
     out = io.StringIO()
     logs.configure("info", "auto", out)
-    structlog.get_logger("t").info("scan", lane="l1", name="NGUYEN VAN A", document_number="C1234567", score=0.9)
+    structlog.get_logger("t").info("scan", lane="l1", name="NGUYEN VAN A", document_number="C1234567", count=9)
     line = json.loads(out.getvalue())
-    assert line["name"] == line["document_number"] == "[redacted]" and line["score"] == 0.9
+    assert line["name"] == line["document_number"] == "[dropped]" and line["count"] == 9 and line["lane"] == "l1"
     assert "NGUYEN" not in out.getvalue() and "C1234567" not in out.getvalue()
 
 
@@ -142,7 +143,7 @@ def test_logs_are_readable_console_lines_on_a_tty() -> None:
     logs.configure("info", "auto", out)
     structlog.get_logger("t").info("decision", lane="l1", embedding=[0.1, 0.2])
     text = out.getvalue()
-    assert "decision" in text and "lane" in text and "[redacted]" in text and not text.startswith("{")
+    assert "decision" in text and "lane" in text and "[dropped]" in text and not text.startswith("{")
 
 
 def test_debug_lines_are_filtered_at_info() -> None:

@@ -23,6 +23,7 @@ from gate_ioc.mqtt import MqttSettings, MqttTransport
 from gate_ioc.testing import Broker, Received, Subscriber, probe_until_seen
 from gatecore.api import Decision, Outcome, Stamp, new_id
 from gatecore.outbox import Outbox
+from gatecore.privacy import SafeText
 
 SITE = "mong-cai/test"
 LANES = ("bl1-egate-1", "bl1-egate-2", "bl2-cargo-in-1", "bl2-cargo-out-1")
@@ -31,7 +32,8 @@ DECISIONS = int(os.environ.get("GATECORE_IOC_DECISIONS", "10000"))
 
 
 def decision_payload(lane: str) -> tuple[str, bytes]:
-    d = Decision(Stamp(SITE, lane), new_id(), Outcome.PASS, ("all required evidence passed",), (), {}, (), 12.5)
+    d = Decision(Stamp(SITE, lane), new_id(), Outcome.PASS, (SafeText("all required evidence passed"),), (), {}, (),
+                 12.5)
     return d.stamp.id, payloads.encode(payloads.decision(d, None))
 
 

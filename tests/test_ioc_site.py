@@ -18,7 +18,21 @@ from gate_ioc import payloads
 from gate_ioc.testing import free_port
 from gate_ioc.tool import parse_since
 from gatecore import cli
-from gatecore.api import Decision, Evidence, Outcome, ProfileError, Site, Stamp, Vote, new_id
+from gatecore.api import (
+    NUMBER,
+    REF,
+    Codes,
+    Decision,
+    Evidence,
+    Outcome,
+    ProfileError,
+    Reports,
+    Site,
+    Stamp,
+    Vote,
+    keyed_ref,
+    new_id,
+)
 from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 
@@ -153,18 +167,20 @@ def test_gatecore_check_prints_file_line_and_reason_and_exits_2(
     assert f"{path}:" in out and "plugins.gate_ioc.tls.ca_file" in out and "CA file /no/ca.pem does not exist" in out
 
 
-def test_document_numbers_are_hashed_and_images_left_out() -> None:
-    ev = Evidence("pass", "qr", Outcome.PASS, 0.97, "signature ok",
+def test_a_decision_payload_carries_the_declared_fields_only_with_references_keyed_hashed() -> None:
+    ev = Evidence("pass", "qr", Outcome.PASS, 0.97, "signature_ok",
                   summary={"document_number": "C1234567", "score": 0.97, "frame": b"\xff\xd8", "decode_ms": 3.2,
-                           "face_embedding": [0.1, 0.2], "given_name": "NGUYEN", "issuer": "VNM"})
-    d = Decision(Stamp("s", "l"), new_id(), Outcome.PASS, ("ok",), (Vote("policy", Outcome.PASS),), {"pass": ev},
-                 (), 20.0)
+                           "face_embedding": [0.1, 0.2], "given_name": "NGUYEN", "issuer": "vnm"})
+    declared = {"pass": Reports(["signature_ok"], document_number=REF, score=NUMBER, decode_ms=NUMBER,
+                                issuer=Codes("vnm"))}
+    d = Decision(Stamp("s", "l"), new_id(), Outcome.PASS, (), (Vote("policy", Outcome.PASS),), {"pass": ev},
+                 (), 20.0, declared)
     with_salt = payloads.decision(d, b"salt")
     scores = with_salt["evidence"][0]["scores"]
-    assert scores["score"] == 0.97 and scores["decode_ms"] == 3.2 and scores["issuer"] == "VNM"
-    assert scores["document_number"].startswith("hmac-sha256:") and "C1234567" not in json.dumps(with_salt)
+    assert scores == {"score": 0.97, "decode_ms": 3.2, "issuer": "vnm",
+                      "document_number": keyed_ref("C1234567", b"salt")}
+    assert with_salt["evidence"][0]["reason"] == "signature_ok" and "C1234567" not in json.dumps(with_salt)
     assert scores["document_number"] != payloads.decision(d, b"other")["evidence"][0]["scores"]["document_number"]
-    assert not {"frame", "face_embedding", "given_name"} & set(scores)
     assert "document_number" not in payloads.decision(d, None)["evidence"][0]["scores"]
     validator("decision").validate(with_salt)
 

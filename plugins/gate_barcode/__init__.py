@@ -151,7 +151,7 @@ async def gatecore_apply_state(site: SiteView, update: SharedState) -> bool | No
 def gatecore_site_stop(site: SiteView) -> None:
     state = _state(site)
     if state is not None:  # verdicts by reason, dropped frames, refused updates, for the run's log
-        log.info("barcode_summary", **state.summary())
+        log.info("barcode_summary", counts=state.summary())
         state.close()
 
 

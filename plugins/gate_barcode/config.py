@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from gatecore.api import ConfigModel, EvidenceConfig, Identifier
+from gatecore.api import NUMBER, REF, Codes, ConfigModel, EvidenceConfig, Identifier, Reports
 
+from .passes import Reason
 from .trust import TrustList, TrustListError, load_root
 
 KIND = "barcode.pass"
+#: the reason of a pass source with neither a camera nor a reader on its lane
+NO_INPUT = "no_input"
+#: the reasons of pass evidence: why a pass was accepted or refused, or that nothing could be read
+REASONS = (*(r.value for r in Reason), NO_INPUT)
 
 #: one path segment: crossing codes and replay groups end up in shared-state names
 Code = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$",
@@ -91,8 +96,13 @@ class BarcodeSection(ConfigModel):
 
 
 class PassEvidenceConfig(EvidenceConfig):
-    """A signed pass, read from a camera (``camera`` role) or taken from a reader scan (``reader`` role)."""
+    """A signed pass, read from a camera (``camera`` role) or taken from a reader scan (``reader`` role).
 
+    Its records carry the reason code, how the pass was read, the frames it took, and the pass id hash
+    and the issuer key id as keyed references; never the pass's text or its claims (the subject)."""
+
+    reports: ClassVar[Reports] = Reports(REASONS, reason=Codes(*REASONS), via=Codes("reader", "camera"),
+                                         frames=NUMBER, pass_id_hash=REF, kid=REF)
     kind: Literal["barcode.pass"]
     camera: Identifier | None = Field(None, description="role of the camera that sees the pass")
     reader: Identifier | None = Field(None, description="role of the QR reader whose scan may start the crossing")

@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from gatecore.api import Camera, Evidence, Outcome, Scanned, TransactionContext
+from gatecore.api import Camera, Evidence, Outcome, Scanned, TransactionContext, error_text
 
-from .config import KIND, PassEvidenceConfig
+from .config import KIND, NO_INPUT, PassEvidenceConfig
 from .passes import DEFAULT_OUTCOMES, PassResult, Reason, verify
 from .reader import BarcodeReader, Deduplicator, ReaderError, make_backend
 from .state import SiteState, log
@@ -40,7 +40,7 @@ class PassEvidence:
             return self._checked(txn, trigger.text, "reader", 0, t0)
         text, via, frames = await self._scan(txn)
         if text is None:
-            return self._evidence(Outcome.REFER, "no camera or reader for the pass on this lane", {}, {}, t0)
+            return self._evidence(Outcome.REFER, NO_INPUT, {}, {}, t0)
         return self._checked(txn, text, via, frames, t0)
 
     def _checked(self, txn: TransactionContext, text: str, via: str, frames: int, t0: float) -> Evidence:
@@ -50,8 +50,7 @@ class PassEvidence:
         if result.ok and state.guard.claim(txn.txn_id, result.id_hash, state.place(self.lane_id, self.source), now):
             result = PassResult(Reason.REPLAY, result.id_hash, result.claims, result.kid, "accepted at another lane")
         state.count(result.reason.value)
-        log.info("pass_checked", lane=self.lane_id, txn=txn.txn_id, pass_id_hash=result.id_hash,
-                 reason=result.reason.value, kid=result.kid, via=via)
+        log.info("pass_checked", lane=self.lane_id, txn=txn.txn_id, reason=result.reason.value, via=via)
         outcome = Outcome(DEFAULT_OUTCOMES[result.reason].lower())
         claims: dict[str, object] = {"pass_id_hash": result.id_hash}
         if result.ok and result.claims is not None:
@@ -86,7 +85,7 @@ class PassEvidence:
                 codes = await loop.run_in_executor(None, self.reader.read, observation.payload)
             except ReaderError as exc:  # a bad frame is dropped, counted and logged, never fatal
                 self.state.count("bad_frame")
-                log.warning("bad_frame", lane=self.lane_id, role=camera.role, error=str(exc))
+                log.warning("bad_frame", lane=self.lane_id, role=camera.role, error=error_text(exc))
                 codes = []
             passes = [c for c in codes if not c.is_bytes and looks_like_pass(c.text)]  # not a container label
             for code in self.seen.fresh(passes, time.monotonic()):

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from gatecore.api import Decision, Outcome, SharedState, SiteView
+from gatecore.api import Decision, Outcome, SharedState, SiteView, error_text
 
 from . import cose, replay
 from .config import KIND, BarcodeSection
@@ -83,7 +83,7 @@ class SiteState:
             saved = TrustList.load(path, root)
         except TrustListError as exc:
             self.count("trust_refused")
-            log.warning("pass_trust_refused", source="state_dir", reason=str(exc))
+            log.warning("pass_trust_refused", source="state_dir", error=error_text(exc))
             return
         if saved.sequence > self.trust.sequence:
             self.trust = saved
@@ -120,7 +120,7 @@ class SiteState:
             await asyncio.get_running_loop().run_in_executor(self.executor, self.store.put, uses)
         except sqlite3.Error as exc:  # the guard still holds it in memory; say so loudly
             self.count("uses_not_saved")
-            log.error("pass_uses_not_saved", error=f"{type(exc).__name__}: {exc}", uses=len(uses))
+            log.error("pass_uses_not_saved", error=error_text(exc), uses=len(uses))
         site.spawn(site.share_state(self._update("delta", uses)), name="gate_barcode/share-use")
 
     def _update(self, kind: str, uses: list[Use]) -> SharedState:
@@ -146,11 +146,11 @@ class SiteState:
             uses = replay.decode(update.payload, update.site_id)
         except ValueError as exc:
             self.count("uses_refused")
-            log.warning("pass_uses_refused", name=update.name, reason=str(exc))
+            log.warning("pass_uses_refused", shared=update.name, error=error_text(exc))
             return False
         now = time.time()
         taken = sum(self.guard.accept(u, now) for u in uses if u.place.site != self.site_id)
-        log.info("pass_uses_applied", name=update.name, kind=update.kind, uses=len(uses), taken=taken)
+        log.info("pass_uses_applied", shared=update.name, kind=update.kind, uses=len(uses), taken=taken)
         return True
 
     # -- the trust list --------------------------------------------------------------------------
@@ -164,7 +164,8 @@ class SiteState:
                 raise TrustListError("the update's version is not the signed list's sequence")
         except TrustListError as exc:
             self.count("trust_refused")
-            log.warning("pass_trust_refused", source="broker", reason=str(exc), refused=self.counts["trust_refused"])
+            log.warning("pass_trust_refused", source="broker", error=error_text(exc),
+                        refused=self.counts["trust_refused"])
             return False
         if new.sequence <= self.trust.sequence:
             same = new.signed == self.trust.signed

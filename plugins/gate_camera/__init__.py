@@ -10,6 +10,9 @@
 A capture loop per camera decodes frames in its own thread and keeps the latest; ``grab()`` returns it
 when it is fresh (``fresh_ms``) or waits for the next. A camera that cannot be opened or stops giving
 frames is reported offline (its lane goes degraded) and is opened again with a capped backoff.
+
+It reports nothing but its device events; frames never leave the controller, and its log lines carry
+the lane, the camera's role and a code (``open_failed``, ``stream_ended``), never the source's URL.
 """
 
 from __future__ import annotations

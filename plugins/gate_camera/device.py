@@ -88,7 +88,7 @@ class OpenCvCamera(Camera):
             why: str | None
             cap = await loop.run_in_executor(self._executor, self._open)
             if cap is None:
-                why = "cannot open the source"
+                why = "open_failed"  # a code: it goes into the log line
             else:
                 try:
                     why, read = await self._read(cap)
@@ -116,7 +116,7 @@ class OpenCvCamera(Camera):
             if not ok or frame is None:
                 if self.is_file and self.cfg.loop and read:
                     return None, read
-                return "no frame (the stream ended, or a read timed out)", read
+                return "stream_ended", read  # or a read timed out
             read += 1
             self._publish(frame)
             if pace:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from gatecore.api import ConfigModel, EvidenceConfig, Identifier
+from gate_face.pipeline import Status
+from gatecore.api import FLAG, NUMBER, Codes, ConfigModel, EvidenceConfig, Group, Identifier, Reports
+
+#: a face evidence's reasons: what the frame gave (``pipeline.Status``), else how it matched
+MATCHES = ("match", "no_match", "not_enrolled")
+REASONS = (*typing.get_args(Status), *MATCHES, "no_claim", "watchlist_hit", "no_camera")
 
 
 class ModelFile(ConfigModel):
@@ -69,8 +75,18 @@ class FaceConfig(ConfigModel):
 
 
 class FaceEvidence(EvidenceConfig):
-    """``[[lanes.evidence]] kind = "face.match"``."""
+    """``[[lanes.evidence]] kind = "face.match"``.
 
+    Its records carry scores, thresholds, verdict codes, frame counts, quality figures and stage timings;
+    never an embedding, a crop or an identity (the identity matched stays in the evidence's claims)."""
+
+    reports: ClassVar[Reports] = Reports(
+        REASONS, verdict=Codes(*REASONS), frames=NUMBER, faces=NUMBER,
+        timings_ms=Group(detect=NUMBER, align=NUMBER, embed=NUMBER, match=NUMBER),
+        quality=Group(eye_px=NUMBER, sharpness=NUMBER, yaw=NUMBER, roll=NUMBER),
+        verify_score=NUMBER, verify_threshold=NUMBER, verdict_1to1=Codes(*MATCHES),
+        watchlist_score=NUMBER, watchlist_threshold=NUMBER, watchlist_hit=FLAG,
+        resident_score=NUMBER, resident_threshold=NUMBER, verdict_1toN=Codes("match", "no_match"))
     kind: Literal["face.match"] = "face.match"
     camera: Identifier = Field("face", description="role of the lane camera that sees the face")
     claim_source: Identifier | None = Field("pass", description="source whose claims carry identity_ref")

@@ -20,7 +20,7 @@ from gate_face.models import ModelError, check_model
 from gate_face.pipeline import FacePipeline
 from gate_face.quality import QualityLimits
 from gate_face.store import GalleryFileError, GalleryStore, file_version
-from gatecore.api import SharedState, SiteView
+from gatecore.api import SharedState, SiteView, error_text
 
 Array = np.ndarray[Any, Any]
 log = structlog.get_logger("gate_face")
@@ -120,8 +120,9 @@ class FaceEngine:
         store = GalleryStore(cfg.galleries_dir)
         galleries = {n: Gallery(n, store.load(n), threshold_for(cfg, store, n))
                      for n in cfg.gallery_names()}
-        log.info("face_galleries", **{n: {"size": len(g.index), "version": g.index.version,
-                                         "threshold": round(g.threshold, 4)} for n, g in galleries.items()})
+        for n, g in galleries.items():
+            log.info("face_gallery", gallery=n, size=len(g.index), version=g.index.version,
+                     threshold=round(g.threshold, 4))
         warm_up(cfg.search_mode)
         return cls(cfg, galleries, ThreadPoolExecutor(cfg.workers, thread_name_prefix="gate_face"))
 
@@ -171,7 +172,7 @@ class FaceEngine:
                 try:
                     index = store.load(name, verify=True)
                 except GalleryFileError as exc:
-                    log.error("face_gallery_reload_failed", gallery=name, error=str(exc))
+                    log.error("face_gallery_reload_failed", gallery=name, error=error_text(exc))
                     continue
                 self.galleries[name] = Gallery(name, index, threshold_for(self.cfg, store, name))
                 log.info("face_gallery_reloaded", gallery=name, version=index.version, size=len(index),

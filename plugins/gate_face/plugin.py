@@ -29,6 +29,7 @@ from gatecore.api import (
     StashKey,
     TransactionContext,
     Vote,
+    error_text,
     hookimpl,
 )
 
@@ -215,7 +216,7 @@ async def _keep_galleries(site: SiteView, engine: FaceEngine) -> None:
             changed = (await loop.run_in_executor(engine.executor, engine.reload_changed)
                        if cfg.reload_every_s > 0 else [])
         except Exception as exc:  # noqa: BLE001 - keep watching: the next round may succeed (disk back, say)
-            log.error("face_galleries_round_failed", error=f"{type(exc).__name__}: {exc}")
+            log.error("face_galleries_round_failed", error=error_text(exc))
             changed = []
             await asyncio.sleep(max(cfg.reload_every_s, 1.0))
 

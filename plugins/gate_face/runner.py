@@ -9,6 +9,8 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
+from gatecore.api import error_text
+
 R = TypeVar("R")
 log = structlog.get_logger("gate_face")
 
@@ -63,7 +65,7 @@ class LatestFrameWorker(Generic[R]):
                 result = await loop.run_in_executor(self._executor, self._process, frame)
             except Exception as exc:  # noqa: BLE001 - a bad frame must not stop the worker
                 self.failed += 1
-                log.warning("face_frame_failed", error=type(exc).__name__, failed=self.failed)
+                log.warning("face_frame_failed", error=error_text(exc), failed=self.failed)
                 self._finish(ticket, None, exc)
                 continue
             self.processed += 1

@@ -28,6 +28,10 @@ one poll loop per controller)::
 
 Kinds: ``osdp.output`` (barrier relay), ``osdp.input`` (loop), ``osdp.reader``, ``osdp.led`` (lights),
 ``osdp.text`` (display), ``modbus.barrier``, ``modbus.lights``, ``modbus.presence``.
+
+It reports nothing but device events: a reader's scan (card data, a pass's text) stays inside the
+controller, and a link's offline reason reaches only firmware_bridge's own log (the lane's fault names
+the device's role and this plugin, never the reason's text).
 """
 
 from __future__ import annotations

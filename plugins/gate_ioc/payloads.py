@@ -1,18 +1,15 @@
 """The JSON payloads the IOC receives. Each carries ``schema`` (``gatecore.ioc.KIND/VERSION``); the
 JSON Schemas are in ``plugins/gate_ioc/schemas/`` and the tests check every payload against them.
 
-An evidence summary keeps sources, outcomes, scores and timings only: values that are not plain
-numbers, booleans or short strings are left out (frames, crops, templates, embeddings), as is any key
-that names image or biometric data; document numbers are replaced by a salted hash (HMAC-SHA256), or
-left out when the profile gives no salt.
+What a record carries is what the core lets leave the controller (:mod:`gatecore.privacy`): an
+evidence summary keeps the fields its kind declares (numbers, booleans, codes), references as
+HMAC-SHA256 keyed with the profile's ``doc_salt`` (left out without one), reasons only as declared
+codes, fault messages and state reasons only in the core's own words; everything else is left out.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -28,11 +25,6 @@ SEQUENCED = ("decision", "fault", "state")
 #: outbox kinds of shared state; their outbox lane is ``shared:NAME`` (one name's updates stay in order)
 SHARED_KINDS = ("shared.snapshot", "shared.delta")
 SHARED_LANE = "shared:"
-
-_BANNED = ("image", "frame", "jpeg", "jpg", "png", "photo", "portrait", "crop", "face_", "embedding",
-           "template", "biometric", "feature", "vector", "fingerprint", "iris", "name", "birth", "dob")
-_DOCUMENT = ("document", "doc_no", "doc_number", "passport", "id_number", "card_number", "mrz")
-_MAX_TEXT = 64
 
 
 def topic_segment(name: str) -> str:
@@ -89,34 +81,9 @@ def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def salted_hash(value: str, salt: bytes) -> str:
-    return "hmac-sha256:" + hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def scrub(summary: Mapping[str, Any], salt: bytes | None) -> dict[str, Any]:
-    """Scores and timings of an evidence summary, with nothing that identifies a person."""
-    out: dict[str, Any] = {}
-    for key, value in summary.items():
-        k = str(key).lower()
-        if any(word in k for word in _DOCUMENT):
-            if salt is not None and isinstance(value, str | int):
-                out[str(key)] = salted_hash(str(value), salt)
-            continue
-        if not any(word in k for word in _BANNED) and _plain(value):
-            out[str(key)] = value
-    return out
-
-
-def _plain(value: Any) -> bool:
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, int | float):
-        return math.isfinite(value)
-    return isinstance(value, str) and len(value) <= _MAX_TEXT
-
-
 def decision(d: Decision, salt: bytes | None) -> dict[str, Any]:
-    rec = d.to_record()
+    """The decision as the IOC receives it; references keyed with ``salt`` (the profile's ``doc_salt``)."""
+    rec = d.to_record(salt)
     evidence = [
         {
             "source": name,
@@ -125,7 +92,7 @@ def decision(d: Decision, salt: bytes | None) -> dict[str, Any]:
             "confidence": ev["confidence"],
             "reason": ev["reason"],
             "elapsed_ms": ev["elapsed_ms"],
-            "scores": scrub(ev["summary"], salt),
+            "scores": ev["summary"],
         }
         for name, ev in rec["evidence"].items()
     ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from gatecore.api import (
+    FLAG,
+    NUMBER,
     Barrier,
     Camera,
     ConfigModel,
@@ -20,6 +22,7 @@ from gatecore.api import (
     Lights,
     Presence,
     Reader,
+    Reports,
 )
 
 
@@ -96,6 +99,7 @@ class SimCameraConfig(DeviceConfig):
 class SimEvidenceConfig(EvidenceConfig):
     """SIMULATED evidence: outcomes drawn at random with these weights, after a random latency."""
 
+    reports: ClassVar[Reports] = Reports(["simulated"], simulated=FLAG, latency_ms=NUMBER)
     kind: Literal["sim.evidence"]
     pass_weight: float = Field(0.9, ge=0)
     deny_weight: float = Field(0.02, ge=0)

@@ -36,7 +36,7 @@ class SimEvidence:
             kind="sim.evidence",
             outcome=outcome,
             confidence=self.rng.uniform(0.5, 1.0),
-            reason=f"simulated {outcome.value}",
+            reason="simulated",
             claims={"identity_ref": ref, "simulated": True},
             summary={"simulated": True, "latency_ms": round(delay * 1000, 3)},
         )

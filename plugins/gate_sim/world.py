@@ -8,6 +8,8 @@ from typing import Any
 
 import structlog
 
+from gatecore.api import error_text
+
 log = structlog.get_logger("gate_sim")
 
 
@@ -27,7 +29,7 @@ class LaneWorld:
             try:
                 watcher()
             except Exception as exc:  # noqa: BLE001 - the simulation must not take a lane down
-                log.error("sim_watcher_failed", lane=self.lane_id, error=f"{type(exc).__name__}: {exc}")
+                log.error("sim_watcher_failed", lane=self.lane_id, error=error_text(exc))
 
 
 @dataclass

@@ -206,5 +206,6 @@ async def test_reader_powered_off_degrades_the_lane_and_it_recovers(
         site.request_stop()
         await asyncio.wait_for(run, 10)
     degraded = [c for c in log.changes if c.new is LaneState.DEGRADED]
-    assert degraded and "device_offline" in degraded[0].reason and "OSDP PD 1" in degraded[0].reason
+    # the reader's role, not its link's words (they stay in firmware_bridge's own log)
+    assert degraded and degraded[0].reason == "device_offline: reader: offline"
     assert await controller.get("command_open") == 0  # the barrier was commanded closed
