@@ -11,8 +11,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gate_metrics import METRICS
-from gatecore.api import ProfileError, Site
-from gatecore.testing import make_site, running, wait_for
+from gate_metrics.config import MetricsSection
+from gate_metrics.metrics import SiteMetrics
+from gatecore.api import DROPS, Fault, ProfileError, Site, Stamp
+from gatecore.privacy import SafeText
+from gatecore.testing import BareSite, make_site, running, wait_for
 
 from .conftest import SITE, lane_toml
 
@@ -47,7 +50,9 @@ async def test_the_scrape_agrees_with_the_site(tmp_path: Path) -> None:
         await wait_for(lambda: site.lanes["l2"].faults >= 1, timeout=10)
         stats = {lane_id: (dict(lane.decisions), lane.crossings, lane.faults)
                  for lane_id, lane in site.lanes.items()}
+        dropped = DROPS.total()
         metrics = await asyncio.to_thread(scrape, port)
+        dropped_after = DROPS.total()
         stats_after = {lane_id: (dict(lane.decisions), lane.crossings, lane.faults)
                        for lane_id, lane in site.lanes.items()}
     decided = {(labels["lane"], labels["outcome"]): value for labels, value in metrics["gatecore_decisions"]}
@@ -66,6 +71,7 @@ async def test_the_scrape_agrees_with_the_site(tmp_path: Path) -> None:
     assert states["l2"] == "degraded"
     latency = {labels["lane"]: value for labels, value in metrics["gatecore_decision_latency_seconds"]}
     assert latency["l1"] == decided[("l1", "pass")] + decided.get(("l1", "refer"), 0) + decided.get(("l1", "deny"), 0)
+    assert dropped <= metrics["gatecore_privacy_dropped"][0][1] <= dropped_after  # what privacy kept back
     with pytest.raises(urllib.error.URLError):  # the site stopped: so did its endpoint
         await asyncio.to_thread(scrape, port)
 
@@ -75,3 +81,12 @@ def test_a_bad_listen_address_is_a_check_error(tmp_path: Path) -> None:
         make_site(SITE + '[plugins.gate_metrics]\nlisten = "9464"\n'
                   + lane_toml("l1").replace('kind = "scripted"', EVIDENCE), tmp_path)
     assert "plugins.gate_metrics.listen" in str(err.value) and "expected host:port" in str(err.value)
+
+
+def test_a_fault_kind_the_core_does_not_make_is_no_label() -> None:
+    metrics = SiteMetrics(BareSite(), MetricsSection(listen="127.0.0.1:0"))
+    for kind in ("device_offline", "C1234567"):
+        metrics.fault(Fault(Stamp("site", "l1"), kind, SafeText("barrier: offline")))
+    labels = {dict(s.labels)["kind"] for family in metrics.registry.collect() if family.name == "gatecore_faults"
+              for s in family.samples if s.name == "gatecore_faults_total"}
+    assert labels == {"device_offline", "other"}

@@ -4,8 +4,10 @@
     listen = "127.0.0.1:9464"     # host:port of /metrics (keep it on a management network)
 
 Counters of decisions (by lane and outcome) and faults (by lane and kind), the decision latency as a
-histogram, each lane's state, each device's link, and crossings per lane, in the Prometheus text format
-(prometheus_client), served by its own thread so a scrape never touches the event loop.
+histogram, each lane's state, each device's link, crossings per lane, and the values privacy kept from
+leaving the controller, in the Prometheus text format (prometheus_client), served by its own thread so
+a scrape never touches the event loop. Labels are the site and lane ids, device roles, outcomes, lane
+states and fault kinds only: never a reason, a message or anything an evidence source said.
 """
 
 from __future__ import annotations

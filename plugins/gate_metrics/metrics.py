@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gatecore import __version__
-from gatecore.api import Decision, Fault, LaneState, LaneStateChange, SiteView
+from gatecore.api import DROPS, FAULT_KINDS, Decision, Fault, LaneState, LaneStateChange, SiteView
 
 from .config import MetricsSection
 
@@ -23,7 +23,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class _LaneCollector(Collector):
-    """Read at each scrape: crossings per lane and each device's link."""
+    """Read at each scrape: crossings per lane, each device's link, and what privacy kept from leaving."""
 
     def __init__(self, site: SiteView) -> None:
         self.site = site
@@ -38,6 +38,9 @@ class _LaneCollector(Collector):
                 online.add_metric([lane_id, role], 1.0 if device.online else 0.0)
         yield crossings
         yield online
+        yield CounterMetricFamily("gatecore_privacy_dropped", "Values kept from leaving the controller because no "
+                                  "plugin declared them safe (records and log lines; gatecore.privacy)",
+                                  value=DROPS.total())
 
 
 class SiteMetrics:
@@ -80,7 +83,7 @@ class SiteMetrics:
         self.latency.labels(lane).observe(d.latency_ms / 1000)
 
     def fault(self, f: Fault) -> None:
-        self.faults.labels(f.stamp.lane_id, f.kind).inc()
+        self.faults.labels(f.stamp.lane_id, f.kind if f.kind in FAULT_KINDS else "other").inc()
 
     def state(self, change: LaneStateChange) -> None:
         self.lane_state.labels(change.stamp.lane_id).state(change.new.value)
