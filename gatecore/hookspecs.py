@@ -32,6 +32,11 @@ How the core calls hooks (:mod:`gatecore.hooks`):
 Per-site plugin state is made in :func:`gatecore_site_setup` and kept in ``site.stash`` under typed
 keys (:class:`gatecore.api.StashKey`); plugins see lanes through read-only views
 (:class:`gatecore.api.LaneView`).
+
+What leaves the controller is an allow-list (:mod:`gatecore.privacy`): each evidence kind declares the
+reason codes and summary fields it may report (``reports`` on its config class, see
+:func:`gatecore_evidence_kinds`); free text a plugin hands the core (an exception's message, a device's
+offline reason, an undeclared reason) never reaches a record, a log line or a metric.
 """
 
 from __future__ import annotations
@@ -81,7 +86,16 @@ def gatecore_device_kinds() -> Sequence[type[DeviceConfig]]:
 @hookspec
 def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
     """Declare the evidence kinds this plugin provides (``[[lanes.evidence]]`` entries), as
-    :class:`gatecore.api.EvidenceConfig` subclasses with a ``kind`` literal."""
+    :class:`gatecore.api.EvidenceConfig` subclasses with a ``kind`` literal and, in their ``reports``
+    class attribute, what their evidence may report outside the controller::
+
+        reports: ClassVar[Reports] = Reports(("read", "no_plate"), score=NUMBER, plate=REF)
+
+    (:class:`gatecore.api.Reports`: the codes ``Evidence.reason`` takes, and each summary field's type:
+    ``NUMBER``, ``FLAG``, ``Codes(...)``, ``REF`` - a reference that leaves only as a keyed hash - or
+    ``Group(...)``). Records, logs and metrics carry nothing else of the evidence: an undeclared key or
+    a value of another type is left out and counted, a reason that is not a code reads ``[dropped]``,
+    claims never leave. Called once per profile load."""
 
 
 @hookspec
@@ -138,9 +152,10 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Evi
     The source's ``async collect(txn)`` runs under the source's deadline: one that returns without
     awaiting (its answer at hand) costs no task, one that waits goes on in a task of its own
     (:class:`gatecore.evidence.EvidenceSource`).
-    The evidence is checked where it enters the core: an :class:`gatecore.api.Evidence` for this source,
-    ``confidence`` a finite number in [0, 1], ``elapsed_ms`` finite and not negative, ``reason`` at most
-    200 characters, ``claims`` and ``summary`` plain JSON (string keys, at most 4 levels and 256 items).
+    The evidence is checked where it enters the core (its ``kind`` is set to the configured kind): an
+    :class:`gatecore.api.Evidence` for this source, ``confidence`` a finite number in [0, 1],
+    ``elapsed_ms`` finite and not negative, ``reason`` at most 200 characters, ``claims`` and ``summary``
+    plain JSON (string keys, at most 4 levels and 256 items).
     Anything else, or an exception, is a fault of this plugin; being late is not (the evidence is missing).
     """
 
@@ -162,6 +177,10 @@ def gatecore_vote(
     or ``None`` to abstain; anything else is a fault of this plugin (the lane degrades). The lane policy
     combines the votes: any DENY wins; every required source must have a PASS vote about it; missing or
     late evidence gives REFER. Called once per transaction, under the lane's deadline.
+
+    A vote's ``voter`` is set to this plugin's name; its ``reason`` is kept (in the decision and what
+    leaves the controller) only if it is one of the reason codes its ``source``'s kind declares, its
+    ``source`` only if the lane has that source.
     """
 
 
@@ -196,7 +215,9 @@ def gatecore_report_decision(site: SiteView, decision: Decision) -> Awaitable[No
 
 @hookspec
 def gatecore_report_fault(site: SiteView, fault: Fault) -> Awaitable[None] | None:
-    """A fault happened (device offline, missing confirmation, a plugin failure). *May be async.*"""
+    """A fault happened (device offline, missing confirmation, a plugin failure). *May be async.*
+    ``fault.message`` is the core's own text (the error's type and where it was raised, never its
+    message, nor a device's offline reason); records made with ``to_record()`` are fit to leave."""
 
 
 @hookspec
