@@ -22,7 +22,7 @@ _CODE_KEYS = ("event", "level", "kind", "outcome", "reasons", "reason", "why", "
 _NUMBER_KEYS = ("count", "counts", "version", "was", "sequence", "keys", "size", "threshold", "bytes",
                 "budget_bytes", "records", "refused", "failed", "abandoned", "applied", "owners", "uses", "taken",
                 "held", "seconds", "latency_ms", "deadline_ms", "timeout_s", "retry_in_s", "restart_in_s",
-                "privacy_dropped")
+                "privacy_dropped", "code", "errors", "stored", "duplicates", "gaps", "bad")
 #: The keys a log line may carry (the core's and first-party plugins' vocabulary), each with the kind of
 #: value it takes: ``id`` (an id from the profile or the core: ASCII, no spaces), ``code`` (a lower-case
 #: code, or a text the core composed: :class:`gatecore.privacy.SafeText`), ``number`` (a number or a flag);

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
+from gatecore.privacy import error_text
+
 from . import store
 from .store import OutRecord
 
@@ -114,7 +116,7 @@ class Delivery:
         try:
             rows = await self.box._store.submit(partial(store.read_pending, after=self.cursor, limit=limit))
         except store.OutboxError as exc:
-            log.error("outbox_read_failed", error=str(exc))
+            log.error("outbox_read_failed", error=error_text(exc))
             self.link_failures += 1
             self.down_until = time.monotonic() + self._backoff(self.link_failures)
             return
@@ -169,7 +171,7 @@ class Delivery:
                 if isinstance(exc, TransportError):
                     confirmed = exc.confirmed
                 elif not isinstance(exc, TimeoutError):
-                    log.error("outbox_transport_failed", error=repr(exc))
+                    log.error("outbox_transport_failed", error=error_text(exc))
                 self.failed = True
             else:
                 confirmed = task.result()
@@ -208,5 +210,6 @@ class Delivery:
 
 
 def _log_failure(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.error("outbox_mark_delivered_failed", error=repr(fut.exception()))
+    exc = None if fut.cancelled() else fut.exception()
+    if exc is not None:
+        log.error("outbox_mark_delivered_failed", error=error_text(exc))

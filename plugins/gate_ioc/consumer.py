@@ -23,6 +23,8 @@ from typing import IO, Any
 
 import structlog
 
+from gatecore.api import error_text
+
 from . import payloads
 from .link import Link, LinkError, MqttSettings
 
@@ -53,7 +55,7 @@ class Consumer:
                 self.dirty.update(self.positions)  # say where we are: the controller may be waiting for it
                 await self._serve(link)
             except LinkError as exc:
-                log.warning("ioc_consumer_link_down", error=str(exc), retry_in_s=round(delay, 2))
+                log.warning("ioc_consumer_link_down", error=error_text(exc), retry_in_s=round(delay, 2))
             finally:
                 link.drop()
             await asyncio.sleep(delay)

@@ -20,7 +20,7 @@ import paho.mqtt.client as paho
 import structlog
 from pydantic import ValidationError
 
-from gatecore.api import OutRecord, TransportError
+from gatecore.api import OutRecord, TransportError, error_text
 
 from .link import Link, LinkError, MqttSettings, tls_context
 from .payloads import SHARED_KINDS, SHARED_LANE, Ack, numbered, shared_topic, site_topic, topic_segment
@@ -96,7 +96,7 @@ class MqttTransport:
                 await self._serve(link)
                 raise LinkError("connection lost")
             except LinkError as exc:
-                log.warning("ioc_link_down", error=str(exc), retry_in_s=round(delay, 2))
+                log.warning("ioc_link_down", error=error_text(exc), retry_in_s=round(delay, 2))
             finally:
                 self._link = None
                 self.connected.clear()
@@ -129,7 +129,7 @@ class MqttTransport:
                 elif self.receiver is not None:
                     await self.receiver(topic, payload)
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
-                log.error("ioc_receive_failed", topic=topic, error=f"{type(exc).__name__}: {exc}")
+                log.error("ioc_receive_failed", topic=topic, error=error_text(exc))
 
     def _on_ack(self, message: bytes) -> None:
         try:
@@ -150,7 +150,7 @@ class MqttTransport:
             asyncio.get_running_loop().call_soon(self._quickack)
         if rc.is_failure:
             self.rejected += len(ids)
-            log.warning("ioc_publish_refused", reason=str(rc), records=len(ids))
+            log.warning("ioc_publish_refused", code=rc.value, records=len(ids))
         else:
             batch.confirmed.extend(ids)
         self._count_down(batch)

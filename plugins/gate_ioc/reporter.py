@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gatecore.api import Decision, Fault, LaneStateChange, Outbox, SharedState, SiteView, Transport
+from gatecore.api import Decision, Fault, LaneStateChange, Outbox, SharedState, SiteView, Transport, error_text
 
 from . import payloads
 from .config import IocSection
@@ -140,7 +140,7 @@ class Reporter:
             try:
                 await self._beat()
             except Exception as exc:  # noqa: BLE001 - a missed beat is logged, the next one is tried
-                log.warning("ioc_heartbeat_failed", error=repr(exc))
+                log.warning("ioc_heartbeat_failed", error=error_text(exc))
 
     async def _beat(self) -> None:
         status = await self.outbox.status()
@@ -175,7 +175,7 @@ class Sharing:
 
     async def put(self, outbox: Outbox, update: SharedState) -> None:
         if self.signer is None or self.key_id is None:
-            log.warning("shared_state_not_sent", name=update.name, why="no signing_key in [plugins.gate_ioc.share]")
+            log.warning("shared_state_not_sent", shared=update.name, why="no_signing_key")  # in the share section
             return
         message = self.share.sign(update, self.signer, self.key_id)
         self.sent.append(update.id)
@@ -187,7 +187,7 @@ class Sharing:
             update = self.share.verify(message, self.trusted, topic.rsplit("/", 1)[-1])
         except self.share.Refused as exc:
             self.refused += 1
-            log.warning("shared_state_refused", topic=topic, reason=str(exc), refused=self.refused)
+            log.warning("shared_state_refused", topic=topic, error=error_text(exc), refused=self.refused)
             return
         if update.site_id == self.site.id or update.id in self.sent or self.applied.get(update.name) == update.id:
             # our own (also one retained from before a restart: applying it could take us back a version),
