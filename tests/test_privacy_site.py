@@ -10,10 +10,11 @@ controller - the IOC's JSONL file, the log (JSON lines on stdout), the metrics t
 (stdout and stderr) - is searched for the leaky plugin's values: none is there, while the fields that
 were declared safe are (the score, the keyed hash of the declared reference, the faults of the plugin).
 
-On main before the allow-list (commit bbfcaa8) this test fails: the plugin's summary keys and values
-(``holder``, ``docno``, ``given``...), its reasons and vote reasons reach the IOC records, exception
-messages reach fault records and log lines, and the log keeps ``reason``/``error`` free text. (There,
-``gatecore.api`` has no ``Reports``: checked with this plugin's declaration removed.)
+On main before the allow-list (81f2458) this test fails: run there with this plugin's declaration removed
+(main's ``gatecore.api`` has no ``Reports``), the four values occur 598 times in the IOC records (summary
+keys and values such as ``holder``, ``docno``, ``given``, the evidence kind and reason, vote reasons,
+exception messages in fault records) and 251 times in the log (fault messages, ``reason``/``error`` free
+text), none in the metrics or the summary.
 
 A plugin's own log call with a bare id-like value under an id key (``lane="C1234567"``) is not caught:
 the allow-list cannot tell such an id from a document number, so the plugin's own logging here uses free
