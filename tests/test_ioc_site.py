@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pluggy
@@ -30,6 +31,7 @@ from gatecore.api import (
     Site,
     Stamp,
     Vote,
+    hookimpl,
     keyed_ref,
     new_id,
 )
@@ -124,6 +126,29 @@ async def test_site_reports_reach_the_local_ioc_and_match_the_schemas(pm: pluggy
         if "seq" in record:
             numbers.setdefault(record["lane"], []).append(record["seq"])
     assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in numbers.values()) and len(numbers) == 2
+
+
+class FailingVoter:
+    """A voter with a bug on one lane: its faults must reach the IOC naming it."""
+
+    @hookimpl
+    def gatecore_vote(self, txn: Any, evidence: Any) -> None:
+        if txn.lane_id == "bl1-egate-1":
+            raise RuntimeError("voter bug")
+
+
+async def test_a_plugin_fault_reaches_the_ioc_naming_the_plugin(pm: pluggy.PluginManager, tmp_path: Path) -> None:
+    register(pm, FailingVoter(), "failing_voter")
+    site = Site(load_profile(write(tmp_path), pm), pm)
+    await site.run(crossings=10, duration=60)
+    lines = [json.loads(line) for line in (tmp_path / "ioc.jsonl").read_text().splitlines()]
+    faults = [line["record"] for line in lines if line["topic"].endswith("/fault")]
+    check = validator("fault")
+    for fault in faults:
+        check.validate(fault)
+    assert faults and {(f["lane"], f["kind"], f["plugin"]) for f in faults} == {
+        ("bl1-egate-1", "plugin_failed", "failing_voter")}
+    assert site.lanes["bl1-egate-2"].crossings >= 5  # the lane beside it kept deciding
 
 
 def test_lanes_keep_working_with_the_broker_unreachable_and_the_outbox_shows_the_backlog(

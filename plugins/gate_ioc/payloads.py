@@ -112,7 +112,7 @@ def decision(d: Decision, salt: bytes | None) -> dict[str, Any]:
 def fault(f: Fault) -> dict[str, Any]:
     rec = f.to_record()
     return {"schema": schema("fault"), **_stamp(rec), "kind": rec["kind"], "message": rec["message"],
-            "device": rec["device"], "txn": rec["txn"]}
+            "device": rec["device"], "plugin": rec["plugin"], "txn": rec["txn"]}
 
 
 def state(change: LaneStateChange) -> dict[str, Any]:
