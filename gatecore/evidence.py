@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast, runtime_checkable
 
 from gatecore.devices import Device, DeviceEvent
-from gatecore.notify import abandon, contained, outcome, start
+from gatecore.notify import abandon, outcome, plugin_error, start
 from gatecore.privacy import NOTHING, Reports, SafeMessage, error_text
 from gatecore.types import Evidence, Refused, checked_evidence
 
@@ -129,10 +129,7 @@ def _start(src: Source, txn: TransactionContext, found: dict[str, Evidence], bud
             raise Refused(f"blocked the event loop for {took * 1000:.0f} ms")
     except BaseException as exc:  # the source's plugin is at fault, unless we are cancelled
         abandon([task] if task is not None else [])
-        error = contained(exc)
-        if isinstance(error, asyncio.CancelledError):
-            raise
-        raise SourceFailed(src, error) from exc
+        raise SourceFailed(src, plugin_error(exc)) from exc
     if task is None:
         found[src.name] = _accepted(src, txn, result, t0)
     return task

@@ -20,7 +20,7 @@ from typing import Any
 import pluggy
 import structlog
 
-from gatecore.notify import contained, outcome, settle, start
+from gatecore.notify import outcome, plugin_error, settle, start
 from gatecore.privacy import SafeMessage, SafeText, error_text
 
 log = structlog.get_logger("gatecore.hooks")
@@ -83,15 +83,15 @@ class Hooks:
             try:
                 out = caller(**kwargs)
             except BaseException as exc:  # noqa: BLE001 - a plugin's failure of any kind is contained
-                failures.append(HookFailure(plugin, name, _plugin_error(exc)))
+                failures.append(HookFailure(plugin, name, plugin_error(exc)))
                 continue
             took = time.perf_counter() - t0
+            value = out if first else (out[0] if out else None)
             if took > self.budget_s and not building:
-                close(out if first else (out[0] if out else None))
+                close(value)
                 failures.append(HookFailure(plugin, name, PluginBlocked(
                     f"blocked the event loop for {took * 1000:.0f} ms (budget {self.budget_s * 1000:g} ms)")))
                 continue
-            value = out if first else (out[0] if out else None)
             if inspect.isawaitable(value):
                 pending.append((plugin, value))
             elif value is not None:
@@ -136,14 +136,6 @@ class Hooks:
             failures += late
         log_failures(failures)
         return results, failures
-
-
-def _plugin_error(exc: BaseException) -> BaseException:
-    """What a plain implementation raised; a cancellation of the calling task itself goes on."""
-    error = contained(exc)
-    if isinstance(error, asyncio.CancelledError):
-        raise error
-    return error
 
 
 def close(value: object) -> None:

@@ -45,7 +45,7 @@ from gatecore.devices import (
     Scanned,
 )
 from gatecore.evidence import Source, SourceFailed, TransactionContext, gather
-from gatecore.notify import Notifier, bounded, contained
+from gatecore.notify import Notifier, bounded, plugin_error
 from gatecore.policy import combine
 from gatecore.privacy import SafeText, error_text
 from gatecore.types import (
@@ -353,9 +353,7 @@ class Lane:
             raise LaneFault("command_failed", f"{what}: {error_text(exc)}", device.role,
                             self.makers.get(device.role)) from exc
         except BaseException as exc:
-            error = contained(exc)
-            if isinstance(error, asyncio.CancelledError):
-                raise
+            error = plugin_error(exc)
             plugin = self.makers.get(device.role, "?")
             raise LaneFault("plugin_failed", f"{plugin}: {what}: {error_text(error)}", device.role, plugin) from exc
 

@@ -74,6 +74,15 @@ def contained(exc: BaseException) -> BaseException:
     return exc
 
 
+def plugin_error(exc: BaseException) -> BaseException:
+    """:func:`contained`, for an ``except BaseException`` around plugin code: a cancellation of the caller
+    itself is raised again; anything else is returned as the plugin's failure."""
+    error = contained(exc)
+    if isinstance(error, asyncio.CancelledError):
+        raise error
+    return error
+
+
 #: how long a cancelled plugin task may take to end before it is logged as stuck
 STUCK_AFTER_S = 1.0
 #: tasks abandoned at their deadline that have not ended yet (they swallowed their cancellation)

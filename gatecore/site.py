@@ -25,7 +25,7 @@ from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
 from gatecore.evidence import EvidenceSource, Source, TransactionContext
 from gatecore.hooks import HookFailure, Hooks, close, log_failures
 from gatecore.lane import Lane, LaneFault
-from gatecore.notify import abandon, abandoned, bounded, contained, settle, start
+from gatecore.notify import abandon, abandoned, bounded, plugin_error, settle, start
 from gatecore.privacy import DROPS, SafeText, error_text
 from gatecore.profile import Profile
 from gatecore.stash import Stash
@@ -157,10 +157,8 @@ class Site:
             finally:
                 abandon((task,))
             task.result()
-        except BaseException as exc:
-            error = contained(exc)
-            if isinstance(error, asyncio.CancelledError):
-                raise
+        except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
+            error = plugin_error(exc)
             log.error("task_crashed", task=name, error=error_text(error))
 
     # -- services the lanes use ------------------------------------------------------------------
@@ -269,10 +267,8 @@ class Site:
             try:
                 await lane.run()
                 return
-            except BaseException as exc:
-                error = contained(exc)
-                if isinstance(error, asyncio.CancelledError):
-                    raise
+            except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
+                error = plugin_error(exc)
                 log.error("lane_crashed", lane=lane.cfg.id, error=error_text(error), restart_in_s=delay)
                 lane.stats.faults += 1
                 await self.report_fault(Fault(Stamp(self.id, lane.cfg.id), "lane_crashed", error_text(error)))
@@ -284,10 +280,8 @@ class Site:
         """Start one device; one that cannot start leaves its lane degraded, not the site down."""
         try:
             await bounded(device.start(), self.profile.run.shutdown_timeout_s, f"{lane.cfg.id}/{device.role}/start")
-        except BaseException as exc:
-            error = contained(exc)
-            if isinstance(error, asyncio.CancelledError):
-                raise
+        except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
+            error = plugin_error(exc)
             log.error("device_start_failed", lane=lane.cfg.id, device=device.role,
                       plugin=lane.makers.get(device.role), error=error_text(error))
             with contextlib.suppress(Exception):
@@ -322,9 +316,8 @@ class Site:
                 try:
                     await bounded(device.stop(), max(0.01, deadline - time.monotonic()),
                                   f"{lane.cfg.id}/{device.role}/stop")
-                except BaseException as exc:
-                    if isinstance(contained(exc), asyncio.CancelledError):
-                        raise
+                except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
+                    plugin_error(exc)  # our own cancellation goes on
                     log.error("device_stop_failed", lane=lane.cfg.id, device=device.role, error=error_text(exc))
         for task in self._background:
             task.cancel()
