@@ -445,7 +445,7 @@ class _View:
 
     def __init__(self, lane: Lane) -> None:
         self._lane = lane
-        self.devices: Mapping[str, Device] = MappingProxyType(lane.info.devices)
+        self.devices: Mapping[str, Device] = lane.info.devices  # read-only already (the site made it so)
 
     @property
     def id(self) -> str:

@@ -24,7 +24,7 @@ from gatecore.stash import Stash
 from gatecore.types import LaneState, SharedState
 
 if TYPE_CHECKING:
-    from gatecore.devices import Device
+    from gatecore.devices import Barrier, Device
 
 
 class LaneView(Protocol):
@@ -39,6 +39,9 @@ class LaneView(Protocol):
     @property
     def devices(self) -> Mapping[str, Device]:
         """The lane's devices by role."""
+    @property
+    def barrier(self) -> Barrier:
+        """The lane's barrier device (``devices[config.barrier]``)."""
     @property
     def crossings(self) -> int:
         """Crossings completed (the lane was clear again after a decision)."""
