@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gatecore import hookimpl
+from gatecore.cargo import container_check_digit, normalise_plate, valid_container_code
 from gatecore.config import (
     ConfigModel,
     DeviceConfig,
@@ -69,13 +70,13 @@ def open_profile(path: str) -> tuple[Profile, Any]:
 
 
 __all__ = [
-    "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "Camera", "Codes", "ConfigModel", "Decision",
-    "Device", "DeviceConfig", "DeviceContext", "DeviceError", "DeviceEvent", "DeviceOffline", "DeviceOnline",
-    "Display", "DROPS", "error_text", "Evidence", "EvidenceConfig", "EvidenceSource", "EXIT_INVALID", "FLAG",
-    "Fault", "FAULT_KINDS", "Group", "hookimpl", "Identifier", "keyed_ref", "LaneConfig", "LaneInfo", "LaneView",
-    "LaneState", "LaneStateChange", "Lights", "Notifier", "new_id", "NUMBER", "Observation", "open_profile",
-    "Outbox", "OutboxStatus", "Outcome", "OutRecord", "PolicyConfig", "Presence", "PresenceChanged", "Profile",
-    "ProfileError", "ProfileIssue", "Reader", "REF", "Reports", "Scanned", "SecretRef", "SharedState", "Site",
-    "SiteError", "SiteView", "Stamp", "Stash", "StashKey", "TransactionContext", "Transport", "TransportError",
-    "Vote",
+    "Aspect", "Barrier", "BarrierMoved", "BarrierPosition", "Camera", "Codes", "ConfigModel", "container_check_digit",
+    "Decision", "Device", "DeviceConfig", "DeviceContext", "DeviceError", "DeviceEvent", "DeviceOffline",
+    "DeviceOnline", "Display", "DROPS", "error_text", "Evidence", "EvidenceConfig", "EvidenceSource", "EXIT_INVALID",
+    "FLAG", "Fault", "FAULT_KINDS", "Group", "hookimpl", "Identifier", "keyed_ref", "LaneConfig", "LaneInfo",
+    "LaneView", "LaneState", "LaneStateChange", "Lights", "Notifier", "new_id", "normalise_plate", "NUMBER",
+    "Observation", "open_profile", "Outbox", "OutboxStatus", "Outcome", "OutRecord", "PolicyConfig", "Presence",
+    "PresenceChanged", "Profile", "ProfileError", "ProfileIssue", "Reader", "REF", "Reports", "Scanned", "SecretRef",
+    "SharedState", "Site", "SiteError", "SiteView", "Stamp", "Stash", "StashKey", "TransactionContext", "Transport",
+    "TransportError", "valid_container_code", "Vote",
 ]
