@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar).
-APT_PACKAGES := mosquitto mosquitto-clients libzbar0
+# Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar, the fonts tools/plates draws
+# plates with: Latin and Han).
+APT_PACKAGES := mosquitto mosquitto-clients libzbar0 fonts-dejavu-core fonts-wqy-zenhei
 
 .PHONY: demo test lint typecheck imports unit system-deps bench clean
 
