@@ -20,7 +20,9 @@ from gatecore.cli import main
 from .test_core_profile import GOOD, builds
 from .test_core_run import run
 
-PROFILES = sorted((Path(__file__).resolve().parent.parent / "profiles").glob("*.toml"))
+_ROOT = Path(__file__).resolve().parent.parent
+#: the site profiles and the plugins' examples (profiles/examples/, whose lists are named from the repo root)
+PROFILES = sorted([*(_ROOT / "profiles").glob("*.toml"), *(_ROOT / "profiles" / "examples").glob("*.toml")])
 
 HW = """\
 [site]
@@ -99,8 +101,9 @@ def edit(text: str, old: str, new: str) -> str:
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])
 def test_a_first_party_profile_checks_clean_exactly_when_its_site_builds(
-    path: Path, capsys: pytest.CaptureFixture[str],
+    path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(_ROOT)  # the profiles name their files from the repo root, as `make demo` runs them
     check(path, capsys)
 
 

@@ -184,6 +184,8 @@ def _sub(token: str | frozenset[str], ch: str, costs: Costs) -> float:
 def distance(tokens: tuple[Token, ...], text: str, costs: Costs, limit: float = math.inf) -> float:
     """The weighted edit distance between a pattern's ``tokens`` and ``text``; ``inf`` once every
     alignment costs more than ``limit``."""
+    if STAR not in tokens and abs(len(tokens) - len(text)) > limit:
+        return math.inf  # each character more or fewer costs 1
     row = [float(j) for j in range(len(text) + 1)]
     for token in tokens:
         if isinstance(token, Star):  # a run of any length: the cheapest prefix so far carries on

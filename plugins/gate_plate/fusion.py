@@ -98,7 +98,10 @@ def _fuse_kind(kind: str, reads: list[Read], costs: Costs, how: Fusion) -> list[
     problems = {t: problem_of(t, kind, how.countries) for t in texts}
     validity = {t: 1.0 if problems[t] is None else how.invalid_weight for t in texts}
     limit = max(how.near_distance, how.rival_distance)
-    dist = {(a, b): distance(tuple(a), b, costs, limit) for a in texts for b in texts}
+    dist: dict[tuple[str, str], float] = {}
+    for i, a in enumerate(texts):  # the distance is symmetric
+        for b in texts[i:]:
+            dist[a, b] = dist[b, a] = distance(tuple(a), b, costs, limit)
     out = []
     for text in texts:
         sims = [_similarity(dist[text, r.text], how.near_distance) for r in reads]
