@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import formats
 from .config import ContainerEvidence, ReadEvidence, VehicleEvidence
 from .engine import SitePlates
 from .fusion import Candidate
@@ -42,11 +43,14 @@ class Verdict:
 
 
 def _best_summary(c: Candidate) -> dict[str, Any]:
+    """The best candidate as its kind declares it (a layout the reader gave that is not the kind's is left
+    out here rather than dropped, and counted, on its way out)."""
     out: dict[str, Any] = {"confidence": c.confidence, "valid": c.valid, "views": len(c.views)}
     if c.kind == "plate":
-        out.update(plate=c.text, country=c.country.lower() or None, layout=c.layout or None)
+        out.update(plate=c.text, country=c.country.lower() if c.country in ("VN", "CN") else None,
+                   layout=c.layout if c.layout in formats.PLATE_LAYOUTS else None)
     else:
-        out.update(container=c.text, layout=c.layout or None)
+        out.update(container=c.text, layout=c.layout if c.layout in formats.CODE_LAYOUTS else None)
     return out
 
 

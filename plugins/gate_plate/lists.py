@@ -94,9 +94,12 @@ class PlateList:
     costs: Costs
     version: tuple[float, int] = (0.0, 0)  # the file's mtime and size when read
     _index: dict[str, _Index] = field(default_factory=dict, repr=False)
+    _groups: dict[int, list[Entry]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for entry in self.entries:
+            if entry.kind == "container":
+                self._groups.setdefault(entry.group, []).append(entry)
             index = self._index.setdefault(entry.kind, _Index())
             if entry.pattern.kind == "literal":
                 index.literal.append(entry)
@@ -129,8 +132,7 @@ class PlateList:
 
     def containers_of(self, group: int) -> tuple[Entry, ...]:
         """The container entries of the list entry ``group`` (a manifest line)."""
-        index = self._index.get("container")
-        return tuple(e for e in (index.literal + index.patterns if index else []) if e.group == group)
+        return tuple(self._groups.get(group, ()))
 
 
 def load(path: str | Path, costs: Costs, check_formats: bool = True) -> PlateList:
