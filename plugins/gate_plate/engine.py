@@ -27,12 +27,18 @@ log = structlog.get_logger("gate_plate")
 class SceneReadLike(Protocol):
     """What a frame reader returns per plate or code (``gate_plate.reader.SceneRead``)."""
 
-    text: str
-    kind: str
-    country: str
-    layout: str
-    confidence: float
-    box: Sequence[float]
+    @property
+    def text(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def layout(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def box(self) -> Sequence[float]: ...
 
 
 class FrameReader(Protocol):
