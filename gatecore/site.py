@@ -24,7 +24,8 @@ from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig, LaneConfi
 from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
 from gatecore.evidence import EvidenceSource, Source, TransactionContext
 from gatecore.hooks import HookFailure, Hooks, close, log_failures
-from gatecore.lane import Lane, LaneFault
+from gatecore.lane import Lane
+from gatecore.lane_parts import LaneFault
 from gatecore.notify import abandon, abandoned, bounded, plugin_error, settle, start
 from gatecore.privacy import DROPS, SafeText, error_text
 from gatecore.profile import Profile
@@ -88,8 +89,19 @@ class Site:
         return self.profile.plugin_config(name)
 
     def lane(self, lane_id: str) -> Lane:
-        """The lane itself (for the core, its tests and an officer's console; plugins see ``lanes``)."""
+        """The lane itself (for the core and its tests; plugins see ``lanes``)."""
         return self._lanes[lane_id]
+
+    # -- officers (see SiteView) -----------------------------------------------------------------
+    def resolve(self, lane_id: str, txn_id: str, outcome: Outcome, officer: str, reason: str) -> str | None:
+        lane = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
+        return "no such lane" if lane is None else lane.resolve(txn_id, outcome, officer, reason)
+
+    def set_manual(self, lane_id: str, manual: bool, officer: str, reason: str) -> str | None:
+        lane = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
+        if lane is None:
+            return "no such lane"
+        return lane.enter_manual(officer, reason) if manual else lane.leave_manual(officer, reason)
 
     def _build_lane(self, cfg: LaneConfig) -> Lane:
         devices: dict[str, Device] = {}

@@ -1,7 +1,7 @@
 """The records a lane produces: frozen, with stable ids and both clocks.
 
-Records that leave the controller are turned into JSON dicts by ``to_record()``; each carries a
-``schema`` field whose JSON Schema lives in ``gatecore/schemas/``.
+Records that leave the controller are turned into JSON dicts by ``to_record()``, each with a ``schema``
+field; the reporting plugins publish their own JSON Schemas of what they send (``gate_ioc/schemas/``).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -67,6 +68,7 @@ class LaneState(StrEnum):
     COLLECTING = "collecting"
     DECIDING = "deciding"
     ACTUATING = "actuating"
+    REFERRED = "referred"  # a refer waits for an officer's resolution (``policy.officer_timeout_ms``)
     CLEARING = "clearing"
     DEGRADED = "degraded"
     MANUAL = "manual"
@@ -153,8 +155,9 @@ class Vote:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The lane policy's combination of the votes for one transaction. ``declared`` is what each of the
-    lane's sources may report (by source name), as its kind declares it."""
+    """The lane policy's combination of the votes for one transaction, or an officer's resolution of a
+    referred one (``officer`` names the officer's account; the votes and evidence are the referral's).
+    ``declared`` is what each of the lane's sources may report (by source name), as its kind declares it."""
 
     stamp: Stamp
     txn_id: str
@@ -165,6 +168,7 @@ class Decision:
     missing: tuple[str, ...]
     latency_ms: float
     declared: Mapping[str, Reports] = field(default_factory=dict)
+    officer: str | None = None
 
     def to_record(self, key: bytes | None = None) -> dict[str, Any]:
         """The decision as it may leave the controller (:mod:`gatecore.privacy`): references in evidence
@@ -184,6 +188,7 @@ class Decision:
                          for name, ev in self.evidence.items()},
             "missing": list(self.missing),
             "latency_ms": round(self.latency_ms, 3),
+            "officer": self.officer,
         }
 
 
@@ -229,13 +234,15 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class LaneStateChange:
-    """A lane went from ``old`` to ``new``; ``reason`` is composed by the core (:class:`SafeText`)."""
+    """A lane went from ``old`` to ``new``; ``reason`` is composed by the core (:class:`SafeText`);
+    ``officer`` names the officer whose action it was (manual mode and back)."""
 
     stamp: Stamp
     old: LaneState
     new: LaneState
     reason: str = ""
     txn_id: str | None = None
+    officer: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -245,6 +252,7 @@ class LaneStateChange:
             "new": self.new.value,
             "reason": privacy.text(self.reason, "state.reason"),
             "txn": self.txn_id,
+            "officer": self.officer,
         }
 
 
@@ -285,6 +293,19 @@ class SharedState:
 
 
 # -- what plugins hand to the core, checked where it enters -----------------------------------------
+
+#: an officer's account id, and the reason code of an officer's action (codes, never free text)
+OFFICER_ID = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
+REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def officer_problem(officer: object, reason: object) -> str | None:
+    """Why an officer's action names no valid account or reason code, or ``None``."""
+    if not isinstance(officer, str) or not OFFICER_ID.fullmatch(officer):
+        return "officer must be an account id (lower-case letters, digits and . _ @ -, at most 64)"
+    if not isinstance(reason, str) or not REASON_CODE.fullmatch(reason):
+        return "reason must be a code (a lower-case letter, then letters, digits or _, at most 40)"
+    return None
 
 MAX_TEXT = 200
 MAX_ITEMS = 256

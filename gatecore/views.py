@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gatecore.config import ConfigModel, LaneConfig
 from gatecore.stash import Stash
-from gatecore.types import LaneState, SharedState
+from gatecore.types import Decision, LaneState, Outcome, SharedState
 
 if TYPE_CHECKING:
     from gatecore.devices import Barrier, Device
@@ -51,6 +51,9 @@ class LaneView(Protocol):
     @property
     def faults(self) -> int:
         """Times the lane went degraded."""
+    @property
+    def referral(self) -> Decision | None:
+        """The REFER decision waiting for an officer (lane state ``referred``), if any."""
 
 
 class SiteView(Protocol):
@@ -76,6 +79,18 @@ class SiteView(Protocol):
 
     async def apply_state(self, update: SharedState) -> bool:
         """Apply an update that arrived (``gatecore_apply_state``); ``False`` when nobody could."""
+
+    def resolve(self, lane_id: str, txn_id: str, outcome: Outcome, officer: str, reason: str) -> str | None:
+        """An officer's PASS or DENY for the referral of ``txn_id`` waiting on ``lane_id`` (``reason`` a
+        code such as ``documents_checked``). ``None`` when the lane took it: it records the officer's
+        decision through every decision reporter, then acts on it (a PASS opens the barrier through the
+        lane's one open path, for that crossing only). Otherwise why it was refused (no such lane, no such
+        referral waiting there: ended, timed out, resolved already)."""
+
+    def set_manual(self, lane_id: str, manual: bool, officer: str, reason: str) -> str | None:
+        """An officer takes ``lane_id`` to manual mode (the crossing in progress is abandoned, nothing is
+        commanded) or gives it back (it recovers, barrier closed, then idle); the lane's state record
+        names the officer and reason. ``None`` when done, else why refused."""
 
 
 @dataclass(frozen=True)

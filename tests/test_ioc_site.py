@@ -263,3 +263,22 @@ def test_replay_since_accepts_times_and_ages() -> None:
     for text in ("yesterday", "2026-11-27T18:00:00"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_since(text)
+
+
+def test_an_officers_decision_and_manual_mode_reach_the_ioc_naming_the_officer() -> None:
+    from gatecore.api import LaneState, LaneStateChange
+
+    d = Decision(Stamp("s", "l"), new_id(), Outcome.PASS, ("officer: documents_checked",), (), {}, (), 1.0,
+                 officer="officer.7")
+    record = payloads.decision(d, None)
+    validator("decision").validate(record)
+    assert record["officer"] == "officer.7"
+    assert "officer" not in payloads.decision(Decision(Stamp("s", "l"), new_id(), Outcome.PASS, (), (), {}, (), 1.0),
+                                              None)
+    change = LaneStateChange(Stamp("s", "l"), LaneState.REFERRED, LaneState.MANUAL, "officer: take_over", None,
+                             "supervisor.2")
+    state = payloads.state(change)
+    validator("state").validate(state)
+    assert state["officer"] == "supervisor.2"
+    with pytest.raises(jsonschema.ValidationError):
+        validator("decision").validate({**record, "officer": "Nguyen Van A"})  # an account id, never a name

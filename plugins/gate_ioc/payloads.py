@@ -106,6 +106,7 @@ def decision(d: Decision, salt: bytes | None) -> dict[str, Any]:
         "evidence": evidence,
         "missing": rec["missing"],
         "latency_ms": rec["latency_ms"],
+        **({"officer": rec["officer"]} if rec["officer"] else {}),
     }
 
 
@@ -117,7 +118,8 @@ def fault(f: Fault) -> dict[str, Any]:
 
 def state(change: LaneStateChange) -> dict[str, Any]:
     rec = change.to_record()
-    return {"schema": schema("state"), **_stamp(rec), "old": rec["old"], "new": rec["new"], "reason": rec["reason"]}
+    return {"schema": schema("state"), **_stamp(rec), "old": rec["old"], "new": rec["new"], "reason": rec["reason"],
+            **({"officer": rec["officer"]} if rec["officer"] else {})}
 
 
 def heartbeat(site: str, lane: str, lane_state: LaneState, t_wall: float, uptime_s: float,
