@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,10 +157,12 @@ class ScriptedReader:
     script: Mapping[int, Sequence[FakeRead]]
     fail: frozenset[int] = frozenset()
     seen: list[int] = field(default_factory=list)
+    seconds: float = 0.0  # how long a read takes (in the executor's thread)
 
     def read(self, frame: np.ndarray) -> list[FakeRead]:
         number = int(frame[0, 0, 0])
         self.seen.append(number)
+        time.sleep(self.seconds)
         if number in self.fail:
             raise RuntimeError("the model failed on this frame")
         return list(self.script.get(number, ()))

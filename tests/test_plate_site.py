@@ -92,6 +92,18 @@ async def test_corrupt_and_empty_frames_are_counted_logged_and_dropped_and_the_l
     assert 9 in reader.seen
 
 
+async def test_a_window_that_ends_while_a_frame_is_being_read_costs_the_lane_nothing(tmp_path: Path) -> None:
+    """Reads slower than the capture window: the window ends with a read in the executor, the source
+    concludes from what it has (nothing: refer), and the lane goes on to the next crossing. (A source that
+    entered asyncio.timeout before its first wait would cancel the lane's own task here.)"""
+    site, rec, reader = site_with(tmp_path, {1: [MANIFEST_PLATE]}, front=[1], rear=[1], window=50)
+    reader.seconds = 0.2
+    async with running(site):
+        first = await arrive(site, rec)
+        second = await arrive(site, rec)
+    assert [evidence(d).reason for d in (first, second)] == ["no_read", "no_read"] and not rec.faults
+
+
 async def test_a_source_stops_reading_once_enough_confident_reads_agree(tmp_path: Path) -> None:
     site, rec, reader = site_with(tmp_path, {1: [MANIFEST_PLATE]}, front=[1] * 8, rear=[1] * 8, frames=8,
                                   window=1500)

@@ -62,6 +62,9 @@ class ReadSource:
         cameras = {role: dev for role in self.cfg.cameras if isinstance(dev := txn.devices.get(role), Camera)}
         if not cameras:
             return self._evidence(Verdict("no_camera", 0.0), t0, Capture(), [], {})
+        # The lane runs a source in its own task until it first waits (gatecore.evidence): wait once before
+        # asyncio.timeout and TaskGroup take the current task, or the window's end would cancel the lane's.
+        await asyncio.sleep(0)
         context = self._context(txn)
         try:
             capture = await self._capture(cameras)
