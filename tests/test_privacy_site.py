@@ -3,8 +3,9 @@ and a plugin that puts document numbers and names into every free field it can r
 
 `gatecore run` runs a site with gate_sim (devices, traffic), gate_barcode (a generated, signed pass on
 a camera, whose subject and reference are document numbers), gate_face (generated models; the traveller
-enrolled under a document number), gate_ioc (the local JSONL transport, with a doc_salt), gate_metrics
-(on 127.0.0.1:0), and ``tests/leaky.py`` registered by entry point like a vendor's plugin. After some
+enrolled under a document number), gate_plate (the shipped models read a rendered truck front whose plate
+the manifest lists under a document number), gate_ioc (the local JSONL transport, with a doc_salt),
+gate_metrics (on 127.0.0.1:0), and ``tests/leaky.py`` registered by entry point like a vendor's plugin. After some
 crossings the metrics are scraped and the site is stopped with SIGINT. Then everything that left the
 controller - the IOC's JSONL file, the log (JSON lines on stdout), the metrics text and the run's summary
 (stdout and stderr) - is searched for the leaky plugin's values: none is there, while the fields that
@@ -48,13 +49,21 @@ from gate_face.engine import make_pipeline
 from gate_face.index import EmbeddingIndex
 from gate_face.models import sha256_file
 from gate_face.store import GalleryStore
+from gate_plate import models as plate_models
 from gatecore.api import keyed_ref
+from tools.plates import scenes
 
 from .leaky import CCCD, DOC, NAME, NAME_VI, VALUES
 
 ROOT = Path(__file__).resolve().parent.parent
 SALT = "salt-of-the-site"
 DECISIONS = 24  # crossings decided before the metrics are scraped and the site is stopped
+#: a truck front (tools.plates) whose plate the cargo lane reads with the shipped models: plates are personal data
+#: (the lane is there once the models are: they come from the plates-detect and plates-recog work)
+PLATES_SHIPPED = all(plate_models.problem(plate_models.SHIPPED / name) is None for name in ("detect", "recog"))
+TRUCK = scenes.scene(np.random.default_rng(20261203), strength=0.3)
+PLATE = next(t.sample for t in TRUCK.targets if t.kind == "plate").text
+PRINTED = "".join(next(t.sample for t in TRUCK.targets if t.kind == "plate").rows)
 
 LANES = """
 [[lanes]]
@@ -138,6 +147,35 @@ policy = {{ require = ["pass", "plate"], deadline_ms = 1500, refer_hold_ms = 0, 
   [[lanes.evidence]]
   kind = "leaky.evidence"
   source = "leak"
+
+{plate_lane}
+"""
+
+PLATE_LANE = """
+[[lanes]]
+id = "cargo-2"
+exit = "exit"
+policy = {{ require = ["plate"], deadline_ms = 1500, refer_hold_ms = 0, recover_every_ms = 50 }}
+  [[lanes.devices]]
+  kind = "sim.presence"
+  role = "entry"
+  [[lanes.devices]]
+  kind = "sim.presence"
+  role = "exit"
+  [[lanes.devices]]
+  kind = "sim.barrier"
+  role = "barrier"
+  travel_ms = 10
+  [[lanes.devices]]
+  kind = "sim.camera"
+  role = "plate-front"
+  images = "{plates}"
+  [[lanes.evidence]]
+  kind = "plate.vehicle"
+  source = "plate"
+  cameras = ["plate-front"]
+  window_ms = 600
+  deadline_ms = 1200
 """
 
 SITE = """
@@ -176,6 +214,8 @@ heartbeat_s = 0.5
 doc_salt = "env:LEAKY_DOC_SALT"
 [plugins.gate_metrics]
 listen = "127.0.0.1:0"
+[plugins.gate_plate]
+manifest = {{ path = "{tmp}/manifest.csv" }}
 """
 
 
@@ -217,9 +257,15 @@ def write_site(tmp: Path) -> Path:
     synth.paste(frame, synth.render(text, "QRCode"), np.array([[600, 120], [840, 120], [840, 360], [600, 360]],
                                                               np.float32))
     cv2.imwrite(str(passes / "frame.png"), cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    plates = tmp / "plates"
+    plates.mkdir()
+    cv2.imwrite(str(plates / "truck.png"), TRUCK.image)
+    (tmp / "manifest.csv").write_text(f"plate,ref\n{PLATE},{DOC}\n", encoding="utf-8")  # a document as the ref
     profile = tmp / "site.toml"
+    plate_lane = PLATE_LANE.format(plates=plates) if PLATES_SHIPPED else ""
     profile.write_text(SITE.format(tmp=tmp, trust=trust, det=det, det_sha=sha256_file(det), emb=emb,
-                                   emb_sha=sha256_file(emb)) + LANES.format(faces=faces, passes=passes))
+                                   emb_sha=sha256_file(emb)) + LANES.format(faces=faces, passes=passes,
+                                                                            plate_lane=plate_lane))
     return profile
 
 
@@ -305,6 +351,10 @@ def test_nothing_personal_leaves_the_controller(tmp_path: Path) -> None:
     faces = [e for d in decisions for e in d["evidence"] if e["source"] == "face"]
     assert any(e["reason"] == "match" and e["scores"]["verify_score"] >= 0.9 for e in faces)
     assert any(v["reason"] == "[dropped]" for d in decisions for v in d["votes"])
+    plates = [e for d in decisions for e in d["evidence"] if e["source"] == "plate" and d["lane"] == "cargo-2"]
+    assert not PLATES_SHIPPED or any(
+        e["reason"] == "manifest_match" and e["scores"]["plate"] == keyed_ref(PLATE, SALT.encode())
+        and e["scores"]["manifest_ref"] == keyed_ref(DOC, SALT.encode()) for e in plates), plates[:3]
     faults = {(r["kind"], r.get("device")) for r in records if r["schema"] == "gatecore.ioc.fault/1"}
     assert {("plugin_failed", None), ("command_failed", "lights"), ("report_failed", None)} <= faults
     seen = {e["event"] for e in logged}
@@ -320,6 +370,6 @@ def test_nothing_personal_leaves_the_controller(tmp_path: Path) -> None:
 
     # ...and nothing personal is
     left = {"IOC records": ioc, "log and summary (stdout)": stdout, "stderr": err, "metrics": metrics}
-    forms = {form for value in VALUES for form in (value, value.lower(), json.dumps(value)[1:-1])}
+    forms = {form for value in (*VALUES, PLATE, PRINTED) for form in (value, value.lower(), json.dumps(value)[1:-1])}
     found = {(where, form) for where, text in left.items() for form in forms if form in text}
     assert not found, found
