@@ -23,6 +23,8 @@ import matplotlib
 import numpy as np
 from skimage import data
 
+from gate_face.testing import photo_frame
+
 Array = np.ndarray[Any, Any]
 
 
@@ -41,26 +43,9 @@ def photos() -> dict[str, Photo]:
             "hopper": Photo("hopper", hopper, (191, 146, 355, 310))}
 
 
-def capture(photo: Photo, face_px: float = 150, angle: float = 0.0, shift: tuple[int, int] = (0, 0),
-            gain: float = 1.0, blur: float = 0.0, noise: float = 0.0, jpeg: int = 0, seed: int = 0) -> Array:
-    """A 640 x 480 frame of ``photo`` as a gate camera might take it: the face ``face_px`` wide near the
-    centre (moved by ``shift``), turned by ``angle`` degrees, brightness times ``gain``, Gaussian blur of
-    ``blur`` pixels, noise of ``noise`` grey levels, JPEG at quality ``jpeg`` (0: none)."""
-    left, top, right, bottom = photo.face
-    scale = face_px / (right - left + 1)
-    cx, cy = (left + right) / 2, (top + bottom) / 2
-    m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
-    m[:, 2] += np.array([320 + shift[0] - cx, 230 + shift[1] - cy])
-    frame = cv2.warpAffine(photo.image, m, (640, 480), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32) * gain
-    if blur:
-        frame = cv2.GaussianBlur(frame, (0, 0), blur)
-    if noise:
-        frame += np.random.default_rng(seed).normal(0, noise, frame.shape).astype(np.float32)
-    out = np.clip(frame, 0, 255).astype(np.uint8)
-    if jpeg:
-        out = cv2.imdecode(cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, jpeg])[1], cv2.IMREAD_COLOR)
-    return out
+def capture(photo: Photo, face_px: float = 150, **how: Any) -> Array:
+    """A 640 x 480 frame of ``photo`` as a gate camera might take it (:func:`gate_face.testing.photo_frame`)."""
+    return photo_frame(photo.image, photo.face, face_px, **how)
 
 
 #: the other captures of each person: sizes across an e-gate's range, turned, darker and brighter,

@@ -36,4 +36,7 @@ def cached_install(root: Path) -> Path:
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    for old in root.iterdir():  # copies made by an earlier converter or from another package: not needed again
+        if old != target and old.is_dir() and len(old.name) == 16 and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
     return target
