@@ -100,8 +100,20 @@ def dlib_pipeline(detector: Path, embedder: Path, landmarks: Path | None, *,
     det = MmodDetector(detector)
     if face_px is not None:
         det.levels = lane_levels(face_px, det.geometry.window[0], det.geometry.rate, step)
-    return FacePipeline(det, DlibResNetEmbedder(embedder), limits=limits, multiple=multiple,
+    pipe = FacePipeline(det, DlibResNetEmbedder(embedder), limits=limits, multiple=multiple,
                         landmarker=ShapePredictor(landmarks), geometry=DlibChipGeometry())
+    _warm_dlib(pipe)
+    return pipe
+
+
+def _warm_dlib(pipe: FacePipeline) -> None:
+    """Compile (or load from numba's cache) the family's kernels now, while the site is built, not on the
+    first crossing: each stage once, on a blank frame and a made-up face."""
+    frame = np.zeros((480, 640, 3), np.uint8)
+    pipe.detector.detect(frame)
+    if pipe.landmarker is not None:
+        landmarks = pipe.landmarker.predict(frame, (200.0, 120.0, 160.0, 160.0))
+        pipe.geometry.crop(frame, landmarks + np.arange(10, dtype=np.float64).reshape(5, 2))
 
 
 def warm_up(mode: Mode) -> None:
