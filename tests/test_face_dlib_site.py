@@ -147,3 +147,27 @@ async def test_an_egate_decides_by_the_face_on_real_photographs(
         face = decision.evidence["face"]
         assert decision.outcome is outcome and face.reason == verdict, (decision.reasons, face.summary)
         assert face.summary["faces"] == 1 and set(face.summary["timings_ms"]) >= {"detect", "landmarks", "embed"}
+
+
+def test_check_reports_a_dlib_profile_without_landmarks_or_with_an_altered_file(
+        dlib_models: Path, tmp_path: Path) -> None:
+    from gatecore.plugins import make_manager, register
+    from gatecore.profile import ProfileError, load_profile
+
+    pm = make_manager()
+    if pm.get_plugin("gate_face") is None:
+        register(pm, gate_face, "gate_face")
+    register(pm, PassPlugin(), "test_pass")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    text = profile(tmp_path, dlib_models, frames, claim="P-1")
+    path = tmp_path / "site.toml"
+    path.write_text("\n".join(line for line in text.splitlines() if not line.startswith("landmarks = ")))
+    with pytest.raises(ProfileError, match="family dlib needs landmarks"):
+        load_profile(path, pm)
+    altered = tmp_path / "landmarks.npz"
+    altered.write_bytes((dlib_models / "shape_predictor_5_face_landmarks.npz").read_bytes() + b"\0")
+    path.write_text(text.replace(str(dlib_models / "shape_predictor_5_face_landmarks.npz"), str(altered)))
+    with pytest.raises(ProfileError) as err:
+        load_profile(path, pm)
+    assert "plugins.gate_face.landmarks.path" in str(err.value) and "SHA-256" in str(err.value)
