@@ -22,6 +22,7 @@ from gate_face.landmarks import ShapePredictor
 from gate_face.mmod import MmodDetector
 
 from .face_photos import capture, photos
+from .test_face_dlib_format import dlib_float, dlib_int
 
 Array = np.ndarray[Any, Any]
 SOURCE, _ = package_models()
@@ -148,20 +149,10 @@ def test_the_68_point_model_is_skipped_and_never_converted(dlib_models: Path, tm
     with pytest.raises(shape_predictor.WrongModel, match="forbids commercial use"):
         shape_predictor.convert(SOURCE / shape_predictor.REFUSED, tmp_path / "x.npz")
     renamed = tmp_path / "landmarks.dat"
-    renamed.write_bytes(_dlib_int(1) + _dlib_int(-136) + _dlib_int(-1) + _dlib_float(0.5) * 136 + b"\xff" * 64)
+    renamed.write_bytes(dlib_int(1) + dlib_int(-136) + dlib_int(-1) + dlib_float(0.5) * 136 + b"\xff" * 64)
     with pytest.raises(shape_predictor.WrongModel, match="predicts 68 points"):
         shape_predictor.convert(renamed, tmp_path / "y.npz")
     assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.npz").exists()
-
-
-def _dlib_int(v: int) -> bytes:
-    body = abs(v).to_bytes(max(1, (abs(v).bit_length() + 7) // 8), "little")
-    return bytes([len(body) | (0x80 if v < 0 else 0)]) + body
-
-
-def _dlib_float(v: float) -> bytes:
-    mantissa, exponent = float(v).as_integer_ratio()  # v = mantissa / 2**k for these test values
-    return _dlib_int(mantissa) + _dlib_int(-(exponent.bit_length() - 1))
 
 
 def test_conversion_is_reproducible(dlib_models: Path, tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ row by row.  A DNN tensor is a version (2), four dimensions and little-endian fl
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,18 @@ _INF, _NINF, _NAN = 32000, 32001, 32002
 
 class FormatError(ValueError):
     """The bytes are not what the dlib type read at this point serialises to."""
+
+
+@contextlib.contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Whatever goes wrong while reading ``what`` (a shape that does not fit, a number out of range)
+    comes out as a :class:`FormatError`."""
+    try:
+        yield
+    except FormatError:
+        raise
+    except (ValueError, OverflowError, IndexError, KeyError, TypeError) as exc:
+        raise FormatError(f"not a dlib {what}: {type(exc).__name__}: {exc}") from exc
 
 
 class Reader:
@@ -110,9 +124,11 @@ class Reader:
     def tensor(self) -> Array:
         """A ``resizable_tensor``: (samples, k, rows, cols) float32."""
         self.version(2)
+        at = self.pos
         shape = tuple(self.read_int() for _ in range(4))
-        count = int(np.prod(shape))
-        return np.frombuffer(self._take(4 * count), "<f4").astype(np.float32).reshape(shape)
+        if min(shape) < 0:
+            raise FormatError(f"tensor of shape {shape} at byte {at}")
+        return np.frombuffer(self._take(4 * math.prod(shape)), "<f4").astype(np.float32).reshape(shape)
 
     def alias_tensor(self) -> tuple[int, int, int, int]:
         """An ``alias_tensor``: its shape only."""

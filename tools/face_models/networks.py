@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from face_models.dlib_format import Array, FormatError, Reader
+from face_models.dlib_format import Array, FormatError, Reader, reading
 
 
 @dataclass
@@ -189,6 +189,12 @@ class ResNet:
 
 
 def read_resnet(data: bytes) -> ResNet:
+    """The face descriptor network of ``dlib_face_recognition_resnet_model_v1.dat``."""
+    with reading("face recognition ResNet"):
+        return _read_resnet(data)
+
+
+def _read_resnet(data: bytes) -> ResNet:
     r = Reader(data)
     r.version(1)  # add_loss_layer
     if r.expect("loss_metric_", "loss_metric_2") == "loss_metric_2":
@@ -246,6 +252,12 @@ def _mmod_options(r: Reader) -> dict[str, Any]:
 
 
 def read_mmod(data: bytes) -> Mmod:
+    """The detector of ``mmod_human_face_detector.dat``."""
+    with reading("MMOD detector"):
+        return _read_mmod(data)
+
+
+def _read_mmod(data: bytes) -> Mmod:
     r = Reader(data)
     r.version(1)
     r.expect("loss_mmod_")

@@ -18,9 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from face_models.dlib_format import Array, FormatError, Reader
+from face_models.dlib_format import Array, FormatError, Reader, reading
 
 REFUSED = "shape_predictor_68_face_landmarks.dat"
+
+
+class WrongModel(FormatError):
+    """Not the 5-point model: never converted."""
 
 
 def _trees(r: Reader) -> tuple[Array, Array, Array, Array]:
@@ -47,6 +51,11 @@ def read(data: bytes, parts: int | None = None) -> dict[str, Array]:
     splits), ``leaves`` (levels, trees, splits + 1, 2p), ``anchor`` (levels, pixels), ``deltas``
     (levels, pixels, 2).  With ``parts``, a model of another number of points is refused from its first
     bytes, before anything else of it is read."""
+    with reading("shape predictor"):
+        return _read(data, parts)
+
+
+def _read(data: bytes, parts: int | None) -> dict[str, Array]:
     r = Reader(data)
     r.version(1)
     initial = r.float_matrix().reshape(-1)
@@ -71,10 +80,6 @@ def read(data: bytes, parts: int | None = None) -> dict[str, Array]:
     if max(out["idx1"].max(), out["idx2"].max()) >= out["anchor"].shape[1]:
         raise FormatError("a split refers to a feature pixel that does not exist")
     return out
-
-
-class WrongModel(ValueError):
-    """Not the 5-point model: never converted."""
 
 
 def convert(source: Path, target: Path) -> Path:
