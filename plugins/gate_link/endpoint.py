@@ -1,7 +1,8 @@
 """One side of the link: what it sends goes through the core's durable outbox, what arrives through the
-receiver; the controller is one endpoint, the partner simulator another.
+receiver (and is receipted at once, :meth:`gate_link.transport.Courier.answer`); the controller is one
+endpoint, the partner simulator another.
 
-Files, in ``state_dir``: ``outbox.sqlite`` (messages and receipts waiting to be sent: the core's
+Files, in ``state_dir``: ``outbox.sqlite`` (messages waiting for their receipts: the core's
 :class:`gatecore.api.Outbox`, one outbox lane per ordered subject so that a subject's updates leave in
 order while the others flow) and ``state.sqlite`` (what was received: :mod:`.store`).
 """
@@ -92,7 +93,7 @@ class Endpoint:
             tg.create_task(self._prune(), name="link/prune")
 
     async def drained(self, timeout: float) -> bool:
-        """Whether everything in the outbox was receipted (or, for receipts, sent) within ``timeout`` s."""
+        """Whether everything in the outbox was receipted within ``timeout`` s."""
         return await self.outbox.wait_idle(timeout) and (await self.outbox.status()).pending == 0
 
     async def _take(self) -> None:
@@ -113,11 +114,10 @@ class Endpoint:
             if isinstance(o.message, Receipt) and o.status == "receipt":
                 self.courier.receipted(o.message.of)
             elif o.receipt and o.message is not None:
-                r = draft("receipt", self.me, self.partner, self.clock(), of=o.message.id,
-                          of_kind=kind_of(o.message), status=o.status)
-                receipts.append(("receipt", "receipt", encode(r), r["id"], True))
+                receipts.append(draft("receipt", self.me, self.partner, self.clock(), of=o.message.id,
+                                      of_kind=kind_of(o.message), status=o.status))
         if receipts:
-            await self.outbox.put_many(receipts)
+            await self.courier.answer(receipts)
         for listener in self.listeners:
             listener(outcomes)
 

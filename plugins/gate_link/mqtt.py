@@ -9,6 +9,7 @@ arrive in the order they were sent. Reconnection is this loop's, with capped bac
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ import structlog
 from gatecore.api import TransportError, error_text
 
 log = structlog.get_logger("gate_link")
+#: aiomqtt's own logger: it warns at every publish beyond ten waiting for their PUBACK, which a window of
+#: messages always is; its errors still show
+_QUIET = logging.getLogger("gate_link.aiomqtt")
+_QUIET.setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +79,8 @@ class MqttWire:
             try:
                 async with aiomqtt.Client(s.host, s.port, identifier=s.client_id or f"gatecore-link-{s.me}",
                                           tls_context=s.tls, keepalive=s.keepalive_s, clean_session=False,
-                                          timeout=s.publish_timeout_s, max_inflight_messages=256) as client:
+                                          timeout=s.publish_timeout_s, max_inflight_messages=256,
+                                          logger=_QUIET) as client:
                     await client.subscribe(s.incoming, qos=1)
                     self._client = client
                     self.connects += 1

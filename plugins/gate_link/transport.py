@@ -5,7 +5,12 @@ transmission signs the message again with a fresh ``sent`` (the partner's time w
 transmission, the message id stays the same), hands it to a :class:`Wire` (MQTT, or the in-process bus of
 the demo) and waits for the partner's signed receipt naming it. A record whose receipt has not come within
 ``receipt_timeout_s`` goes back to the outbox, which sends it again after its lane's backoff; a lost
-connection sends back everything under way. Receipts themselves are done once the wire has them.
+connection sends back everything under way.
+
+Receipts do not go through the outbox: a receipt is sent once, straight after the message it receipts was
+stored (:meth:`Courier.answer`). Lost, it costs nothing - the partner sends the message again and gets a
+receipt for the duplicate - and it never waits behind messages that wait for receipts themselves (two
+outboxes full of messages, each waiting for receipts queued in the other, would hold each other up).
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from gatecore.api import OutRecord, TransportError
 
@@ -51,6 +56,7 @@ class Courier:
         self._turn = asyncio.Lock()  # calls hand their messages over one after the other, in the outbox's order
         self.sent = 0
         self.resent_after_timeout = 0
+        self.receipts_dropped = 0
 
     def close(self) -> None:
         self._signer.shutdown(wait=False)
@@ -61,18 +67,31 @@ class Courier:
         if fut is not None and not fut.done():
             fut.set_result(None)
 
-    def _sign(self, records: Sequence[OutRecord]) -> list[bytes]:
+    def _sign(self, drafts: Sequence[Mapping[str, Any]]) -> list[bytes]:
         sent = time_text(self.clock())
-        return [encode(signed({**json.loads(r.payload), "sent": sent}, self.key, validated=True)) for r in records]
+        return [encode(signed({**d, "sent": sent}, self.key, validated=True)) for d in drafts]
+
+    async def answer(self, receipts: Sequence[Mapping[str, Any]]) -> bool:
+        """Sign and send ``receipts`` (drafts) now; False if the link cannot take them (they are dropped)."""
+        try:
+            async with self._turn:
+                payloads = await asyncio.get_running_loop().run_in_executor(self._signer, self._sign, receipts)
+                handed = self.wire.dispatch(payloads)
+            await handed
+        except TransportError:
+            self.receipts_dropped += len(receipts)
+            return False
+        return True
 
     async def publish(self, records: Sequence[OutRecord]) -> Collection[str]:
         if not self.wire.connected.is_set():
             raise TransportError("the link is down")
         loop = asyncio.get_running_loop()
-        waits = {r.id: self._waiting.setdefault(r.id, loop.create_future()) for r in records if r.kind != "receipt"}
+        waits = {r.id: self._waiting.setdefault(r.id, loop.create_future()) for r in records}
         try:
             async with self._turn:  # the partner applies a subject's updates in the order they arrive
-                payloads = await loop.run_in_executor(self._signer, self._sign, records)
+                drafts = [json.loads(r.payload) for r in records]
+                payloads = await loop.run_in_executor(self._signer, self._sign, drafts)
                 handed = self.wire.dispatch(payloads)
             await handed
             self.sent += len(payloads)
@@ -81,7 +100,7 @@ class Courier:
         finally:
             for mid in waits:
                 self._waiting.pop(mid, None)
-        confirmed = [r.id for r in records if r.kind == "receipt" or (r.id in waits and waits[r.id].done())]
+        confirmed = [r.id for r in records if waits[r.id].done()]
         self.resent_after_timeout += len(records) - len(confirmed)
         return confirmed
 
