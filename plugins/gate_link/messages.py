@@ -36,6 +36,14 @@ def schema_id(kind: str) -> str:
     return f"gatecore.link.{kind}/{VERSION}"
 
 
+def _time(text: str) -> str:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("not a time of the calendar") from None
+    return text
+
+
 def _container(code: str) -> str:
     if not valid_container_code(code):
         raise ValueError("not an ISO 6346 container code with a right check digit")
@@ -43,7 +51,8 @@ def _container(code: str) -> str:
 
 
 Party = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$", description="a party: 'mong-cai', 'dongxing'")]
-Time = Annotated[str, Field(pattern=TIME_PATTERN, max_length=32, description="RFC 3339 time in UTC")]
+Time = Annotated[str, Field(pattern=TIME_PATTERN, max_length=32, description="RFC 3339 time in UTC"),
+                 AfterValidator(_time)]
 MessageId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 Ref = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$", description="an id of the exchange")]
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.\-]{0,63}$")]

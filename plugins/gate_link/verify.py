@@ -66,7 +66,8 @@ def parse(raw: bytes) -> tuple[dict[str, Any], Message]:
         raise Refused("not_json") from None
     if not isinstance(data, dict):
         raise Refused("not_json")
-    model = BY_SCHEMA.get(data.get("schema"))  # type: ignore[arg-type]
+    schema = data.get("schema")
+    model = BY_SCHEMA.get(schema) if isinstance(schema, str) else None
     if model is None:
         raise Refused("schema", "unknown schema")
     try:
