@@ -61,7 +61,7 @@ def tls_broker(directory: Path) -> tuple[Broker, dict[str, str]]:
     """A Mosquitto on 127.0.0.1 with TLS that refuses clients without a certificate of the test CA."""
     pki = make_pki(directory / "pki", clients=(MC, DX, "stranger"))
     extra = "\n".join([f"cafile {pki['ca']}", f"certfile {pki['server']}", f"keyfile {pki['server_key']}",
-                       "require_certificate true"])
+                       "require_certificate true", "set_tcp_nodelay true"])
     return Broker(directory / "mosquitto", extra=extra), pki
 
 

@@ -158,3 +158,11 @@ def test_check_refuses_a_link_lane_it_could_not_run(tmp_path: Path, case: str) -
     with pytest.raises(ProfileError) as err:
         make_site(text, tmp_path, plugins={"plates": plate_claims})
     assert any(message in str(issue) for issue in err.value.issues), err.value.issues
+
+
+def test_the_claims_of_gate_plates_two_sources_are_read_too() -> None:
+    """gate_plate's plate.vehicle gives its best read as ``text``, its plate.container the sure codes as texts."""
+    vehicle = {"candidates": [{"text": "51G12345", "confidence": 0.9, "valid": True}], "text": "51G-123.45"}
+    container = {"candidates": [], "codes": ["CSQU 305438 3"]}
+    assert claims.plates(vehicle) == ["51G12345"] and claims.codes(container) == ["CSQU3054383"]
+    assert claims.plates({"plates": "51G12345"}) == [] and claims.codes({"codes": [7, None]}) == []

@@ -17,6 +17,7 @@ Profile::
     kind = "link.manifest"
     source = "manifest"
     plates_from = "plate"          # the lane's plate reader evidence (claims: gate_link.claims)
+    codes_from = "containers"      # the lane's container-code reader (default: plates_from)
 
 A cargo lane's ``link.manifest`` evidence PASSes only with a matching, unexpired manifest for the plates and
 container codes read; it REFERs with the reason otherwise and DENYs a consignment the partner flagged.
@@ -85,10 +86,10 @@ def gatecore_check_profile(profile: Profile) -> Issues:
                                               f"[plugins.{NAME}.simulator] is not configured"))
             if not isinstance(ev, ManifestEvidenceConfig):
                 continue
-            if ev.plates_from == ev.source or ev.plates_from not in sources:
-                others = ", ".join(repr(s) for s in sources if s != ev.source) or "none"
-                issues.append(((*at, "plates_from"), f"no other evidence source {ev.plates_from!r} in this lane; "
-                                                     f"sources: {others}"))
+            for key, name in (("plates_from", ev.plates_from), ("codes_from", ev.codes_from)):
+                if name is not None and (name == ev.source or name not in sources):
+                    others = ", ".join(repr(s) for s in sources if s != ev.source) or "none"
+                    issues.append(((*at, key), f"no other evidence source {name!r} in this lane; sources: {others}"))
             if ev.source not in lane.policy.require:
                 issues.append((("lanes", i, "policy", "require"), f"a cargo lane passes only with a matching "
                                f"manifest: its policy must require {ev.source!r}"))

@@ -1,10 +1,14 @@
-"""The plates and container codes read on a lane, as the plate evidence hands them to the link: one place
-that says which claims are read, so that the two plugins can be aligned here.
+"""The plates and container codes read on a lane, as the plate evidence hands them to the link: the one
+place that says which claims are read.
 
-The shape expected in ``Evidence.claims`` of the lane's plate source (``plates_from``)::
+In ``Evidence.claims`` of the lane's plate source (``plates_from``) and container source (``codes_from``,
+the same source by default), either shape is taken::
 
-    {"plates": [{"text": "51G-123.45", "confidence": 0.97}, ...],
-     "codes": [{"text": "CSQU3054383", "confidence": 0.91}, ...]}
+    {"plates": [{"text": "51G-123.45", "confidence": 0.97}, ...],     # every plate read
+     "codes": [{"text": "CSQU3054383", "confidence": 0.91}, ...]}     # every container code read
+
+    {"text": "51G12345", ...}                                         # gate_plate's plate.vehicle: its best read
+    {"codes": ["CSQU3054383", ...], ...}                              # gate_plate's plate.container: the sure ones
 
 A plain string in place of each ``{"text": ...}`` is taken too. Plates are compared after
 ``gatecore.api.normalise_plate``, codes after the same normalisation (separators and case).
@@ -19,6 +23,7 @@ from gatecore.api import normalise_plate
 
 PLATES = "plates"
 CODES = "codes"
+TEXT = "text"
 
 
 def _texts(items: Any) -> list[str]:
@@ -32,9 +37,21 @@ def _texts(items: Any) -> list[str]:
     return out
 
 
+def plates(claims: Mapping[str, Any]) -> list[str]:
+    """The plates read in ``claims``, normalised; what is not of the shapes above is left out."""
+    if PLATES in claims:
+        return _texts(claims[PLATES])
+    return _texts([claims[TEXT]]) if isinstance(claims.get(TEXT), str) else []
+
+
+def codes(claims: Mapping[str, Any]) -> list[str]:
+    """The container codes read in ``claims``, normalised."""
+    return _texts(claims.get(CODES))
+
+
 def read(claims: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(plates, container codes) in ``claims``, normalised; what is not of the shape above is left out."""
-    return _texts(claims.get(PLATES)), _texts(claims.get(CODES))
+    """(plates, container codes) in one source's ``claims``."""
+    return plates(claims), codes(claims)
 
 
 def make(plates: Iterable[str], codes: Iterable[str], confidence: float = 1.0) -> dict[str, Any]:

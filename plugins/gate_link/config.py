@@ -170,8 +170,9 @@ class ManifestEvidenceConfig(EvidenceConfig):
     reports: ClassVar[Reports] = Reports(MANIFEST_REASONS, consignment=REF, version=NUMBER, plates_read=NUMBER,
                                          containers_read=NUMBER, containers_expected=NUMBER)
     kind: Literal["link.manifest"]
-    plates_from: Identifier = Field("plate", description="the lane's evidence source that reads plates and "
-                                    "container codes")
+    plates_from: Identifier = Field("plate", description="the lane's evidence source that reads the plates")
+    codes_from: Identifier | None = Field(None, description="the lane's evidence source that reads the container "
+                                          "codes (default: plates_from)")
 
 
 class SimPlatesConfig(EvidenceConfig):

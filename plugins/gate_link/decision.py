@@ -9,6 +9,7 @@ code read fails its check digit; DENY when the partner flagged the consignment. 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,8 +104,11 @@ class ManifestEvidence:
 
     async def collect(self, txn: TransactionContext) -> Evidence:
         t0 = time.monotonic()
-        plate = await txn.wait_evidence(self.config.plates_from, self.config.deadline_ms / 1000)
-        plates, codes = claims.read(plate.claims) if plate is not None else ([], [])
+        cfg, wait = self.config, self.config.deadline_ms / 1000
+        plate, boxes = await asyncio.gather(txn.wait_evidence(cfg.plates_from, wait),
+                                            txn.wait_evidence(cfg.codes_from or cfg.plates_from, wait))
+        plates = claims.plates(plate.claims) if plate is not None else []
+        codes = claims.codes(boxes.claims) if boxes is not None else []
         outcome, reason, held = check(self.index, plates, codes, time.time())
         found: dict[str, object] = {} if held is None else {"consignment": held.consignment, "version": held.version}
         summary = {**found, "plates_read": len(plates), "containers_read": len(codes),
