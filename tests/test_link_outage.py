@@ -4,6 +4,7 @@ every message of both sides is applied exactly once, in order per subject, and r
 from __future__ import annotations
 
 import os
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -58,11 +59,13 @@ async def test_a_long_outage_with_two_controller_restarts_loses_nothing_and_appl
                         sent += await _crossing(ctl, partner, i)
             assert (await partner.outbox.status()).pending > CROSSINGS
             broker.start()  # restored
+            restored = time.monotonic()
             async with serving(link.controller(), connected=False) as ctl:
                 await wait_until(lambda: ctl.wire.connected.is_set(), 30)
                 assert await ctl.drained(120) and await partner.drained(120)
+                drained_s = time.monotonic() - restored
                 got_ctl, got_partner = await applied(ctl), await applied(partner)
-                ctl_counts = ctl.counts()
+                ctl_counts, partner_counts = ctl.counts(), partner.counts()
     finally:
         broker.stop()
     ids = [row[0] for row in got_ctl + got_partner]
@@ -72,3 +75,5 @@ async def test_a_long_outage_with_two_controller_restarts_loses_nothing_and_appl
     assert {row[1] for row in got_ctl} == {"manifest", "handover"}
     assert {row[1] for row in got_partner} == {"clearance", "lane-status"}
     assert set(ctl_counts) <= {"applied", "duplicate", "receipt", "stale", "replay"}, ctl_counts
+    print(f"{CROSSINGS} crossings, {len(sent)} messages applied once each, backlog drained in {drained_s:.1f} s; "
+          f"controller {ctl_counts}, partner {partner_counts}")

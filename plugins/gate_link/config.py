@@ -20,6 +20,8 @@ from .suites import KeyError_, load_private
 from .trust import TrustError, TrustList, load_root
 
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+#: what transport "mqtt" needs and "local" does not use
+_MQTT_ONLY = ("broker", "tls", "signing_key", "key_id", "trust_list", "trust_root")
 #: why the manifest evidence says what it says (the codes its reason takes)
 MANIFEST_REASONS = ("matched", "no_plates", "no_manifest", "expired", "plate_mismatch", "container_mismatch",
                     "container_unreadable", "flagged")
@@ -134,15 +136,16 @@ class LinkSection(ConfigModel):
     def _whole(self) -> LinkSection:
         if self.party == self.partner:
             raise ValueError("party and partner are the same")
+        given = [k for k in _MQTT_ONLY if getattr(self, k) is not None]
         if self.transport == "mqtt":
-            missing = [k for k in ("broker", "tls", "signing_key", "key_id", "trust_list", "trust_root")
-                       if getattr(self, k) is None]
+            missing = [k for k in _MQTT_ONLY if k not in given]
             if missing:
                 raise ValueError(f"transport 'mqtt' needs {', '.join(missing)}")
             if self.simulator is not None:
                 raise ValueError("the partner simulator runs with transport 'local' only")
-        if (self.signing_key is None) != (self.key_id is None):
-            raise ValueError("signing_key and key_id go together")
+        elif given:
+            raise ValueError(f"transport 'local' signs with keys made at start and talks to no broker: "
+                             f"{', '.join(given)} would not be used")
         if self.signing_key is not None:
             try:
                 load_private(self.signing_key.reveal().encode(), self.key_id or "")
@@ -153,8 +156,6 @@ class LinkSection(ConfigModel):
                 TrustList.load(self.trust_list, self.trust_root)
             except TrustError as exc:
                 raise ValueError(str(exc)) from None
-        elif self.signing_key is not None:
-            raise ValueError("signing_key needs trust_list (the keys of the partner)")
         return self
 
     def endpoint(self) -> tuple[str, int]:
