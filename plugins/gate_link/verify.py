@@ -7,13 +7,12 @@ Each refusal has a reason code; :data:`REASONS` lists them in the order they are
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from .canonical import signature_ok
+from .canonical import decode, signature_ok
 from .messages import BY_SCHEMA, MAX_BYTES, Message, parse_time
 from .trust import Entry, TrustList
 
@@ -49,19 +48,12 @@ class Checked:
     sent: float
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise ValueError("a key appears twice")  # two readers could take different values
-    return out
-
-
 def parse(raw: bytes) -> tuple[dict[str, Any], Message]:
     """The message's JSON and model; :class:`Refused` (too_large, not_json, schema)."""
     if len(raw) > MAX_BYTES:
         raise Refused("too_large")
     try:
-        data = json.loads(raw, object_pairs_hook=_no_duplicates)
+        data = decode(raw)
     except (ValueError, RecursionError):
         raise Refused("not_json") from None
     if not isinstance(data, dict):
