@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from gatecore.devices import Device, DeviceContext
     from gatecore.evidence import EvidenceSource, TransactionContext
     from gatecore.profile import Profile
-    from gatecore.types import Decision, Evidence, Fault, LaneStateChange, SharedState, Vote
+    from gatecore.types import Decision, Evidence, Fault, LaneStateChange, OfficerEvent, SharedState, Vote
     from gatecore.views import LaneInfo, SiteView
 
 # ------------------------------------------------------------------------------------------------
@@ -223,6 +223,15 @@ def gatecore_report_fault(site: SiteView, fault: Fault) -> Awaitable[None] | Non
 @hookspec
 def gatecore_report_lane_state(site: SiteView, change: LaneStateChange) -> Awaitable[None] | None:
     """A lane changed state. *May be async*; keep it quick, it is called for every transition."""
+
+
+@hookspec
+def gatecore_report_officer_event(site: SiteView, event: OfficerEvent) -> Awaitable[None] | None:
+    """Something done at an officers' console that no lane records (a login, a failed one, an account
+    locked out, a fault acknowledged, an action refused), handed in by the console with
+    ``await site.report_officer_event(event)``. *May be async*: a plugin that must deliver the record (the
+    IOC) persists it before returning. The officers' decisions and manual mode are not reported here:
+    they are the lanes' own records (decisions and state changes naming the officer)."""
 
 
 

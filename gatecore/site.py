@@ -30,7 +30,18 @@ from gatecore.notify import abandon, abandoned, bounded, plugin_error, settle, s
 from gatecore.privacy import DROPS, SafeText, error_text
 from gatecore.profile import Profile
 from gatecore.stash import Stash
-from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote, checked_votes
+from gatecore.types import (
+    Decision,
+    Evidence,
+    Fault,
+    LaneStateChange,
+    OfficerEvent,
+    Outcome,
+    SharedState,
+    Stamp,
+    Vote,
+    checked_votes,
+)
 from gatecore.views import LaneInfo, LaneView
 
 __all__ = ["Site", "SiteError"]
@@ -102,6 +113,12 @@ class Site:
         if lane is None:
             return "no such lane"
         return lane.enter_manual(officer, reason) if manual else lane.leave_manual(officer, reason)
+
+    async def report_officer_event(self, event: OfficerEvent) -> str | None:
+        problem = event.problem() if isinstance(event, OfficerEvent) else "not an OfficerEvent"
+        if problem is None:
+            await self.hooks.call("gatecore_report_officer_event", self._report_timeout, site=self, event=event)
+        return problem
 
     def _build_lane(self, cfg: LaneConfig) -> Lane:
         devices: dict[str, Device] = {}

@@ -26,7 +26,7 @@ from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 from gatecore.site import Site
 from gatecore.stash import Stash
-from gatecore.types import Decision, Fault, LaneState, LaneStateChange, SharedState
+from gatecore.types import Decision, Fault, LaneState, LaneStateChange, OfficerEvent, SharedState
 from gatecore.views import LaneView, SiteView
 
 
@@ -37,6 +37,7 @@ class Recorder:
     decisions: list[Decision] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     states: list[LaneStateChange] = field(default_factory=list)
+    officer_events: list[OfficerEvent] = field(default_factory=list)
 
     @hookimpl
     def gatecore_report_decision(self, site: SiteView, decision: Decision) -> None:
@@ -49,6 +50,10 @@ class Recorder:
     @hookimpl
     def gatecore_report_lane_state(self, site: SiteView, change: LaneStateChange) -> None:
         self.states.append(change)
+
+    @hookimpl
+    def gatecore_report_officer_event(self, site: SiteView, event: OfficerEvent) -> None:
+        self.officer_events.append(event)
 
 
 def make_site(profile: str, directory: Path, plugins: Mapping[str, Any] | None = None,
@@ -71,7 +76,8 @@ def make_site(profile: str, directory: Path, plugins: Mapping[str, Any] | None =
 class BareSite:
     """A :class:`gatecore.api.SiteView` with no lanes, for unit tests of one factory or one device
     without a whole site: ``sections`` are the ``[plugins.NAME]`` sections it answers with, ``spawned``
-    collects what is spawned (close or run them yourself), ``shared`` what is shared.
+    collects what is spawned (close or run them yourself), ``shared`` what is shared,
+    ``officer_events`` what is reported.
 
         site = BareSite(sections={"acme_plate": AcmeSection(...)})
         acme_plate.gatecore_site_setup(site)
@@ -84,6 +90,7 @@ class BareSite:
     lanes: Mapping[str, LaneView] = field(default_factory=dict)
     spawned: list[tuple[str, Coroutine[Any, Any, Any]]] = field(default_factory=list)
     shared: list[SharedState] = field(default_factory=list)
+    officer_events: list[OfficerEvent] = field(default_factory=list)
 
     def plugin_config(self, name: str) -> ConfigModel | None:
         return self.sections.get(name)
@@ -96,6 +103,12 @@ class BareSite:
 
     async def apply_state(self, update: SharedState) -> bool:
         return False
+
+    async def report_officer_event(self, event: OfficerEvent) -> str | None:
+        problem = event.problem()
+        if problem is None:
+            self.officer_events.append(event)
+        return problem
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:

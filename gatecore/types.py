@@ -307,6 +307,62 @@ def officer_problem(officer: object, reason: object) -> str | None:
         return "reason must be a code (a lower-case letter, then letters, digits or _, at most 40)"
     return None
 
+
+#: What an officers' console records of its own (the officers' decisions and manual mode are the lanes'
+#: records): a login, a failed one, an account locked out or unlocked, a logout, a fault acknowledged, an
+#: action refused (no permission, no CSRF token, the lane said no).
+OFFICER_EVENT_KINDS = frozenset({
+    "login", "login_failed", "locked_out", "unlocked", "logout", "fault_acknowledged", "action_refused",
+})
+_RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@dataclass(frozen=True, slots=True)
+class OfficerEvent:
+    """Something done at an officers' console that no lane records: ``kind`` is one of
+    :data:`OFFICER_EVENT_KINDS`; ``officer`` names the account (``None`` when the name given is no account:
+    what was typed never leaves); ``reason`` is a code; ``ref`` the id of the record it is about (the fault
+    acknowledged). ``stamp.lane_id`` is the lane it is about, or ``""`` for the whole site (a login)."""
+
+    stamp: Stamp
+    kind: str
+    officer: str | None = None
+    reason: str = ""
+    ref: str | None = None
+
+    def problem(self) -> str | None:
+        """Why this event cannot be recorded as it is, or ``None``."""
+        if self.kind not in OFFICER_EVENT_KINDS:
+            return f"kind must be one of {', '.join(sorted(OFFICER_EVENT_KINDS))}"
+        if self.officer is not None and not _matches(OFFICER_ID, self.officer):
+            return "officer must be an account id (lower-case letters, digits and . _ @ -, at most 64) or None"
+        if self.reason and not _matches(REASON_CODE, self.reason):
+            return "reason must be a code (a lower-case letter, then letters, digits or _, at most 40)"
+        if self.ref is not None and not _matches(_RECORD_ID, self.ref):
+            return "ref must be a record id"
+        return None
+
+    def to_record(self) -> dict[str, Any]:
+        """The event as it may leave the controller: a field that is not what it must be is left out."""
+        officer = self.officer if self.officer is None or _matches(OFFICER_ID, self.officer) else None
+        reason = self.reason if not self.reason or _matches(REASON_CODE, self.reason) else privacy.DROPPED
+        ref = self.ref if self.ref is None or _matches(_RECORD_ID, self.ref) else None
+        if (officer, reason, ref) != (self.officer, self.reason, self.ref):
+            privacy.DROPS.add("officer_event")
+        return {
+            "schema": f"gatecore.officer_event/{SCHEMA_VERSION}",
+            **self.stamp.fields(),
+            "kind": privacy.code(self.kind, OFFICER_EVENT_KINDS, "officer_event.kind"),
+            "officer": officer,
+            "reason": reason,
+            "ref": ref,
+        }
+
+
+def _matches(pattern: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
 MAX_TEXT = 200
 MAX_ITEMS = 256
 MAX_DEPTH = 4

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gatecore.config import ConfigModel, LaneConfig
 from gatecore.stash import Stash
-from gatecore.types import Decision, LaneState, Outcome, SharedState
+from gatecore.types import Decision, LaneState, OfficerEvent, Outcome, SharedState
 
 if TYPE_CHECKING:
     from gatecore.devices import Barrier, Device
@@ -91,6 +91,12 @@ class SiteView(Protocol):
         """An officer takes ``lane_id`` to manual mode (the crossing in progress is abandoned, nothing is
         commanded) or gives it back (it recovers, barrier closed, then idle); the lane's state record
         names the officer and reason. ``None`` when done, else why refused."""
+
+    async def report_officer_event(self, event: OfficerEvent) -> str | None:
+        """Hand what an officers' console did of its own (a login, a failed one, a fault acknowledged...)
+        to every ``gatecore_report_officer_event`` implementation (the IOC's outbox), awaited under the
+        report deadline. ``None`` once handed over, else why the event was refused (a kind that is not one
+        of :data:`gatecore.api.OFFICER_EVENT_KINDS`, an officer that is not an account id...)."""
 
 
 @dataclass(frozen=True)
