@@ -17,11 +17,12 @@ import pytest
 import structlog
 
 import gate_console
+from gate_console.accounts import Account, hash_password, read_accounts, write_accounts
 from gatecore import logs
 from gatecore.api import BarrierPosition, LaneState, Outcome, Site, new_id
 from gatecore.testing import Recorder, running, wait_for
 
-from .console_kit import PASSWORDS, Client, console_of, console_site
+from .console_kit import CHEAP, PASSWORDS, Client, console_of, console_site
 from .scripted import SCRIPT, Answer
 
 
@@ -240,3 +241,21 @@ async def test_logins_failures_and_actions_are_logged_without_names_or_passwords
     text = out.getvalue()
     for secret in ("officer.7", "viewer.1", "Nguyen", "Tran Thi", *PASSWORDS.values()):
         assert secret not in text
+
+
+async def test_an_account_removed_from_the_file_ends_its_sessions_and_one_added_logs_in_without_a_restart(
+    tmp_path: Path, http: aiohttp.ClientSession,
+) -> None:
+    site, _ = console_site(tmp_path)
+    path = tmp_path / "accounts.json"
+    async with running(site):
+        officer = await logged_in(site, http)
+        assert (await officer.request("GET", "/api/lanes"))[0] == 200
+        accounts = read_accounts(path)
+        accounts.pop("officer.7")
+        accounts["new.4"] = Account(role="viewer", hash=hash_password("new-password-44", CHEAP))
+        write_accounts(path, accounts)
+        newcomer = await started(site, http)
+        assert await newcomer.login("new.4", "new-password-44") == 303  # the file is read again at a login
+        assert (await officer.request("GET", "/api/lanes"))[0] == 401  # and the removed account's session ended
+        assert await officer.login("officer.7") == 401

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gate_console.accounts import Accounts, Lockouts, read_accounts
+from gate_console.sessions import Sessions
 from gatecore import cli
 from gatecore.testing import running
 
@@ -164,3 +165,20 @@ async def test_with_tls_from_the_profile_the_console_speaks_https_only(tmp_path:
             async with http.get(f"http://127.0.0.1:{port}/login") as plain:
                 await plain.read()
     assert [e.kind for e in recorder.officer_events] == ["login"]
+
+
+def test_a_session_ends_after_its_idle_time_its_whole_time_or_at_logout() -> None:
+    now = [0.0]
+    sessions = Sessions(idle_s=10, max_s=25, clock=lambda: now[0])
+    a, b = sessions.open("officer.7", "officer"), sessions.open("viewer.1", "viewer")
+    assert a.token != b.token and a.csrf != b.csrf and a.may("viewer") and not b.may("officer")
+    now[0] = 9.0
+    assert sessions.get(a.token) is a  # a request: its idle time starts again
+    assert sessions.get(b.token, touch=False) is b  # watching is not a request
+    now[0] = 18.0
+    assert sessions.get(b.token) is None and sessions.get(a.token) is a
+    now[0] = 25.0
+    assert sessions.get(a.token) is None  # 25 s after login, however busy
+    c = sessions.open("officer.7", "officer")
+    sessions.close(c.token)
+    assert sessions.get(c.token) is None and sessions.get("guessed") is None

@@ -78,11 +78,12 @@
   function renderLane(lane) {
     const tile = document.querySelector(`.tile[data-lane="${CSS.escape(lane.id)}"]`) || laneTile(lane.id);
     tile.setAttribute("data-state", lane.state);
+    tile.setAttribute("data-crossings", lane.crossings);
     const offline = Object.entries(lane.devices).filter(([, up]) => !up).map(([r]) => r);
     const last = lane.last;
     const info = tile.querySelector(".info");
     info.replaceChildren(
-      el("p", { class: "state " + lane.state, text: lane.state }),
+      el("p", { class: "lane-state", text: lane.state }),
       el("p", { class: "flow", text: `${lane.flow || "lane"} · ${lane.crossings} crossings` }),
       el("p", { class: "last" }, last
         ? el("span", { class: "outcome " + last.outcome, text: last.outcome }) : "no decision yet",
