@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar).
-APT_PACKAGES := mosquitto mosquitto-clients libzbar0
+# Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar, a headless browser and its
+# WebDriver for the officers' console).
+APT_PACKAGES := mosquitto mosquitto-clients libzbar0 chromium chromium-driver
 
 .PHONY: demo test lint typecheck imports unit system-deps bench clean
 
@@ -16,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	@echo "officers' console: http://127.0.0.1:8780/ - account demo, password \$$GATECORE_DEMO_PASSWORD or the one printed below"
 	$(BIN)/gatecore run profiles/demo.toml --crossings 300
 
 system-deps:
@@ -46,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/link.py
 	$(BIN)/python bench/embedding_search.py --n 100000
 	$(BIN)/python bench/face_pipeline.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
