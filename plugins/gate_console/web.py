@@ -92,7 +92,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     form = await request.post()
     token, cookie = form.get("csrf"), request.cookies.get(LOGIN_COOKIE)
-    if not (isinstance(token, str) and cookie and secrets.compare_digest(token, cookie)):
+    if not (isinstance(token, str) and cookie and secrets.compare_digest(token.encode(), cookie.encode())):
         await console.refused(None, "login", "no_csrf_token")
         return await login_page(request, "The login form had expired: please try again.", 403)
     name, password = form.get("name"), form.get("password")
