@@ -261,3 +261,30 @@ async def test_an_account_removed_from_the_file_ends_its_sessions_and_one_added_
         assert await newcomer.login("new.4", "new-password-44") == 303  # the file is read again at a login
         assert (await officer.request("GET", "/api/lanes"))[0] == 401  # and the removed account's session ended
         assert await officer.login("officer.7") == 401
+
+
+async def test_an_officer_acknowledges_a_fault_on_the_record_and_the_history_filters_by_lane_and_kind(
+    tmp_path: Path, http: aiohttp.ClientSession,
+) -> None:
+    site, recorder = console_site(tmp_path)
+    async with running(site):
+        client = await logged_in(site, http)
+        site.lanes["l1"].devices["barrier"].inject("drop")  # type: ignore[attr-defined]
+        await wait_for(lambda: recorder.faults)
+        site.lanes["l1"].devices["barrier"].inject(None)  # type: ignore[attr-defined]
+        fault = recorder.faults[0]
+        await wait_for(lambda: fault.stamp.id in console_of(site).hub.faults)
+        status, faults = await client.request("GET", "/api/faults")
+        assert status == 200 and [(f["id"], f["lane"], f["fault"]) for f in faults] == [
+            (fault.stamp.id, "l1", "device_offline")]
+        status, events = await client.request("GET", "/api/events?lane=l1&kind=fault")
+        assert status == 200 and [e["id"] for e in events] == [fault.stamp.id]
+        assert {e["kind"] for e in (await client.request("GET", "/api/events?kind=officer"))[1]} == {"officer"}
+        ack = f"/api/faults/{fault.stamp.id}/ack"
+        assert (await client.request("POST", ack, json={"reason": "whatever I like"}))[0] == 400
+        assert await client.request("POST", ack, json={"reason": "fixed"}) == (200, {"ok": True})
+        assert (await client.request("POST", ack, json={"reason": "fixed"}))[0] == 404  # once
+        assert (await client.request("GET", "/api/faults"))[1] == []
+    acknowledged = [e for e in recorder.officer_events if e.kind == "fault_acknowledged"]
+    assert [(e.stamp.lane_id, e.officer, e.reason, e.ref) for e in acknowledged] == [
+        ("l1", "officer.7", "fixed", fault.stamp.id)]
