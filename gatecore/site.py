@@ -30,7 +30,18 @@ from gatecore.notify import abandon, abandoned, bounded, plugin_error, settle, s
 from gatecore.privacy import DROPS, SafeText, error_text
 from gatecore.profile import Profile
 from gatecore.stash import Stash
-from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote, checked_votes
+from gatecore.types import (
+    Decision,
+    Evidence,
+    Fault,
+    LaneStateChange,
+    Outcome,
+    PartnerMessage,
+    SharedState,
+    Stamp,
+    Vote,
+    checked_votes,
+)
 from gatecore.views import LaneInfo, LaneView
 
 __all__ = ["Site", "SiteError"]
@@ -221,6 +232,21 @@ class Site:
         log.info("shared_state", shared=update.name, kind=update.kind, version=update.version, applied=applied,
                  owners=len(results))
         return applied
+
+    async def send_to_partner(self, message: PartnerMessage) -> bool:
+        """Hand ``message`` to the links (``gatecore_partner_send``); True when one of them took it."""
+        results, _ = await self.hooks.call("gatecore_partner_send", self._report_timeout, site=self, message=message)
+        taken = [plugin for plugin, result in results if result is True]
+        log.info("partner_message_out", kind=message.kind, plugin=taken, applied=bool(taken))
+        return bool(taken)
+
+    async def partner_received(self, message: PartnerMessage) -> bool:
+        """A message from the partner (``gatecore_partner_receive``); True when a plugin handled it."""
+        results, _ = await self.hooks.call("gatecore_partner_receive", self._report_timeout, site=self,
+                                           message=message)
+        handled = bool(results) and all(result is True for _, result in results)
+        log.info("partner_message_in", kind=message.kind, applied=handled, owners=len(results))
+        return handled
 
     async def _state_reporter(self) -> None:
         while True:

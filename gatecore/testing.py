@@ -26,7 +26,7 @@ from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 from gatecore.site import Site
 from gatecore.stash import Stash
-from gatecore.types import Decision, Fault, LaneState, LaneStateChange, SharedState
+from gatecore.types import Decision, Fault, LaneState, LaneStateChange, PartnerMessage, SharedState
 from gatecore.views import LaneView, SiteView
 
 
@@ -71,7 +71,8 @@ def make_site(profile: str, directory: Path, plugins: Mapping[str, Any] | None =
 class BareSite:
     """A :class:`gatecore.api.SiteView` with no lanes, for unit tests of one factory or one device
     without a whole site: ``sections`` are the ``[plugins.NAME]`` sections it answers with, ``spawned``
-    collects what is spawned (close or run them yourself), ``shared`` what is shared.
+    collects what is spawned (close or run them yourself), ``shared`` what is shared, ``to_partner``
+    what is sent to the partner gate (``partner_link``: whether a link takes it).
 
         site = BareSite(sections={"acme_plate": AcmeSection(...)})
         acme_plate.gatecore_site_setup(site)
@@ -84,6 +85,8 @@ class BareSite:
     lanes: Mapping[str, LaneView] = field(default_factory=dict)
     spawned: list[tuple[str, Coroutine[Any, Any, Any]]] = field(default_factory=list)
     shared: list[SharedState] = field(default_factory=list)
+    to_partner: list[PartnerMessage] = field(default_factory=list)
+    partner_link: bool = False
 
     def plugin_config(self, name: str) -> ConfigModel | None:
         return self.sections.get(name)
@@ -95,6 +98,13 @@ class BareSite:
         self.shared.append(update)
 
     async def apply_state(self, update: SharedState) -> bool:
+        return False
+
+    async def send_to_partner(self, message: PartnerMessage) -> bool:
+        self.to_partner.append(message)
+        return self.partner_link
+
+    async def partner_received(self, message: PartnerMessage) -> bool:
         return False
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gatecore.config import ConfigModel, LaneConfig
 from gatecore.stash import Stash
-from gatecore.types import Decision, LaneState, Outcome, SharedState
+from gatecore.types import Decision, LaneState, Outcome, PartnerMessage, SharedState
 
 if TYPE_CHECKING:
     from gatecore.devices import Barrier, Device
@@ -91,6 +91,14 @@ class SiteView(Protocol):
         """An officer takes ``lane_id`` to manual mode (the crossing in progress is abandoned, nothing is
         commanded) or gives it back (it recovers, barrier closed, then idle); the lane's state record
         names the officer and reason. ``None`` when done, else why refused."""
+
+    async def send_to_partner(self, message: PartnerMessage) -> bool:
+        """Hand a message to the link plugins for the partner gate (``gatecore_partner_send``); ``False``
+        when no link took it (no link plugin, or none carries messages to ``message.partner``)."""
+
+    async def partner_received(self, message: PartnerMessage) -> bool:
+        """A link hands over a message from the partner (``gatecore_partner_receive``); ``False`` when
+        no plugin handled it."""
 
 
 @dataclass(frozen=True)
