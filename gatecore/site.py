@@ -27,7 +27,7 @@ from gatecore.hooks import HookFailure, Hooks, close, log_failures
 from gatecore.lane import Lane
 from gatecore.lane_parts import LaneFault
 from gatecore.notify import abandon, abandoned, bounded, plugin_error, settle, start
-from gatecore.privacy import DROPS, SafeText, error_text
+from gatecore.privacy import DROPPED, DROPS, SafeText, error_text, is_code
 from gatecore.profile import Profile
 from gatecore.stash import Stash
 from gatecore.types import (
@@ -232,6 +232,18 @@ class Site:
         log.info("shared_state", shared=update.name, kind=update.kind, version=update.version, applied=applied,
                  owners=len(results))
         return applied
+
+    async def plugin_fault(self, lane_id: str, plugin: str, code: str, txn_id: str | None = None) -> None:
+        """A fault a plugin found on a lane (:meth:`gatecore.api.SiteView.plugin_fault`)."""
+        if lane_id not in self._lanes:
+            raise ValueError(f"no lane {lane_id!r} in site {self.id}")
+        what = code if isinstance(code, str) and is_code(code) else DROPPED
+        if what == DROPPED:
+            DROPS.add(f"fault.code/{plugin}")
+        fault = Fault(Stamp(self.id, lane_id), "plugin_reported", SafeText(f"{plugin} reported {what}"),
+                      txn_id=txn_id, plugin=plugin)
+        log.warning("plugin_fault", lane=lane_id, plugin=plugin, reason=SafeText(what), txn=txn_id)
+        await self.report_fault(fault)
 
     async def send_to_partner(self, message: PartnerMessage) -> bool:
         """Hand ``message`` to the links (``gatecore_partner_send``); True when one of them took it."""

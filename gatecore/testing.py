@@ -72,7 +72,8 @@ class BareSite:
     """A :class:`gatecore.api.SiteView` with no lanes, for unit tests of one factory or one device
     without a whole site: ``sections`` are the ``[plugins.NAME]`` sections it answers with, ``spawned``
     collects what is spawned (close or run them yourself), ``shared`` what is shared, ``to_partner``
-    what is sent to the partner gate (``partner_link``: whether a link takes it).
+    what is sent to the partner gate (``partner_link``: whether a link takes it), ``faults`` the faults
+    plugins reported (``plugin_fault``: lane, plugin, code, transaction).
 
         site = BareSite(sections={"acme_plate": AcmeSection(...)})
         acme_plate.gatecore_site_setup(site)
@@ -87,6 +88,7 @@ class BareSite:
     shared: list[SharedState] = field(default_factory=list)
     to_partner: list[PartnerMessage] = field(default_factory=list)
     partner_link: bool = False
+    faults: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
     def plugin_config(self, name: str) -> ConfigModel | None:
         return self.sections.get(name)
@@ -99,6 +101,9 @@ class BareSite:
 
     async def apply_state(self, update: SharedState) -> bool:
         return False
+
+    async def plugin_fault(self, lane_id: str, plugin: str, code: str, txn_id: str | None = None) -> None:
+        self.faults.append((lane_id, plugin, code, txn_id))
 
     async def send_to_partner(self, message: PartnerMessage) -> bool:
         self.to_partner.append(message)

@@ -26,7 +26,7 @@ SCHEMA_VERSION = 1
 #: The kinds of :class:`Fault` the core reports (a fault record with another kind says ``[dropped]``).
 FAULT_KINDS = frozenset({
     "device_offline", "timeout", "interrupted", "lane_error", "plugin_failed", "safety", "command_timeout",
-    "command_failed", "report_failed", "lane_crashed", "lane_not_built",
+    "command_failed", "report_failed", "lane_crashed", "lane_not_built", "plugin_reported",
 })
 
 _uuid7_lock = threading.Lock()

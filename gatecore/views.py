@@ -92,6 +92,12 @@ class SiteView(Protocol):
         commanded) or gives it back (it recovers, barrier closed, then idle); the lane's state record
         names the officer and reason. ``None`` when done, else why refused."""
 
+    async def plugin_fault(self, lane_id: str, plugin: str, code: str, txn_id: str | None = None) -> None:
+        """Report a fault a plugin found on a lane outside its hooks (an IGV that never arrived, say): a
+        :class:`gatecore.api.Fault` of kind ``plugin_reported`` naming ``plugin``, whose message is
+        ``code`` (a code: lower-case letters, digits and ``_ . -``; anything else says ``[dropped]``),
+        goes to every ``gatecore_report_fault`` (the IOC, metrics). The lane's state does not change."""
+
     async def send_to_partner(self, message: PartnerMessage) -> bool:
         """Hand a message to the link plugins for the partner gate (``gatecore_partner_send``); ``False``
         when no link took it (no link plugin, or none carries messages to ``message.partner``)."""

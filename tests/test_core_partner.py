@@ -97,3 +97,15 @@ async def test_the_test_kit_keeps_what_is_sent_to_the_partner() -> None:
     site = BareSite(partner_link=True)
     assert await site.send_to_partner(handover())
     assert [m.kind for m in site.to_partner] == ["igv.handover"]
+
+
+async def test_a_plugin_reports_a_fault_on_a_lane_with_its_name_and_code(tmp_path: Path) -> None:
+    site, rec = make_site(SITE + lane_toml(), tmp_path, plugins={"scripted": scripted})
+    await site.plugin_fault("l1", "gate_igv", "vehicle_lost", txn_id=None)
+    await site.plugin_fault("l1", "gate_igv", "Vehicle IGV-7 of NGUYEN VAN A lost")  # free text never leaves
+    records = [f.to_record() for f in rec.faults]
+    assert [(r["kind"], r["plugin"], r["lane"]) for r in records] == [("plugin_reported", "gate_igv", "l1")] * 2
+    assert records[0]["message"] == "gate_igv reported vehicle_lost"
+    assert "NGUYEN" not in records[1]["message"]
+    with pytest.raises(ValueError, match="no lane"):
+        await site.plugin_fault("nowhere", "gate_igv", "vehicle_lost")
