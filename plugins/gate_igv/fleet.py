@@ -5,14 +5,14 @@ ours only when the partner hands them over (:mod:`gate_igv.handover`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
-
-from gatecore.api import Notifier
 
 from .client import Incoming, VehicleId
 from .config import VehicleConfig
@@ -27,6 +27,29 @@ log = structlog.get_logger("gate_igv")
 ORDER_MODES = ("AUTOMATIC", "SEMIAUTOMATIC")
 
 
+class Signal:
+    """"Something changed": :meth:`wait` returns at once if it did since the last wait, else at the next
+    :meth:`notify` or after ``timeout`` (a change while nobody waits is not lost)."""
+
+    __slots__ = ("_flag", "_wake")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._wake: asyncio.Future[None] | None = None
+
+    def notify(self) -> None:
+        self._flag = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        if not self._flag:
+            self._wake = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake, timeout)
+        self._flag = False
+
+
 @dataclass(eq=False)
 class Vehicle:
     id: VehicleId
@@ -39,7 +62,7 @@ class Vehicle:
     trip: Trip | None = None  # the trip it is reserved for
     blocked: str | None = None  # why it may not be dispatched (a code): lost, unresponsive
     handed_in: Mapping[str, Any] | None = None  # the partner's hand-over, until it is taken over
-    changed: Notifier = field(default_factory=Notifier)
+    changed: Signal = field(default_factory=Signal)
     seen: float = 0.0
 
     @property
@@ -74,7 +97,7 @@ class Vehicles:
         for v in fleet:
             vid = VehicleId(v.manufacturer, v.serial)
             self.all[vid] = Vehicle(vid, v.type, VERSIONS[v.version] if v.version else None, ours=True)
-        self.changed = Notifier()  # something changed that may free a vehicle or a trip
+        self.changed = Signal()  # something changed that may free a vehicle or a trip
         self.states = 0
 
     def get(self, vid: VehicleId) -> Vehicle:

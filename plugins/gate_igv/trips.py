@@ -27,7 +27,7 @@ from .wire import Order, VehicleState
 if TYPE_CHECKING:
     from .control import FleetControl
 
-TICK_S = 0.25
+TICK_S = 0.1
 
 
 @dataclass(eq=False)
@@ -164,7 +164,8 @@ class Attempt:
         s = self.vehicle.state
         if not self.acked or s is None or self.released >= len(self.plan.nodes) - 1:
             return False
-        return self.plan.nodes[self.released].seq - s.last_node_seq <= 2  # one node or less to go
+        ahead = (self.plan.nodes[self.released].seq - s.last_node_seq) // 2  # released nodes still to go
+        return ahead <= max(1, self.plan.base // 2)
 
     async def _extend(self) -> None:
         self.start = self.released
