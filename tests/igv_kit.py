@@ -103,6 +103,8 @@ records = {{ path = "{tmp / 'igv-outbox.sqlite'}", local_path = "{tmp / 'igv-tri
 
 
 FAST = SimSettings(speed=300.0, action_s=0.05, state_s=0.5, visualization_s=0.5, tick_s=0.02, cancel_s=0.05)
+#: slow enough to do something to a vehicle on its way to the lane's exit
+SLOW = SimSettings(speed=40.0, action_s=0.1, state_s=0.5, visualization_s=1.0, tick_s=0.02, cancel_s=0.1)
 STARTS = ("park-1", "park-2", "park-3", "park-4", "park-5", "park-6")
 
 
@@ -114,9 +116,11 @@ def vehicles_at(vehicles: Sequence[tuple[str, str, str]] = VEHICLES,
 
 @contextlib.asynccontextmanager
 async def sims_running(port: int, vehicles: Sequence[tuple[str, str, str]] = VEHICLES,
-                       settings: SimSettings = FAST) -> AsyncIterator[dict[str, VehicleSim]]:
+                       settings: SimSettings = FAST,
+                       starts: Sequence[str] = STARTS) -> AsyncIterator[dict[str, VehicleSim]]:
     """Simulated vehicles on the broker at ``port``, each through a relay that can cut its link."""
-    sims = simulated(vehicles_at(vehicles), SCHEMAS, "uagv", settings, mqtt=BrokerSettings("127.0.0.1", port))
+    sims = simulated(vehicles_at(vehicles, starts), SCHEMAS, "uagv", settings, mqtt=BrokerSettings("127.0.0.1", port,
+                                                                                       connect_timeout_s=1.0))
     tasks = [asyncio.create_task(sim.run()) for sim in sims]
     try:
         yield {sim.vehicle.serial: sim for sim in sims}

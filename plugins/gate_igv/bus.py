@@ -42,6 +42,7 @@ class BrokerSettings:
     password: str | None = None
     tls: ssl.SSLContext | None = None
     keepalive_s: int = 15
+    connect_timeout_s: float = 5.0  # for the CONNACK (and any call on the client)
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 2.0
 
@@ -86,7 +87,7 @@ class MqttBus(Bus):
         if client is None:
             raise BusDown("not connected")
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain, timeout=self.settings.keepalive_s)
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=self.settings.connect_timeout_s)
         except aiomqtt.MqttError as exc:
             raise BusDown(str(exc)) from None
 
@@ -106,7 +107,7 @@ class MqttBus(Bus):
                 will = aiomqtt.Will(topic, payload, qos, retain)
             client = aiomqtt.Client(s.host, s.port, identifier=s.client_id or None, username=s.username,
                                     password=s.password, tls_context=s.tls, keepalive=s.keepalive_s, will=will,
-                                    timeout=max(5.0, s.keepalive_s), clean_session=True)
+                                    timeout=s.connect_timeout_s, clean_session=True)
             try:
                 async with client:
                     delay = s.reconnect_min_s

@@ -154,6 +154,7 @@ class FleetControl:
                     await self._completed(trip, vehicle)
                     return
                 reason = outcome.reason
+                trip.tried.add(vehicle.id)
                 await self.record(trip, "attempt_failed", vehicle=vehicle, reason=reason)
                 await self._release(vehicle, outcome)
                 if outcome.loaded:
@@ -242,7 +243,7 @@ class FleetControl:
             if future.done():
                 continue
             pick = self.yard.stations[trip.rule.stops[0]].node
-            vehicle = self.vehicles.choose(pick, trip.rule.vehicle_type, self.cfg.min_charge)
+            vehicle = self.vehicles.choose(pick, trip.rule.vehicle_type, self.cfg.min_charge, trip.tried)
             if vehicle is not None:
                 vehicle.trip = trip
                 future.set_result(vehicle)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -145,11 +145,13 @@ class Vehicles:
             return None
         return (s.last_node_id, None) if s.last_node_id in self.yard.nodes else None
 
-    def choose(self, pick_node: str, vehicle_type: str | None, min_charge: float) -> Vehicle | None:
-        """The nearest vehicle by path that may take a trip to ``pick_node``."""
+    def choose(self, pick_node: str, vehicle_type: str | None, min_charge: float,
+               tried: Collection[VehicleId] = ()) -> Vehicle | None:
+        """The nearest vehicle by path that may take a trip to ``pick_node`` (and is not one of ``tried``)."""
         best: tuple[float, VehicleId] | None = None
         for vehicle in self.all.values():
-            if vehicle.why_not(min_charge) is not None or (vehicle_type is not None and vehicle.type != vehicle_type):
+            if vehicle.why_not(min_charge) is not None or (vehicle_type is not None and vehicle.type != vehicle_type) \
+                    or vehicle.id in tried:
                 continue
             start = self.start_of(vehicle)
             if start is None:

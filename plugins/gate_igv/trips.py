@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .client import VehicleId
 from .config import DispatchRule
 from .fleet import Vehicle
 from .plan import Plan
@@ -40,6 +41,7 @@ class Trip:
     attempt: int = 0
     dispatch_ms: float | None = None  # PASS to the first order on the wire
     done: asyncio.Event = field(default_factory=asyncio.Event)  # set when the trip has ended, either way
+    tried: set[VehicleId] = field(default_factory=set)  # vehicles whose attempt failed: not chosen again
 
 
 @dataclass
@@ -165,7 +167,7 @@ class Attempt:
         if not self.acked or s is None or self.released >= len(self.plan.nodes) - 1:
             return False
         ahead = (self.plan.nodes[self.released].seq - s.last_node_seq) // 2  # released nodes still to go
-        return ahead <= max(1, self.plan.base // 2)
+        return ahead <= self.plan.base // 2
 
     async def _extend(self) -> None:
         self.start = self.released
