@@ -189,7 +189,8 @@ def _parameter_problems(action: str, values: Mapping[str, object], specs: Mappin
                 out.append(((key,), f"{key!r} is not a parameter of {action} (did you mean {close[0]!r}?)"))
             continue
         if not _fits(spec, value):
-            out.append(((key,), f"parameter {key!r} of {action} in VDA 5050 {version.full} is a {spec.type}"))
+            article = "an" if spec.type == "array" else "a"
+            out.append(((key,), f"parameter {key!r} of {action} in VDA 5050 {version.full} is {article} {spec.type}"))
     return out
 
 
@@ -202,13 +203,25 @@ def _fits(spec: Param, value: object) -> bool:
 
 
 def _unreachable(yard: Yard) -> list[tuple[str, str]]:
+    """The stations outside the largest group of stations that can all reach each other, and why."""
+    names = list(yard.stations)
+
+    def reaches(a: str, b: str) -> bool:
+        return yard.path(yard.stations[a].node, yard.stations[b].node) is not None
+
+    groups = [{b for b in names if b == a or (reaches(a, b) and reaches(b, a))} for a in names]
+    main = max(groups, key=len, default=set())
+    if not main:
+        return []
+    anchor = min(main)
     out = []
-    for name, station in yard.stations.items():
-        for other, there in yard.stations.items():
-            if other != name and yard.path(there.node, station.node) is None:
-                out.append((name, f"station {name!r} (node {station.node!r}) cannot be reached from station "
-                                  f"{other!r} (node {there.node!r})"))
-                break
+    for name in names:
+        if name in main:
+            continue
+        node = yard.stations[name].node
+        why = (f"cannot be reached from station {anchor!r}" if not reaches(anchor, name)
+               else f"has no way back to station {anchor!r}")
+        out.append((name, f"station {name!r} (node {node!r}) {why}"))
     return out
 
 
