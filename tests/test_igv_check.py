@@ -5,19 +5,24 @@ dispatch rule for a lane the site does not have, and a schema directory without 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pluggy
 import pytest
 
+from gate_ioc.testing import Broker
 from gatecore import cli
 from gatecore.profile import ProfileError, load_profile
 
 from .conftest import SITE, lane_toml
-from .igv_kit import NODES, section
+from .igv_kit import NODES, broker, section, sims_running
+
+__all__ = ["broker"]  # a fixture
 
 
 def issues(pm: pluggy.PluginManager, path: Path) -> list[str]:
@@ -119,3 +124,21 @@ def test_gatecore_igv_graph_prints_the_yard(tmp_path: Path, capsys: pytest.Captu
 
 def _sim_lane() -> str:
     return lane_toml("l1").replace('kind = "scripted"', 'kind = "sim.evidence"')
+
+
+async def test_gatecore_igv_trips_drives_the_vehicles_given_on_a_broker(tmp_path: Path, broker: Broker) -> None:
+    """The command line's fleet control drives vehicles it did not start (here: two simulators of this
+    test, one 2.0 and one 3.0) over a real broker, and says what came of the trips on its last line."""
+    profile = tmp_path / "site.toml"
+    profile.write_text(SITE.replace('[plugins.gate_sim]\ntraffic = false', '') + _sim_lane()
+                       + section(tmp_path, None, vehicles=()).replace('lane = "cargo-in-1"', 'lane = "l1"'))
+    two = [("acme", "igv-1", "2.0.0"), ("acme", "igv-3", "3.0.0")]
+    async with sims_running(broker.port, two):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gatecore.cli", "igv", "trips", str(profile), "--count", "6",
+            "--broker", f"mqtt://127.0.0.1:{broker.port}", "--vehicle", "acme/igv-1", "--vehicle", "acme/igv-3",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode == 0
+    assert json.loads(out.decode().strip().splitlines()[-1]) == {"trips": 6, "completed": 6, "failed": 0,
+                                                                 "invalid_messages": 0}
