@@ -173,7 +173,8 @@ class FleetControl:
         self.waiting.append(entry)
         self._assign()
         try:
-            return await asyncio.wait_for(future, self.cfg.timing.vehicle_s)
+            async with asyncio.timeout(self.cfg.timing.vehicle_s):
+                return await future
         except TimeoutError:
             return None
         finally:
@@ -187,12 +188,11 @@ class FleetControl:
                      self.cfg.horizon_nodes) if start is not None else None
         if route is None:
             return Outcome(False, "no_route")
+        attempt = Attempt(self, trip, vehicle, route, order_id)
+        await attempt.start()  # the trip is on record since its PASS: the order goes first, then the record
         await self.record(trip, "dispatched", vehicle=vehicle, order=order_id)
         log.info("igv_dispatched", trip=trip.id, lane=trip.lane, vehicle=str(vehicle.id), attempt=trip.attempt)
-        outcome = await Attempt(self, trip, vehicle, route, order_id).run()
-        if trip.dispatch_ms is not None and trip.attempt == 1:
-            self.dispatch_ms.append(trip.dispatch_ms)
-        return outcome
+        return await attempt.follow()
 
     async def _release(self, vehicle: Vehicle, outcome: Outcome) -> None:
         """After a failed attempt: cancel what the vehicle still does, then free it (or block it)."""

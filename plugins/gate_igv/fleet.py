@@ -6,7 +6,6 @@ ours only when the partner hands them over (:mod:`gate_igv.handover`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,11 +42,22 @@ class Signal:
             self._wake.set_result(None)
 
     async def wait(self, timeout: float) -> None:
+        # a bare timer, not wait_for: on Python 3.11 wait_for can swallow a cancellation that comes as the
+        # future completes, and a busy fleet notifies hundreds of times a second
         if not self._flag:
-            self._wake = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake, timeout)
+            loop = asyncio.get_running_loop()
+            wake = self._wake = loop.create_future()
+            timer = loop.call_later(timeout, _settle, wake)
+            try:
+                await wake
+            finally:
+                timer.cancel()
         self._flag = False
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @dataclass(eq=False)

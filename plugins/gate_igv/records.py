@@ -5,6 +5,7 @@ fleet broker (QoS 1, ``{topic_prefix}/{site}/{lane}/igv-trip``) or appended to a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -62,13 +63,15 @@ class FileTransport:
         self.path = Path(path)
 
     async def publish(self, records: Sequence[OutRecord]) -> Collection[str]:
+        await asyncio.to_thread(self._append, b"".join(r.payload + b"\n" for r in records))
+        return [r.id for r in records]
+
+    def _append(self, lines: bytes) -> None:  # in a thread: an fsync must not hold up the event loop
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lines = b"".join(r.payload + b"\n" for r in records)
         with self.path.open("ab") as f:
             f.write(lines)
             f.flush()
             os.fsync(f.fileno())
-        return [r.id for r in records]
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:

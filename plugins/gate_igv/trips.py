@@ -60,7 +60,7 @@ class Attempt:
         t = ctl.cfg.timing
         self.timing = t
         self.update_id = 0
-        self.start, self.released = 0, plan.first_released()
+        self.stitch, self.released = 0, plan.first_released()
         self.order: Order = plan.order(order_id, 0, 0, self.released)
         self.acked = self.resend = False
         self.resends = 0
@@ -72,8 +72,12 @@ class Attempt:
         self.pick_ids = {a.id for a in plan.nodes[plan.stops[0]].actions if a.type == "pick"}
         self.loaded = False
 
-    async def run(self) -> Outcome:
+    async def start(self) -> None:
+        """Send the first order."""
         await self._send()
+
+    async def follow(self) -> Outcome:
+        """Follow the vehicle until the attempt has an outcome (after :meth:`start`)."""
         while True:
             await self.vehicle.changed.wait(TICK_S)
             outcome = self.check(time.monotonic())
@@ -170,10 +174,10 @@ class Attempt:
         return ahead <= self.plan.base // 2
 
     async def _extend(self) -> None:
-        self.start = self.released
+        self.stitch = self.released
         self.released = min(len(self.plan.nodes) - 1, self.released + self.plan.base)
         self.update_id += 1
-        self.order = self.plan.order(self.order_id, self.update_id, self.start, self.released)
+        self.order = self.plan.order(self.order_id, self.update_id, self.stitch, self.released)
         self.acked, self.resends = False, 0
         await self._send()
 
@@ -182,4 +186,5 @@ class Attempt:
         sent = await self.ctl.send_order(self.vehicle, self.order)
         if sent and self.trip.dispatch_ms is None:
             self.trip.dispatch_ms = (time.perf_counter() - self.trip.t0) * 1000
+            self.ctl.dispatch_ms.append(self.trip.dispatch_ms)
 
