@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from gatecore.api import ConfigModel, Identifier, SecretRef
 
 from .versions import VersionName
+from .zones import ZonesConfig
 
 VdaId = str  # ids on the wire: A-Z a-z 0-9 _ - . : (section 6.1.2 of 2.1, 7.1.2 of 3.0)
 _VDA_ID = r"^[A-Za-z0-9_.:\-]{1,64}$"
@@ -120,6 +121,8 @@ class IgvSection(ConfigModel):
     horizon_nodes: int = Field(2, ge=0, le=100, description="nodes announced beyond the base")
     attempts: int = Field(3, ge=1, le=10, description="vehicles tried for one trip before it fails")
     timing: TimingConfig = Field(default_factory=TimingConfig)
+    zones: ZonesConfig | None = Field(None, description="a zone set for the 3.0 vehicles: RELEASE zones held "
+                                      "by one vehicle at a time")
     records: RecordsConfig = Field(default_factory=RecordsConfig)
 
     @field_validator("broker")

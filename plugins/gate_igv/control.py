@@ -28,8 +28,9 @@ from .fleet import Vehicle, Vehicles
 from .plan import plan
 from .schemas import Schemas, search
 from .trips import TICK_S, Attempt, Outcome, Trip
-from .wire import DONE, Action, Order, instant_body, order_body
+from .wire import DONE, Action, Order, instant_body, order_body, responses_body
 from .yard import Yard
+from .zones import Zones, zone_set_body
 
 log = structlog.get_logger("gate_igv")
 
@@ -55,6 +56,14 @@ def make_bus(cfg: IgvSection, site_id: str, broker: LocalBroker | None) -> Bus:
         tls=ssl.create_default_context(cafile=cfg.ca_file) if tls else None))
 
 
+async def _guarded(coro: Awaitable[Any]) -> None:
+    """A task that runs beside the fleet (a simulated vehicle): its crash is logged, the fleet goes on."""
+    try:
+        await coro
+    except Exception as exc:  # noqa: BLE001 - contained and logged
+        log.error("igv_task_crashed", error=error_text(exc))
+
+
 class FleetControl:
     def __init__(self, cfg: IgvSection, site_id: str, *, partner: PartnerSend = _no_partner,
                  fault: FaultReport = _no_fault, broker: LocalBroker | None = None) -> None:
@@ -68,6 +77,7 @@ class FleetControl:
                                     self.vehicles.expected)
         self.outbox = records.make_outbox(cfg.records.path)
         self.rules = {r.lane: r for r in cfg.dispatch}
+        self.zones = Zones(cfg.zones) if cfg.zones is not None else None
         self.counts: Counter[str] = Counter()
         self.dispatch_ms: list[float] = []
         self.waiting: list[tuple[Trip, asyncio.Future[Vehicle]]] = []
@@ -99,7 +109,7 @@ class FleetControl:
                 self._start(self.outbox.deliver(transport), "igv/records")
                 self._start(self._dispatcher(), "igv/dispatch")
                 for make in self.extra:
-                    self._start(make(), "igv/extra")
+                    self._start(_guarded(make()), "igv/extra")
                 for trip in self._pending:
                     self._start(self._run(trip), f"igv/trip/{trip.id}")
                 self._pending.clear()
@@ -124,6 +134,25 @@ class FleetControl:
 
     def _incoming(self, incoming: Incoming) -> None:
         self.vehicles.handle(incoming)
+        if self.zones is not None and incoming.version.full.startswith("3.") and self._tg is not None:
+            self._zones(self.vehicles.get(incoming.vehicle), incoming.topic)
+
+    def _zones(self, vehicle: Vehicle, topic: str) -> None:
+        """3.0: the zone set to a vehicle that came online; answers to the requests in its state."""
+        assert self.zones is not None
+        if topic == "connection" and vehicle.online and vehicle.ours:
+            self._start(self._send_zone_set(vehicle), f"igv/zones/{vehicle.id}")
+        elif topic == "state" and vehicle.state is not None and vehicle.ours:
+            answers = self.zones.answer(vehicle.id, self._version(vehicle), vehicle.state.zone_requests,
+                                        vehicle.state.edge_requests)
+            if answers:
+                self._start(self._send(vehicle, "responses", responses_body(answers)), f"igv/responses/{vehicle.id}")
+
+    async def _send_zone_set(self, vehicle: Vehicle) -> None:
+        assert self.cfg.zones is not None
+        if await self._send(vehicle, "zoneSet", zone_set_body(self.cfg.zones, self.cfg.yard.map_id)):
+            await self.send_instant(vehicle, [Action("enableZoneSet", new_id(), "NONE",
+                                                     (("zoneSetId", self.cfg.zones.zone_set_id),))])
 
     async def submit(self, lane: str, txn: str | None) -> Trip | None:
         """A PASS on ``lane``: a trip, if the lane has a dispatch rule; recorded before this returns."""
@@ -217,6 +246,8 @@ class FleetControl:
             # with a link the vehicle is released (this side sends it nothing more until the partner hands it
             # back); without one nobody takes it over, and the hand-over is a record only
             vehicle.ours = not taken
+            if taken and self.zones is not None and (revoked := self.zones.revoke(vehicle.id)):
+                await self._send(vehicle, "responses", responses_body(revoked))
             await self.record(trip, "handed_over", vehicle=vehicle, handover="sent" if taken else "recorded")
             self.counts["handed_over"] += 1
         self.vehicles.changed.notify()

@@ -100,6 +100,10 @@ class VehicleSim:
         self.loads: list[str] = []
         self.charge = self.settings.charge
         self.orders = 0  # orders and updates accepted
+        self.zone_sets: dict[str, list[str]] = {}  # 3.0: zoneSetId -> [mapId, zoneSetStatus]
+        self.zone_requests: dict[str, list[str]] = {}  # 3.0: requestId -> [zoneId, zoneSetId, requestStatus]
+        self.leases: dict[str, str] = {}  # requestId -> leaseExpiry of its grant
+        self.answers: dict[str, str] = {}  # requestId -> the fleet control's last grantType
         self._dirty = True
         self._factsheet_due = False
         self._last_state = self._last_vis = 0.0
@@ -123,6 +127,17 @@ class VehicleSim:
             self.bus.drop(away_s)
         elif self.relay is not None:
             self.relay.cut(away_s)
+
+    def request_zone(self, zone_id: str, zone_set_id: str) -> str:
+        """3.0: ask to enter a zone (a ``zoneRequest`` of type ACCESS); returns its request id."""
+        request_id = f"{self.vehicle.serial}-{zone_id}-{len(self.zone_requests)}"
+        self.zone_requests[request_id] = [zone_id, zone_set_id, "REQUESTED"]
+        self._dirty = True
+        return request_id
+
+    def leave_zone(self, request_id: str) -> None:
+        self.zone_requests.pop(request_id, None)
+        self._dirty = True
 
     @property
     def idle(self) -> bool:
@@ -241,7 +256,9 @@ class VehicleSim:
             list(self.nodes), list(self.edges), self._driving(), self.paused, self.x, self.y, self.theta, self.map_id,
             [(i, r.action.type, r.status) for i, r in self.actions.items()],
             [(i, r.action.type, r.status) for i, r in self.instant.items()],
-            round(self.charge, 2), self.charging, list(self.errors), self.estopped, list(self.loads))
+            round(self.charge, 2), self.charging, list(self.errors), self.estopped, list(self.loads),
+            [(z, m, st) for z, (m, st) in self.zone_sets.items()],
+            [(r, z, zs, st) for r, (z, zs, st) in self.zone_requests.items()])
 
     def _driving(self) -> bool:
         return bool(self.nodes and self.nodes[0].released and not self.queue and not self.stopped
@@ -254,7 +271,24 @@ class VehicleSim:
         elif incoming.topic == "instantActions":
             for action in parse_instant(incoming.body):
                 self._instant(action)
+        elif incoming.topic == "zoneSet":
+            zone_set = incoming.body["zoneSet"]
+            self.zone_sets.setdefault(zone_set["zoneSetId"], [zone_set["mapId"], "DISABLED"])
+        elif incoming.topic == "responses":
+            self._responses(incoming.body["responses"])
         self._dirty = True
+
+    def _responses(self, responses: list[Mapping[str, object]]) -> None:
+        for response in responses:
+            rid, grant = str(response["requestId"]), str(response["grantType"])
+            if rid not in self.zone_requests:
+                continue
+            self.answers[rid] = grant
+            if grant in ("REJECTED", "REVOKED"):
+                del self.zone_requests[rid]
+            elif grant == "GRANTED":  # QUEUED leaves it REQUESTED: the 3.0 state schema has no QUEUED status
+                self.zone_requests[rid][2] = grant
+                self.leases[rid] = str(response.get("leaseExpiry", ""))
 
     def _order(self, body: Mapping[str, object]) -> None:
         order = parse_order(self.version, body)
@@ -325,6 +359,10 @@ class VehicleSim:
             self._dirty = True
         elif action.type == "factsheetRequest":
             self._factsheet_due = True
+        elif action.type == "enableZoneSet" and (zs := str(dict(action.parameters).get("zoneSetId"))) in self.zone_sets:
+            for key, (map_id, _) in list(self.zone_sets.items()):
+                if map_id == self.zone_sets[zs][0]:
+                    self.zone_sets[key][1] = "ENABLED" if key == zs else "DISABLED"
         else:
             running.status = "FAILED"
             self.errors.append(("INVALID_INSTANT_ACTION", "WARNING", {"actionId": action.id}))

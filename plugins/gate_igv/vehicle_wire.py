@@ -89,6 +89,8 @@ class Snapshot:
     errors: Sequence[tuple[str, str, Mapping[str, str]]]  # (errorType, errorLevel, references)
     estop: bool
     loads: Sequence[str]  # load ids
+    zone_sets: Sequence[tuple[str, str, str]] = ()  # 3.0: (zoneSetId, mapId, zoneSetStatus)
+    zone_requests: Sequence[tuple[str, str, str, str]] = ()  # 3.0: (requestId, zoneId, zoneSetId, requestStatus)
 
 
 def _node_state(version: Version, n: Node) -> dict[str, Any]:
@@ -125,7 +127,10 @@ def state_body(version: Version, s: Snapshot) -> dict[str, Any]:
             mobileRobotPosition={**position, "localized": True}, operatingMode="AUTOMATIC",
             actionStates=_action_states(s.actions), instantActionStates=_action_states(s.instant),
             powerSupply={"stateOfCharge": s.charge, "charging": s.charging},
-            safetyState={"activeEmergencyStop": "MANUAL" if s.estop else "NONE", "fieldViolation": False})
+            safetyState={"activeEmergencyStop": "MANUAL" if s.estop else "NONE", "fieldViolation": False},
+            zoneSets=[{"zoneSetId": z, "mapId": m, "zoneSetStatus": st} for z, m, st in s.zone_sets],
+            zoneRequests=[{"requestId": r, "requestType": "ACCESS", "zoneId": z, "zoneSetId": zs, "requestStatus": st}
+                          for r, z, zs, st in s.zone_requests])
     else:
         body.update(
             agvPosition={**position, "positionInitialized": True}, operatingMode="AUTOMATIC",
