@@ -326,7 +326,6 @@ class FleetControl:
         """Cancel what ``vehicle`` does and wait until it is idle; ``False`` if it never shows the cancel
         (sent ``resends`` + 1 times at most) or does not finish within ``cancel_s``."""
         t = self.cfg.timing
-        version = self._version(vehicle)
         action = Action("cancelOrder", new_id(), "NONE")
         sends, sent_at, deadline = 0, -1e9, time.monotonic() + t.cancel_s
         while time.monotonic() < deadline:
@@ -343,7 +342,7 @@ class FleetControl:
                 sent_at = time.monotonic()
                 await self.send_instant(vehicle, [action])
             await vehicle.changed.wait(TICK_S)
-        log.warning("igv_cancel_unfinished", vehicle=str(vehicle.id), attempt=sends, why=version.full)
+        log.warning("igv_cancel_unfinished", vehicle=str(vehicle.id), attempt=sends)
         return False
 
     async def record(self, trip: Trip, status: str, *, vehicle: Vehicle | None = None, **fields: Any) -> None:

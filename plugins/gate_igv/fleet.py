@@ -114,7 +114,7 @@ class Vehicles:
         vehicle = self.all.get(vid)
         if vehicle is None:
             vehicle = self.all[vid] = Vehicle(vid)
-            log.info("igv_vehicle_seen", vehicle=str(vid), why="not in the fleet: followed, not dispatched")
+            log.info("igv_vehicle_seen", vehicle=str(vid), why="not_in_fleet")  # followed, not dispatched
         return vehicle
 
     def expected(self, vid: VehicleId) -> Version | None:
