@@ -37,7 +37,7 @@ from gate_igv.bus import BrokerSettings, MqttBus
 from gate_igv.client import Vda5050Client, VehicleId
 from gate_igv.config import IgvSection
 from gate_igv.control import FleetControl
-from gate_igv.schemas import Schemas, search
+from gate_igv.schemas import SchemaError, Schemas, search
 from gate_igv.vehicle_sim import SimSettings, simulated
 from gate_igv.vehicle_wire import Snapshot, connection_body, state_body
 from gate_igv.versions import VERSIONS
@@ -47,6 +47,17 @@ from gate_ioc.testing import Broker
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = ROOT / "profiles" / "igv.toml"
 TARGET_VEHICLES, TARGET_FRACTION = 500, 0.20
+
+
+def schema_dir(given: str | None) -> Path:
+    """``--schemas``, else the plugin's search path, else ``shared/specs/vda5050`` beside the repository."""
+    try:
+        return search(given)
+    except SchemaError:
+        for up in (ROOT.parent, ROOT.parent.parent):
+            if (up / "shared/specs/vda5050/3.0.0").is_dir():
+                return up / "shared/specs/vda5050"
+        raise
 
 
 def section(tmp: Path, port: int, schemas: str, fleet: list[dict[str, str]], **more: Any) -> IgvSection:
@@ -194,7 +205,7 @@ def report(follows: list[dict[str, Any]], trip: dict[str, Any], args: argparse.N
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs shared with other work."]
     body = "\n".join(lines)
     print(body)
-    write_section("igv", "python bench/igv.py " + " ".join(sys.argv[1:]), body)
+    write_section("IGV fleet control (bench/igv.py)", "python bench/igv.py " + " ".join(sys.argv[1:]), body)
     return {"bench": "igv", "vehicles_followed": best["vehicles"] if best in ok else 0,
             "core_fraction": round(best["core_fraction"], 3), "dispatch_ms_p50": round(pct(trip["dispatch_ms"], 50), 3),
             "messages_per_trip": round(sum(per_trip.values()), 1), "fleet_messages_per_trip": round(fleet_side, 1)}
@@ -209,7 +220,7 @@ def main() -> None:
     ap.add_argument("--schemas", default=None, help="the official VDA 5050 schemas (default: the search path)")
     ap.add_argument("--publish", nargs=2, type=int, metavar=("PORT", "N"), help=argparse.SUPPRESS)
     a = ap.parse_args()
-    schemas = str(search(a.schemas))
+    schemas = str(schema_dir(a.schemas))
     if a.publish:
         asyncio.run(publish(a.publish[0], a.publish[1], schemas, a.seconds))
         return
