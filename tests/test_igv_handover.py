@@ -9,8 +9,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from gate_igv.bus import LocalBus
 from gate_igv.client import VehicleId
-from gate_igv.plugin import FLEET
+from gate_igv.plugin import FLEET, SIMS
 from gate_igv.records import read_records
 from gatecore.api import PartnerMessage, SiteView, hookimpl
 from gatecore.testing import make_site, running, wait_for
@@ -92,3 +95,24 @@ async def test_without_a_link_the_hand_over_is_a_record_only_and_the_vehicle_sta
 def test_a_partner_message_of_another_kind_is_not_ours(tmp_path: Path) -> None:
     site, _ = local_site(tmp_path, None)
     assert site.stash[FLEET].receive_handover(PartnerMessage("dongxing/bridge", "link.lane-status", {})) is None
+
+
+async def test_a_vehicle_off_the_graph_is_sent_to_the_nearest_node_first(tmp_path: Path) -> None:
+    site, _ = local_site(tmp_path, None)
+    fleet = site.stash[FLEET]
+    sim = site.stash[SIMS][0]
+    sim.x, sim.y, sim.last_node_id = 12.0, 6.0, ""  # between two parking bays, on no node
+    orders: list[dict[str, Any]] = []
+    spy = LocalBus(fleet.broker)  # type: ignore[arg-type]
+    spy.receiver = lambda topic, payload: orders.append(orjson.loads(payload))
+    await spy.subscribe("uagv/+/+/+/order")
+    async with running(site, timeout=20):
+        spying = asyncio.create_task(spy.run())
+        await wait_for(lambda: fleet.vehicles.get(VehicleId("sim", "igv-1")).state is not None, 5)
+        await clear_one(site)
+        await wait_for(lambda: fleet.counts["completed"] == 1, 20)
+        spying.cancel()
+    first = orders[0]
+    start, join = first["nodes"][0], first["nodes"][1]
+    assert start["nodeId"].endswith(".start") and (start["nodePosition"]["x"], start["nodePosition"]["y"]) == (12, 6)
+    assert join["nodeId"] == "park-4"  # the nearest node of the graph, 6.3 m away
