@@ -71,7 +71,10 @@ async def test_a_vehicle_handed_over_gets_no_order_until_the_partner_hands_it_ba
         await asyncio.sleep(0.5)
         assert fleet.client.sent["order"] == orders and not vehicle.ours
         assert not await site.partner_received(back(sent, serialNumber="bad/serial"))  # fails the schema
-        assert await site.partner_received(back(sent))
+        # what a link's own hand-over message carries is enough: no VDA 5050 version, no node (the point's)
+        minimal = PartnerMessage("dongxing/bridge", "igv.handover", {k: v for k, v in sent.payload.items()
+                                                                     if k not in ("version", "node", "loaded")})
+        assert await site.partner_received(minimal)
         await wait_for(lambda: fleet.counts["completed"] == 2, 20)
     statuses = [r["status"] for r in read_records(tmp_path / "igv-trips.jsonl")]
     assert statuses.count("taken_over") == 1 and statuses.count("handed_over") == 2

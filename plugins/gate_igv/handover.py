@@ -58,8 +58,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def version(body: Mapping[str, Any]) -> Version:
-    return VERSIONS[str(body["version"])]
+def version(body: Mapping[str, Any]) -> Version | None:
+    return VERSIONS.get(str(body.get("version")))
 
 
 def arrived(vehicle: Vehicle, yard: Yard) -> bool:
@@ -67,7 +67,8 @@ def arrived(vehicle: Vehicle, yard: Yard) -> bool:
     s, expected = vehicle.state, vehicle.handed_in
     if s is None or expected is None or not vehicle.online or not s.idle:
         return False
-    node = yard.nodes.get(str(expected["node"]))
+    station = yard.stations.get(str(expected["point"]))
+    node = yard.nodes.get(str(expected.get("node") or (station.node if station is not None else "")))
     if node is None:
         return False
     if s.position is None:
