@@ -32,7 +32,8 @@ def _schema_dir() -> Path:
                       str(repo.parent.parent / "shared/specs/vda5050"), "/work/shared/specs/vda5050"):
         if candidate and (Path(candidate) / "3.0.0" / "state.schema").is_file():
             return Path(candidate)
-    pytest.skip("the official VDA 5050 schemas are not on this machine (set GATECORE_VDA5050_SCHEMAS)")
+    pytest.skip("the official VDA 5050 schemas are not on this machine (set GATECORE_VDA5050_SCHEMAS)",
+                allow_module_level=True)
 
 
 SCHEMA_DIR = _schema_dir()
