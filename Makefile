@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/barcode.py
 	$(BIN)/python bench/ioc.py
 	$(BIN)/python bench/link.py
+	$(BIN)/python bench/igv.py
 	$(BIN)/python bench/embedding_search.py --n 100000
 	$(BIN)/python bench/face_pipeline.py
 	$(BIN)/python bench/console.py

@@ -52,7 +52,16 @@ if TYPE_CHECKING:
     from gatecore.devices import Device, DeviceContext
     from gatecore.evidence import EvidenceSource, TransactionContext
     from gatecore.profile import Profile
-    from gatecore.types import Decision, Evidence, Fault, LaneStateChange, OfficerEvent, SharedState, Vote
+    from gatecore.types import (
+        Decision,
+        Evidence,
+        Fault,
+        LaneStateChange,
+        OfficerEvent,
+        PartnerMessage,
+        SharedState,
+        Vote,
+    )
     from gatecore.views import LaneInfo, SiteView
 
 # ------------------------------------------------------------------------------------------------
@@ -253,3 +262,29 @@ def gatecore_apply_state(site: SiteView, update: SharedState) -> bool | Awaitabl
     ``update.name`` is not yours, ``True`` once applied, ``False`` when yours but it cannot be applied
     (a delta from another version: the sender must send a snapshot). Transport plugins call
     ``await site.apply_state(update)`` when an update arrives."""
+
+
+# ------------------------------------------------------------------------------------------------
+# partner gates: messages to and from the partner site across the border (the Dongxing link)
+# ------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def gatecore_partner_send(site: SiteView, message: PartnerMessage) -> bool | Awaitable[bool | None] | None:
+    """Carry ``message`` to the partner gate. *May be async.* Implemented by link plugins; called by
+    ``await site.send_to_partner(message)`` (an IGV hand-over, say), which is ``True`` when a link took it.
+
+    Return ``True`` once the message is yours to deliver - persisted, since it must arrive (a durable
+    outbox) - and ``None`` when you carry nothing to ``message.partner`` (``""``: your configured
+    partner). Sign, address and deliver it as your link does; ``message.to_record()`` is its JSON form.
+    Called under ``run.report_timeout_ms``; keep it quick."""
+
+
+@hookspec
+def gatecore_partner_receive(site: SiteView, message: PartnerMessage) -> bool | Awaitable[bool | None] | None:
+    """A message from the partner gate arrived (verified by the link that carried it). *May be async.*
+    Return ``None`` when ``message.kind`` is not yours, ``True`` once handled, ``False`` when yours but
+    refused (a payload that fails your schema). Link plugins call ``await site.partner_received(message)``
+    for each message they verified (``message.partner``: the site it came from); it is ``True`` only when
+    some plugin handled it, so a link may tell its partner the message was not applied."""
+

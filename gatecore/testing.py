@@ -26,7 +26,7 @@ from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 from gatecore.site import Site
 from gatecore.stash import Stash
-from gatecore.types import Decision, Fault, LaneState, LaneStateChange, OfficerEvent, SharedState
+from gatecore.types import Decision, Fault, LaneState, LaneStateChange, OfficerEvent, PartnerMessage, SharedState
 from gatecore.views import LaneView, SiteView
 
 
@@ -77,7 +77,9 @@ class BareSite:
     """A :class:`gatecore.api.SiteView` with no lanes, for unit tests of one factory or one device
     without a whole site: ``sections`` are the ``[plugins.NAME]`` sections it answers with, ``spawned``
     collects what is spawned (close or run them yourself), ``shared`` what is shared,
-    ``officer_events`` what is reported.
+    ``officer_events`` what is reported, ``to_partner`` what is sent to the partner gate (``partner_link``:
+    whether a link takes it), ``faults`` the faults plugins reported (``plugin_fault``: lane, plugin, code,
+    transaction).
 
         site = BareSite(sections={"acme_plate": AcmeSection(...)})
         acme_plate.gatecore_site_setup(site)
@@ -91,6 +93,9 @@ class BareSite:
     spawned: list[tuple[str, Coroutine[Any, Any, Any]]] = field(default_factory=list)
     shared: list[SharedState] = field(default_factory=list)
     officer_events: list[OfficerEvent] = field(default_factory=list)
+    to_partner: list[PartnerMessage] = field(default_factory=list)
+    partner_link: bool = False
+    faults: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
     def plugin_config(self, name: str) -> ConfigModel | None:
         return self.sections.get(name)
@@ -109,6 +114,16 @@ class BareSite:
         if problem is None:
             self.officer_events.append(event)
         return problem
+
+    async def plugin_fault(self, lane_id: str, plugin: str, code: str, txn_id: str | None = None) -> None:
+        self.faults.append((lane_id, plugin, code, txn_id))
+
+    async def send_to_partner(self, message: PartnerMessage) -> bool:
+        self.to_partner.append(message)
+        return self.partner_link
+
+    async def partner_received(self, message: PartnerMessage) -> bool:
+        return False
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:

@@ -26,7 +26,7 @@ SCHEMA_VERSION = 1
 #: The kinds of :class:`Fault` the core reports (a fault record with another kind says ``[dropped]``).
 FAULT_KINDS = frozenset({
     "device_offline", "timeout", "interrupted", "lane_error", "plugin_failed", "safety", "command_timeout",
-    "command_failed", "report_failed", "lane_crashed", "lane_not_built",
+    "command_failed", "report_failed", "lane_crashed", "lane_not_built", "plugin_reported",
 })
 
 _uuid7_lock = threading.Lock()
@@ -290,6 +290,52 @@ class SharedState:
     def from_record(cls, record: Mapping[str, Any]) -> SharedState:
         return cls(record["site"], record["name"], record["kind"], int(record["base_version"]),
                    int(record["version"]), base64.b64decode(record["payload"]), record["id"], record["t_wall"])
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerMessage:
+    """A message between this site and a partner gate across the border (an IGV hand-over, say).
+
+    ``kind`` is owned by one plugin (``"igv.handover"``), which also owns the schema of ``payload``
+    (plain JSON, read-only once made); ``partner`` names the partner site it goes to, or came from
+    (``""``: the link's one configured partner). ``site_id`` is the sender's site. Carried by link
+    plugins (:func:`gatecore.hookspecs.gatecore_partner_send`), handled by the owner of its kind
+    (:func:`gatecore.hookspecs.gatecore_partner_receive`).
+    """
+
+    site_id: str
+    kind: str
+    payload: Mapping[str, Any]
+    partner: str = ""
+    id: str = field(default_factory=new_id)
+    t_wall: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not privacy.is_code(self.kind):
+            raise ValueError("a partner message's kind must be a code (lower-case letters, digits and _ . -)")
+        payload = plain_json(self.payload)
+        if not isinstance(payload, Mapping):
+            raise ValueError("a partner message's payload must be a map")
+        object.__setattr__(self, "payload", payload)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"schema": f"gatecore.partner_message/{SCHEMA_VERSION}", "id": self.id, "site": self.site_id,
+                "partner": self.partner, "t_wall": self.t_wall, "kind": self.kind,
+                "payload": _thawed(self.payload)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> PartnerMessage:
+        return cls(record["site"], record["kind"], record["payload"], record.get("partner", ""), record["id"],
+                   record["t_wall"])
+
+
+def _thawed(value: Any) -> Any:
+    """Frozen plain JSON as ordinary dicts and lists (for an encoder that wants them)."""
+    if isinstance(value, Mapping):
+        return {k: _thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thawed(v) for v in value]
+    return value
 
 
 # -- what plugins hand to the core, checked where it enters -----------------------------------------
