@@ -37,6 +37,7 @@ from gatecore.api import (
     EvidenceSource,
     LaneInfo,
     LaneStateChange,
+    PartnerMessage,
     Profile,
     SiteView,
     StashKey,
@@ -133,6 +134,13 @@ async def gatecore_report_decision(site: SiteView, decision: Decision) -> None:
     link = _link(site)
     if link is not None:
         await link.decided(decision)
+
+
+@hookimpl
+async def gatecore_partner_send(site: SiteView, message: PartnerMessage) -> bool | None:
+    """Hand-overs of IGVs to the partner travel as signed ``handover`` messages."""
+    link = _link(site)
+    return await link.to_partner(message) if link is not None else None
 
 
 @hookimpl

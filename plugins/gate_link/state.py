@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
 
-from gatecore.api import Decision, LaneState, LaneStateChange, Outbox, SiteView, error_text
+from gatecore.api import Decision, LaneState, LaneStateChange, Outbox, PartnerMessage, SiteView, error_text
 
 from . import store
 from .config import LinkSection, ManifestEvidenceConfig
 from .decision import ManifestIndex
 from .endpoint import Endpoint, Settings
-from .messages import Manifest, time_text
+from .messages import Handover, Manifest, parse_time, time_text
 from .partner import PartnerSimulator
+from .receiver import Outcome
 from .sim import Truck, fleet
 from .suites import PrivateKey, generate, load_private
 from .transport import LocalBus, Wire
@@ -30,6 +32,8 @@ log = structlog.get_logger("gate_link")
 
 #: how long ``stop`` lets the outbox drain before serving stops
 DRAIN_ON_STOP_S = 1.0
+#: the partner-message kind gate_igv owns: its hand-overs travel as this link's ``handover`` messages
+IGV_HANDOVER = "igv.handover"
 STATUS = {LaneState.DEGRADED: "degraded", LaneState.MANUAL: "closed", LaneState.STOPPED: "closed"}
 
 
@@ -94,6 +98,7 @@ class LinkSite:
         for ep in self._endpoints():
             await ep.open()
         self.endpoint.listeners.append(self.index.taken)
+        self.endpoint.listeners.append(self._handed_back)
         rows = await self.endpoint.db.run(lambda conn: store.current(conn, cfg.partner, "manifest"))
         for _, _, body in rows:
             self.index.put(Manifest.model_validate_json(body))
@@ -152,6 +157,34 @@ class LinkSite:
         await self.endpoint.send("clearance", **about, version=self._version(str(about)), lane=decision.stamp.lane_id,
                                  outcome=decision.outcome.value, reasons=[ev.reason] if ev.reason else [],
                                  decided=time_text(decision.stamp.t_wall))
+
+    async def to_partner(self, message: PartnerMessage) -> bool | None:
+        """An IGV hand-over of this side (kind ``igv.handover``, gate_igv's payload) goes to the partner as
+        a signed ``handover`` message, committed to the link's outbox before this returns. Other kinds, and
+        other partners, are not this link's (``None``)."""
+        if message.kind != IGV_HANDOVER or self.endpoint is None or message.partner not in ("", self.cfg.partner):
+            return None
+        p = message.payload
+        trip = str(p["trip"])
+        await self.endpoint.send("handover", trip=trip, version=self._version(f"trip:{trip}"),
+                                 igv=f"{p['manufacturer']}/{p['serialNumber']}", event="arrived",
+                                 point=str(p["point"]), at=time_text(float(p["t_wall"])))
+        return True
+
+    def _handed_back(self, outcomes: Sequence[Outcome]) -> None:
+        """A vehicle the partner hands back: its ``handover`` goes to the plugin that owns IGV hand-overs
+        (``site.partner_received``), in gate_igv's payload."""
+        for o in outcomes:
+            if isinstance(o.message, Handover) and o.status == "applied":
+                manufacturer, _, serial = o.message.igv.partition("/")
+                payload = {"schema": "gatecore.igv.handover/1", "trip": o.message.trip, "manufacturer": manufacturer,
+                           "serialNumber": serial, "point": o.message.point, "t_wall": parse_time(o.message.at)}
+                message = PartnerMessage(self.site.id, IGV_HANDOVER, payload, partner=self.cfg.partner)
+                self.site.spawn(self._hand_over(message), name="gate_link/handed-back")
+
+    async def _hand_over(self, message: PartnerMessage) -> None:
+        if not await self.site.partner_received(message):
+            log.warning("link_handover_unclaimed", kind=message.kind)
 
     async def lane_changed(self, change: LaneStateChange) -> None:
         lane = change.stamp.lane_id
