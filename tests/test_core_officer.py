@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from gatecore.api import BarrierPosition, LaneState, Outcome, Site
+from gatecore import testing
+from gatecore.api import BarrierPosition, LaneState, OfficerEvent, Outcome, Site, Stamp, new_id
 
-from .conftest import lane_toml, running, wait_for
+from . import scripted
+from .conftest import SITE, lane_toml, running, wait_for
 from .scripted import REPORTS, SCRIPT, Answer, Reports
 
 OFFICER_LANE = lane_toml().replace("refer_hold_ms = 0", "refer_hold_ms = 0\n  officer_timeout_ms = 5000")
@@ -196,3 +199,40 @@ async def test_a_resolution_counts_for_its_crossing_only(make_site: Callable[...
         await asyncio.sleep(0.05)
         assert second != first and lane.state is LaneState.REFERRED  # still waiting
         assert len(reports(site).decisions) == 3
+
+
+async def test_an_officer_event_reaches_every_reporter(tmp_path: Path) -> None:
+    """What a console does of its own (a login, a fault acknowledged) goes to every
+    ``gatecore_report_officer_event`` implementation, as it was handed in."""
+    site, recorder = testing.make_site(SITE + lane_toml(), tmp_path, plugins={"scripted": scripted})
+    login = OfficerEvent(Stamp(site.id, ""), "login", "officer.7")
+    ack = OfficerEvent(Stamp(site.id, "l1"), "fault_acknowledged", "officer.7", "seen", new_id())
+    assert await site.report_officer_event(login) is None
+    assert await site.report_officer_event(ack) is None
+    assert recorder.officer_events == [login, ack]
+    record = ack.to_record()
+    assert (record["schema"], record["lane"], record["kind"], record["officer"], record["reason"], record["ref"]) == (
+        "gatecore.officer_event/1", "l1", "fault_acknowledged", "officer.7", "seen", ack.ref)
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        (dict(kind="password_typed"), "kind must be one of"),
+        (dict(kind="login_failed", officer="Nguyen Van A"), "officer must be an account id"),
+        (dict(kind="action_refused", officer="officer.7", reason="he was rude"), "reason must be a code"),
+        (dict(kind="fault_acknowledged", officer="officer.7", ref="fault 12"), "ref must be a record id"),
+    ],
+)
+async def test_an_officer_event_that_is_not_what_it_must_be_is_refused_and_reaches_nobody(
+    tmp_path: Path, event: dict[str, str], why: str,
+) -> None:
+    site, recorder = testing.make_site(SITE + lane_toml(), tmp_path, plugins={"scripted": scripted})
+    bad = OfficerEvent(Stamp(site.id, ""), **event)
+    problem = await site.report_officer_event(bad)
+    assert problem is not None and why in problem
+    assert recorder.officer_events == []
+    record = bad.to_record()  # and were it recorded anyway, what is not what it must be would not leave
+    left = {key: record[key] for key in ("kind", "officer", "reason", "ref")}
+    assert not any(value in left.values() for value in event.values() if value not in ("login_failed",
+                   "action_refused", "fault_acknowledged", "officer.7"))
