@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar, the fonts tools/plates draws
-# plates with: Latin and Han).
-APT_PACKAGES := mosquitto mosquitto-clients libzbar0 fonts-dejavu-core fonts-wqy-zenhei
+# Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar, a headless browser and its
+# WebDriver for the officers' console, the Latin and Han fonts tools/plates draws plates with).
+APT_PACKAGES := mosquitto mosquitto-clients libzbar0 chromium chromium-driver fonts-dejavu-core fonts-wqy-zenhei
 # The classical offline reader bench/plate.py compares the plate recogniser with (Tesseract 5, Latin + Chinese).
 BENCH_APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
 
@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	@echo "officers' console: http://127.0.0.1:8780/ - account demo, password \$$GATECORE_DEMO_PASSWORD or the one printed below"
 	$(BIN)/gatecore run profiles/demo.toml --crossings 300
 
 system-deps:
@@ -54,8 +55,11 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/hardware.py
 	$(BIN)/python bench/barcode.py
 	$(BIN)/python bench/ioc.py
+	$(BIN)/python bench/link.py
+	$(BIN)/python bench/igv.py
 	$(BIN)/python bench/embedding_search.py --n 100000
 	$(BIN)/python bench/face_pipeline.py
+	$(BIN)/python bench/console.py
 	$(BIN)/python bench/plate.py
 
 clean:

@@ -64,7 +64,7 @@ policy = {{ require = ["pass", "face"], deadline_ms = 500, refer_hold_ms = 0 }}
 
 
 #: Installed plugins this profile does not use (their report hooks would otherwise run per crossing).
-UNUSED = ["gate_barcode", "gate_camera", "gate_face", "gate_hw", "gate_ioc", "gate_metrics"]
+UNUSED = ["gate_barcode", "gate_camera", "gate_console", "gate_face", "gate_hw", "gate_ioc", "gate_metrics"]
 
 
 def profile_text(lanes: int, rate: float, disable: list[str]) -> str:

@@ -43,17 +43,21 @@ from gatecore.site import Site, SiteError
 from gatecore.stash import Stash, StashKey
 from gatecore.types import (
     FAULT_KINDS,
+    OFFICER_EVENT_KINDS,
     Decision,
     Evidence,
     Fault,
     LaneState,
     LaneStateChange,
     Observation,
+    OfficerEvent,
     Outcome,
+    PartnerMessage,
     SharedState,
     Stamp,
     Vote,
     new_id,
+    officer_problem,
 )
 from gatecore.views import LaneInfo, LaneView, SiteView
 
@@ -75,8 +79,9 @@ __all__ = [
     "DeviceOnline", "Display", "DROPS", "error_text", "Evidence", "EvidenceConfig", "EvidenceSource", "EXIT_INVALID",
     "FLAG", "Fault", "FAULT_KINDS", "Group", "hookimpl", "Identifier", "keyed_ref", "LaneConfig", "LaneInfo",
     "LaneView", "LaneState", "LaneStateChange", "Lights", "Notifier", "new_id", "normalise_plate", "NUMBER",
-    "Observation", "open_profile", "Outbox", "OutboxStatus", "Outcome", "OutRecord", "PolicyConfig", "Presence",
-    "PresenceChanged", "Profile", "ProfileError", "ProfileIssue", "Reader", "REF", "Reports", "Scanned", "SecretRef",
-    "SharedState", "Site", "SiteError", "SiteView", "Stamp", "Stash", "StashKey", "TransactionContext", "Transport",
-    "TransportError", "valid_container_code", "Vote",
+    "Observation", "OFFICER_EVENT_KINDS", "officer_problem", "OfficerEvent", "open_profile", "Outbox", "OutboxStatus",
+    "Outcome", "OutRecord", "PartnerMessage", "PolicyConfig", "Presence", "PresenceChanged", "Profile",
+    "ProfileError", "ProfileIssue", "Reader", "REF", "Reports", "Scanned", "SecretRef", "SharedState", "Site",
+    "SiteError", "SiteView", "Stamp", "Stash", "StashKey", "TransactionContext", "Transport", "TransportError",
+    "valid_container_code", "Vote",
 ]

@@ -136,6 +136,8 @@ class PolicyConfig(ConfigModel):
     confirm_timeout_ms: int = Field(2000, gt=0, le=60_000, description="wait for the barrier to confirm")
     clear_timeout_ms: int = Field(30_000, gt=0, le=3_600_000, description="wait for the lane to clear")
     refer_hold_ms: int = Field(5000, ge=0, le=3_600_000, description="keep a refer on display at least")
+    officer_timeout_ms: int = Field(0, ge=0, le=3_600_000, description="how long a referred crossing waits for "
+                                    "an officer's resolution (0: no officer resolves; the refer is only held)")
     recover_every_ms: int = Field(1000, gt=0, le=600_000, description="retry a degraded lane this often")
 
 

@@ -52,7 +52,16 @@ if TYPE_CHECKING:
     from gatecore.devices import Device, DeviceContext
     from gatecore.evidence import EvidenceSource, TransactionContext
     from gatecore.profile import Profile
-    from gatecore.types import Decision, Evidence, Fault, LaneStateChange, SharedState, Vote
+    from gatecore.types import (
+        Decision,
+        Evidence,
+        Fault,
+        LaneStateChange,
+        OfficerEvent,
+        PartnerMessage,
+        SharedState,
+        Vote,
+    )
     from gatecore.views import LaneInfo, SiteView
 
 # ------------------------------------------------------------------------------------------------
@@ -225,6 +234,15 @@ def gatecore_report_lane_state(site: SiteView, change: LaneStateChange) -> Await
     """A lane changed state. *May be async*; keep it quick, it is called for every transition."""
 
 
+@hookspec
+def gatecore_report_officer_event(site: SiteView, event: OfficerEvent) -> Awaitable[None] | None:
+    """Something done at an officers' console that no lane records (a login, a failed one, an account
+    locked out, a fault acknowledged, an action refused), handed in by the console with
+    ``await site.report_officer_event(event)``. *May be async*: a plugin that must deliver the record (the
+    IOC) persists it before returning. The officers' decisions and manual mode are not reported here:
+    they are the lanes' own records (decisions and state changes naming the officer)."""
+
+
 
 # ------------------------------------------------------------------------------------------------
 # shared state: versioned snapshots and deltas between controllers (galleries, watchlists)
@@ -244,3 +262,29 @@ def gatecore_apply_state(site: SiteView, update: SharedState) -> bool | Awaitabl
     ``update.name`` is not yours, ``True`` once applied, ``False`` when yours but it cannot be applied
     (a delta from another version: the sender must send a snapshot). Transport plugins call
     ``await site.apply_state(update)`` when an update arrives."""
+
+
+# ------------------------------------------------------------------------------------------------
+# partner gates: messages to and from the partner site across the border (the Dongxing link)
+# ------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def gatecore_partner_send(site: SiteView, message: PartnerMessage) -> bool | Awaitable[bool | None] | None:
+    """Carry ``message`` to the partner gate. *May be async.* Implemented by link plugins; called by
+    ``await site.send_to_partner(message)`` (an IGV hand-over, say), which is ``True`` when a link took it.
+
+    Return ``True`` once the message is yours to deliver - persisted, since it must arrive (a durable
+    outbox) - and ``None`` when you carry nothing to ``message.partner`` (``""``: your configured
+    partner). Sign, address and deliver it as your link does; ``message.to_record()`` is its JSON form.
+    Called under ``run.report_timeout_ms``; keep it quick."""
+
+
+@hookspec
+def gatecore_partner_receive(site: SiteView, message: PartnerMessage) -> bool | Awaitable[bool | None] | None:
+    """A message from the partner gate arrived (verified by the link that carried it). *May be async.*
+    Return ``None`` when ``message.kind`` is not yours, ``True`` once handled, ``False`` when yours but
+    refused (a payload that fails your schema). Link plugins call ``await site.partner_received(message)``
+    for each message they verified (``message.partner``: the site it came from); it is ``True`` only when
+    some plugin handled it, so a link may tell its partner the message was not applied."""
+

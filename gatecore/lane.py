@@ -1,7 +1,9 @@
 """The lane: one crossing at a time, as an explicit state machine that fails safe.
 
 ``idle -> collecting -> deciding -> actuating -> clearing -> idle``, plus ``degraded`` (barrier commanded
-closed, refer to an officer, recovering by itself) and ``manual`` (an officer has the lane).
+closed, refer to an officer, recovering by itself) and ``manual`` (an officer has the lane). With
+``policy.officer_timeout_ms``, a refer waits in ``referred`` for an officer's pass or deny
+(:meth:`Lane.resolve`), which becomes the crossing's decision, recorded like any other before it is acted on.
 
 Safety invariant: the barrier is commanded open only from :meth:`Lane._open_barrier`, which requires
 the lane to be actuating the transaction in progress with a PASS decision for that very transaction,
@@ -20,15 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
-from gatecore.config import LaneConfig
 from gatecore.devices import (
     Aspect,
     Barrier,
@@ -45,6 +44,7 @@ from gatecore.devices import (
     Scanned,
 )
 from gatecore.evidence import Source, SourceFailed, TransactionContext, gather
+from gatecore.lane_parts import LaneFault, LaneServices, LaneStats, ReadOnlyLane
 from gatecore.notify import Notifier, bounded, plugin_error
 from gatecore.policy import combine
 from gatecore.privacy import SafeText, error_text
@@ -56,8 +56,8 @@ from gatecore.types import (
     LaneStateChange,
     Outcome,
     Stamp,
-    Vote,
     new_id,
+    officer_problem,
     recordable_vote,
 )
 from gatecore.views import LaneInfo
@@ -65,39 +65,6 @@ from gatecore.views import LaneInfo
 log = structlog.get_logger("gatecore.lane")
 
 Command = Callable[[], Coroutine[Any, Any, None]]
-
-
-class LaneFault(Exception):
-    """Raised inside a transaction when the lane must go degraded. ``message`` is the core's own text
-    (ids, codes, :func:`gatecore.privacy.error_text`), never a plugin's: it goes into records and logs."""
-
-    def __init__(self, kind: str, message: str, device: str | None = None, plugin: str | None = None) -> None:
-        super().__init__(message)
-        self.message = SafeText(message)
-        self.kind, self.device, self.plugin = kind, device, plugin
-
-
-class LaneServices(Protocol):
-    """What a lane needs from its site (the site implements this through the plugin hooks)."""
-
-    async def vote(self, txn: TransactionContext, evidence: Mapping[str, Evidence], timeout: float) -> list[Vote]:
-        """Every voter's votes; raises :class:`LaneFault` naming a voter that failed."""
-    async def report_decision(self, decision: Decision) -> None:
-        """Every reporter has recorded ``decision``; raises :class:`LaneFault` naming one that did not."""
-    async def report_fault(self, fault: Fault) -> None: ...
-    def report_state(self, change: LaneStateChange) -> None: ...
-    @property
-    def wants_states(self) -> bool: ...
-
-
-@dataclass
-class LaneStats:
-    crossings: int = 0
-    decisions: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
-    faults: int = 0
-    #: the latest latencies (a bounded window, so a lane can run for months)
-    decision_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-    command_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Lane:
@@ -114,7 +81,7 @@ class Lane:
         self.services = services
         self.state = LaneState.STOPPED  # until the barrier confirms closed at start
         self.stats = LaneStats()
-        self.view = _View(self)
+        self.view = ReadOnlyLane(self)
         self.txn: TransactionContext | None = None
         self.decision: Decision | None = None
         self.on_crossing: Callable[[Lane], None] | None = None
@@ -127,6 +94,10 @@ class Lane:
         self._trigger_event: PresenceChanged | None = None
         self._manual = False
         self._stopping = False
+        self._officer: tuple[str, str] | None = None  # who asked for the manual change not yet made, and why
+        #: the REFER decision waiting for an officer (state ``referred``), and the officer's answer to it
+        self.referral: Decision | None = None
+        self._resolution: tuple[Outcome, str, str] | None = None
         self._log = log.bind(lane=self.cfg.id)
         #: what each source's kind may report outside the controller, by source name
         self.declared = MappingProxyType({src.name: src.reports for src in self.sources})
@@ -212,24 +183,61 @@ class Lane:
         return Stamp(self.info.site_id, self.cfg.id)
 
     def _set_state(self, new: LaneState, reason: str = "") -> None:
-        """``reason`` is the lane's own words (it goes into the state record)."""
+        """``reason`` is the lane's own words (it goes into the state record). Into or out of ``manual``,
+        the record names the officer who asked for it, and their reason."""
         old, self.state = self.state, new
+        officer = None
+        if old is not new and LaneState.MANUAL in (old, new) and self._officer is not None:
+            (officer, why), self._officer = self._officer, None
+            reason = f"officer: {why}"
         if old is not new and self.services.wants_states:
             txn = self.txn.txn_id if self.txn else None
-            self.services.report_state(LaneStateChange(self._stamp(), old, new, SafeText(reason), txn))
-
-    def enter_manual(self) -> None:
-        """An officer takes the lane: the current transaction is abandoned, nothing is commanded."""
-        self._manual = True
-        self._notify()
-
-    def leave_manual(self) -> None:
-        self._manual = False
-        self._notify()
+            self.services.report_state(LaneStateChange(self._stamp(), old, new, SafeText(reason), txn, officer))
 
     def stop(self) -> None:
         self._stopping = True
         self._notify()
+
+    # -- officers ----------------------------------------------------------------------------
+    def resolve(self, txn_id: str, outcome: Outcome, officer: str, reason: str) -> str | None:
+        """An officer resolves the referral of ``txn_id`` with PASS or DENY (``reason`` a code). ``None``
+        when the lane took it (it records the decision, then acts on it), else why it was refused: no such
+        referral waiting on this lane (ended, timed out, another lane's), resolved already, a bad argument."""
+        problem = officer_problem(officer, reason)
+        if problem is None and not (isinstance(outcome, Outcome) and outcome is not Outcome.REFER):
+            problem = "an officer resolves a referral with pass or deny"
+        referral = self.referral
+        if problem is None and (referral is None or referral.txn_id != txn_id or self.state is not LaneState.REFERRED):
+            problem = "no referral of this transaction is waiting on this lane"
+        if problem is None and self._resolution is not None:
+            problem = "this referral is resolved already"
+        self._log.info("officer_action", kind="resolve", outcome=getattr(outcome, "value", None),
+                       txn=referral.txn_id if referral is not None and referral.txn_id == txn_id else None,
+                       reason=reason if problem is None else None, refused=problem is not None)
+        if problem is None:
+            self._resolution = (outcome, officer, reason)
+            self._notify()
+        return problem
+
+    def enter_manual(self, officer: str, reason: str) -> str | None:
+        """An officer takes the lane: the transaction in progress is abandoned, nothing is commanded; the
+        state record names the officer. ``None`` when done, else why refused."""
+        return self._set_manual(True, officer, reason)
+
+    def leave_manual(self, officer: str, reason: str) -> str | None:
+        """An officer gives the lane back: it recovers (barrier closed and confirmed) and goes idle."""
+        return self._set_manual(False, officer, reason)
+
+    def _set_manual(self, manual: bool, officer: str, reason: str) -> str | None:
+        problem = officer_problem(officer, reason)
+        if problem is None and self._manual is manual:
+            problem = f"the lane is {'in' if manual else 'not in'} manual mode already"
+        self._log.info("officer_action", kind="manual" if manual else "automatic",
+                       reason=reason if problem is None else None, refused=problem is not None)
+        if problem is None:
+            self._manual, self._officer = manual, (officer, reason)
+            self._notify()
+        return problem
 
     # -- the main loop -----------------------------------------------------------------------
     async def run(self) -> None:
@@ -244,7 +252,7 @@ class Lane:
 
     async def _step(self) -> None:
         if self._manual:
-            self._set_state(LaneState.MANUAL, "officer")
+            self._set_state(LaneState.MANUAL, "manual mode")
             await self._changed(1.0)
             if not self._manual:
                 await self._recover()
@@ -276,6 +284,8 @@ class Lane:
         self.txn, self.decision, self._exit_seen = txn, None, False
         try:
             decision = await self._decide(txn)
+            if decision.outcome is Outcome.REFER and self.policy.officer_timeout_ms:
+                decision = await self._await_officer(txn, decision)
             try:
                 await self._actuate(txn, decision)
             finally:  # logged once acted on: the log line is not on the way to the barrier
@@ -314,6 +324,37 @@ class Lane:
         self.stats.decision_ms.append(decision.latency_ms)
         await self.services.report_decision(decision)
         return decision
+
+    async def _await_officer(self, txn: TransactionContext, referral: Decision) -> Decision:
+        """Wait (at most ``officer_timeout_ms``) for an officer to resolve the referral: their PASS or DENY
+        becomes the decision, recorded by every reporter before the lane acts on it. Without an answer in
+        time, or once the crossing's trigger sensor is clear again (the traveller left), the refer stands."""
+        self.referral, self._resolution = referral, None
+        self._set_state(LaneState.REFERRED, "waiting for an officer")
+        try:
+            await self._signal(Aspect.RED, "refer to officer")
+            trigger = self.cfg.trigger if self.cfg.trigger in self._presence else None
+
+            def answered() -> bool:
+                return self._resolution is not None or (trigger is not None and not self._occupied(trigger))
+
+            deadline = time.monotonic() + self.policy.officer_timeout_ms / 1000
+            while not answered() and (left := deadline - time.monotonic()) > 0:
+                self._raise_pending_fault()
+                await self._changed(left, answered)
+            self._raise_pending_fault()
+            if self._resolution is None:
+                return referral
+            outcome, officer, reason = self._resolution
+            decision = Decision(self._stamp(), txn.txn_id, outcome, (SafeText(f"officer: {reason}"),),
+                                referral.votes, referral.evidence, referral.missing,
+                                (time.monotonic() - txn.started) * 1000, self.declared, officer)
+            self.decision = decision
+            self.stats.decisions[outcome.value] += 1
+            await self.services.report_decision(decision)
+            return decision
+        finally:
+            self.referral = None
 
     async def _collect(self, txn: TransactionContext) -> dict[str, Evidence]:
         try:
@@ -436,41 +477,3 @@ class Lane:
         if self.state is LaneState.DEGRADED:
             self._log.info("lane_recovered")
         self._set_state(LaneState.IDLE, "recovered")
-
-
-class _View:
-    """A lane as plugins see it (:class:`gatecore.views.LaneView`): read-only."""
-
-    __slots__ = ("_lane", "devices")
-
-    def __init__(self, lane: Lane) -> None:
-        self._lane = lane
-        self.devices: Mapping[str, Device] = lane.info.devices  # read-only already (the site made it so)
-
-    @property
-    def id(self) -> str:
-        return self._lane.cfg.id
-
-    @property
-    def config(self) -> LaneConfig:
-        return self._lane.cfg
-
-    @property
-    def state(self) -> LaneState:
-        return self._lane.state
-
-    @property
-    def barrier(self) -> Barrier:
-        return self._lane.barrier
-
-    @property
-    def crossings(self) -> int:
-        return self._lane.stats.crossings
-
-    @property
-    def decisions(self) -> Mapping[str, int]:
-        return MappingProxyType(dict(self._lane.stats.decisions))
-
-    @property
-    def faults(self) -> int:
-        return self._lane.stats.faults

@@ -16,13 +16,15 @@ import structlog
 from gatecore.privacy import DROPPED, DROPS, SafeText
 
 _ID_KEYS = ("timestamp", "site", "lane", "lanes", "txn", "device", "role", "camera", "plugin", "hook", "source",
-            "sources", "task", "tasks", "gallery", "shared", "topic", "url", "module", "place")
+            "sources", "task", "tasks", "gallery", "shared", "topic", "url", "module", "place", "vehicle", "trip",
+            "order", "station")
 _CODE_KEYS = ("event", "level", "kind", "outcome", "reasons", "reason", "why", "what", "message", "error", "mode",
               "via")
 _NUMBER_KEYS = ("count", "counts", "version", "was", "sequence", "keys", "size", "threshold", "bytes",
                 "budget_bytes", "records", "refused", "failed", "abandoned", "applied", "owners", "uses", "taken",
                 "held", "seconds", "latency_ms", "deadline_ms", "timeout_s", "retry_in_s", "restart_in_s",
-                "privacy_dropped", "code", "errors", "stored", "duplicates", "gaps", "bad")
+                "privacy_dropped", "code", "errors", "stored", "duplicates", "gaps", "bad", "attempt", "vehicles",
+                "trips")
 #: The keys a log line may carry (the core's and first-party plugins' vocabulary), each with the kind of
 #: value it takes: ``id`` (an id from the profile or the core: ASCII, no spaces), ``code`` (a lower-case
 #: code, or a text the core composed: :class:`gatecore.privacy.SafeText`), ``number`` (a number or a flag);

@@ -204,6 +204,11 @@ class Drops:
 DROPS = Drops()
 
 
+def is_code(value: str) -> bool:
+    """Whether ``value`` is a code: lower-case letters, digits and ``_ . -``, at most 64."""
+    return _CODE.fullmatch(value) is not None
+
+
 def keyed_ref(value: str, key: bytes) -> str:
     """A reference as it leaves the controller: ``hmac-sha256:`` and 32 hex digits of HMAC-SHA256."""
     return "hmac-sha256:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]

@@ -24,12 +24,25 @@ from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig, LaneConfi
 from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
 from gatecore.evidence import EvidenceSource, Source, TransactionContext
 from gatecore.hooks import HookFailure, Hooks, close, log_failures
-from gatecore.lane import Lane, LaneFault
+from gatecore.lane import Lane
+from gatecore.lane_parts import LaneFault
 from gatecore.notify import abandon, abandoned, bounded, plugin_error, settle, start
-from gatecore.privacy import DROPS, SafeText, error_text
+from gatecore.privacy import DROPPED, DROPS, SafeText, error_text, is_code
 from gatecore.profile import Profile
 from gatecore.stash import Stash
-from gatecore.types import Decision, Evidence, Fault, LaneStateChange, Outcome, SharedState, Stamp, Vote, checked_votes
+from gatecore.types import (
+    Decision,
+    Evidence,
+    Fault,
+    LaneStateChange,
+    OfficerEvent,
+    Outcome,
+    PartnerMessage,
+    SharedState,
+    Stamp,
+    Vote,
+    checked_votes,
+)
 from gatecore.views import LaneInfo, LaneView
 
 __all__ = ["Site", "SiteError"]
@@ -88,8 +101,25 @@ class Site:
         return self.profile.plugin_config(name)
 
     def lane(self, lane_id: str) -> Lane:
-        """The lane itself (for the core, its tests and an officer's console; plugins see ``lanes``)."""
+        """The lane itself (for the core and its tests; plugins see ``lanes``)."""
         return self._lanes[lane_id]
+
+    # -- officers (see SiteView) -----------------------------------------------------------------
+    def resolve(self, lane_id: str, txn_id: str, outcome: Outcome, officer: str, reason: str) -> str | None:
+        lane = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
+        return "no such lane" if lane is None else lane.resolve(txn_id, outcome, officer, reason)
+
+    def set_manual(self, lane_id: str, manual: bool, officer: str, reason: str) -> str | None:
+        lane = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
+        if lane is None:
+            return "no such lane"
+        return lane.enter_manual(officer, reason) if manual else lane.leave_manual(officer, reason)
+
+    async def report_officer_event(self, event: OfficerEvent) -> str | None:
+        problem = event.problem() if isinstance(event, OfficerEvent) else "not an OfficerEvent"
+        if problem is None:
+            await self.hooks.call("gatecore_report_officer_event", self._report_timeout, site=self, event=event)
+        return problem
 
     def _build_lane(self, cfg: LaneConfig) -> Lane:
         devices: dict[str, Device] = {}
@@ -209,6 +239,33 @@ class Site:
         log.info("shared_state", shared=update.name, kind=update.kind, version=update.version, applied=applied,
                  owners=len(results))
         return applied
+
+    async def plugin_fault(self, lane_id: str, plugin: str, code: str, txn_id: str | None = None) -> None:
+        """A fault a plugin found on a lane (:meth:`gatecore.api.SiteView.plugin_fault`)."""
+        if lane_id not in self._lanes:
+            raise ValueError(f"no lane {lane_id!r} in site {self.id}")
+        what = code if isinstance(code, str) and is_code(code) else DROPPED
+        if what == DROPPED:
+            DROPS.add(f"fault.code/{plugin}")
+        fault = Fault(Stamp(self.id, lane_id), "plugin_reported", SafeText(f"{plugin} reported {what}"),
+                      txn_id=txn_id, plugin=plugin)
+        log.warning("plugin_fault", lane=lane_id, plugin=plugin, reason=SafeText(what), txn=txn_id)
+        await self.report_fault(fault)
+
+    async def send_to_partner(self, message: PartnerMessage) -> bool:
+        """Hand ``message`` to the links (``gatecore_partner_send``); True when one of them took it."""
+        results, _ = await self.hooks.call("gatecore_partner_send", self._report_timeout, site=self, message=message)
+        taken = [plugin for plugin, result in results if result is True]
+        log.info("partner_message_out", kind=message.kind, plugin=taken, applied=bool(taken))
+        return bool(taken)
+
+    async def partner_received(self, message: PartnerMessage) -> bool:
+        """A message from the partner (``gatecore_partner_receive``); True when a plugin handled it."""
+        results, _ = await self.hooks.call("gatecore_partner_receive", self._report_timeout, site=self,
+                                           message=message)
+        handled = bool(results) and all(result is True for _, result in results)
+        log.info("partner_message_in", kind=message.kind, applied=handled, owners=len(results))
+        return handled
 
     async def _state_reporter(self) -> None:
         while True:

@@ -26,7 +26,7 @@ from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 from gatecore.site import Site
 from gatecore.stash import Stash
-from gatecore.types import Decision, Fault, LaneState, LaneStateChange, SharedState
+from gatecore.types import Decision, Fault, LaneState, LaneStateChange, OfficerEvent, PartnerMessage, SharedState
 from gatecore.views import LaneView, SiteView
 
 
@@ -37,6 +37,7 @@ class Recorder:
     decisions: list[Decision] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     states: list[LaneStateChange] = field(default_factory=list)
+    officer_events: list[OfficerEvent] = field(default_factory=list)
 
     @hookimpl
     def gatecore_report_decision(self, site: SiteView, decision: Decision) -> None:
@@ -49,6 +50,10 @@ class Recorder:
     @hookimpl
     def gatecore_report_lane_state(self, site: SiteView, change: LaneStateChange) -> None:
         self.states.append(change)
+
+    @hookimpl
+    def gatecore_report_officer_event(self, site: SiteView, event: OfficerEvent) -> None:
+        self.officer_events.append(event)
 
 
 def make_site(profile: str, directory: Path, plugins: Mapping[str, Any] | None = None,
@@ -71,7 +76,10 @@ def make_site(profile: str, directory: Path, plugins: Mapping[str, Any] | None =
 class BareSite:
     """A :class:`gatecore.api.SiteView` with no lanes, for unit tests of one factory or one device
     without a whole site: ``sections`` are the ``[plugins.NAME]`` sections it answers with, ``spawned``
-    collects what is spawned (close or run them yourself), ``shared`` what is shared.
+    collects what is spawned (close or run them yourself), ``shared`` what is shared,
+    ``officer_events`` what is reported, ``to_partner`` what is sent to the partner gate (``partner_link``:
+    whether a link takes it), ``faults`` the faults plugins reported (``plugin_fault``: lane, plugin, code,
+    transaction).
 
         site = BareSite(sections={"acme_plate": AcmeSection(...)})
         acme_plate.gatecore_site_setup(site)
@@ -84,6 +92,10 @@ class BareSite:
     lanes: Mapping[str, LaneView] = field(default_factory=dict)
     spawned: list[tuple[str, Coroutine[Any, Any, Any]]] = field(default_factory=list)
     shared: list[SharedState] = field(default_factory=list)
+    officer_events: list[OfficerEvent] = field(default_factory=list)
+    to_partner: list[PartnerMessage] = field(default_factory=list)
+    partner_link: bool = False
+    faults: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
     def plugin_config(self, name: str) -> ConfigModel | None:
         return self.sections.get(name)
@@ -95,6 +107,22 @@ class BareSite:
         self.shared.append(update)
 
     async def apply_state(self, update: SharedState) -> bool:
+        return False
+
+    async def report_officer_event(self, event: OfficerEvent) -> str | None:
+        problem = event.problem()
+        if problem is None:
+            self.officer_events.append(event)
+        return problem
+
+    async def plugin_fault(self, lane_id: str, plugin: str, code: str, txn_id: str | None = None) -> None:
+        self.faults.append((lane_id, plugin, code, txn_id))
+
+    async def send_to_partner(self, message: PartnerMessage) -> bool:
+        self.to_partner.append(message)
+        return self.partner_link
+
+    async def partner_received(self, message: PartnerMessage) -> bool:
         return False
 
 

@@ -1,7 +1,7 @@
 """The records a lane produces: frozen, with stable ids and both clocks.
 
-Records that leave the controller are turned into JSON dicts by ``to_record()``; each carries a
-``schema`` field whose JSON Schema lives in ``gatecore/schemas/``.
+Records that leave the controller are turned into JSON dicts by ``to_record()``, each with a ``schema``
+field; the reporting plugins publish their own JSON Schemas of what they send (``gate_ioc/schemas/``).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ SCHEMA_VERSION = 1
 #: The kinds of :class:`Fault` the core reports (a fault record with another kind says ``[dropped]``).
 FAULT_KINDS = frozenset({
     "device_offline", "timeout", "interrupted", "lane_error", "plugin_failed", "safety", "command_timeout",
-    "command_failed", "report_failed", "lane_crashed", "lane_not_built",
+    "command_failed", "report_failed", "lane_crashed", "lane_not_built", "plugin_reported",
 })
 
 _uuid7_lock = threading.Lock()
@@ -67,6 +68,7 @@ class LaneState(StrEnum):
     COLLECTING = "collecting"
     DECIDING = "deciding"
     ACTUATING = "actuating"
+    REFERRED = "referred"  # a refer waits for an officer's resolution (``policy.officer_timeout_ms``)
     CLEARING = "clearing"
     DEGRADED = "degraded"
     MANUAL = "manual"
@@ -153,8 +155,9 @@ class Vote:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The lane policy's combination of the votes for one transaction. ``declared`` is what each of the
-    lane's sources may report (by source name), as its kind declares it."""
+    """The lane policy's combination of the votes for one transaction, or an officer's resolution of a
+    referred one (``officer`` names the officer's account; the votes and evidence are the referral's).
+    ``declared`` is what each of the lane's sources may report (by source name), as its kind declares it."""
 
     stamp: Stamp
     txn_id: str
@@ -165,6 +168,7 @@ class Decision:
     missing: tuple[str, ...]
     latency_ms: float
     declared: Mapping[str, Reports] = field(default_factory=dict)
+    officer: str | None = None
 
     def to_record(self, key: bytes | None = None) -> dict[str, Any]:
         """The decision as it may leave the controller (:mod:`gatecore.privacy`): references in evidence
@@ -184,6 +188,7 @@ class Decision:
                          for name, ev in self.evidence.items()},
             "missing": list(self.missing),
             "latency_ms": round(self.latency_ms, 3),
+            "officer": self.officer,
         }
 
 
@@ -229,13 +234,15 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class LaneStateChange:
-    """A lane went from ``old`` to ``new``; ``reason`` is composed by the core (:class:`SafeText`)."""
+    """A lane went from ``old`` to ``new``; ``reason`` is composed by the core (:class:`SafeText`);
+    ``officer`` names the officer whose action it was (manual mode and back)."""
 
     stamp: Stamp
     old: LaneState
     new: LaneState
     reason: str = ""
     txn_id: str | None = None
+    officer: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -245,6 +252,7 @@ class LaneStateChange:
             "new": self.new.value,
             "reason": privacy.text(self.reason, "state.reason"),
             "txn": self.txn_id,
+            "officer": self.officer,
         }
 
 
@@ -284,7 +292,122 @@ class SharedState:
                    int(record["version"]), base64.b64decode(record["payload"]), record["id"], record["t_wall"])
 
 
+@dataclass(frozen=True, slots=True)
+class PartnerMessage:
+    """A message between this site and a partner gate across the border (an IGV hand-over, say).
+
+    ``kind`` is owned by one plugin (``"igv.handover"``), which also owns the schema of ``payload``
+    (plain JSON, read-only once made); ``partner`` names the partner site it goes to, or came from
+    (``""``: the link's one configured partner). ``site_id`` is the sender's site. Carried by link
+    plugins (:func:`gatecore.hookspecs.gatecore_partner_send`), handled by the owner of its kind
+    (:func:`gatecore.hookspecs.gatecore_partner_receive`).
+    """
+
+    site_id: str
+    kind: str
+    payload: Mapping[str, Any]
+    partner: str = ""
+    id: str = field(default_factory=new_id)
+    t_wall: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not privacy.is_code(self.kind):
+            raise ValueError("a partner message's kind must be a code (lower-case letters, digits and _ . -)")
+        payload = plain_json(self.payload)
+        if not isinstance(payload, Mapping):
+            raise ValueError("a partner message's payload must be a map")
+        object.__setattr__(self, "payload", payload)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"schema": f"gatecore.partner_message/{SCHEMA_VERSION}", "id": self.id, "site": self.site_id,
+                "partner": self.partner, "t_wall": self.t_wall, "kind": self.kind,
+                "payload": _thawed(self.payload)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> PartnerMessage:
+        return cls(record["site"], record["kind"], record["payload"], record.get("partner", ""), record["id"],
+                   record["t_wall"])
+
+
+def _thawed(value: Any) -> Any:
+    """Frozen plain JSON as ordinary dicts and lists (for an encoder that wants them)."""
+    if isinstance(value, Mapping):
+        return {k: _thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thawed(v) for v in value]
+    return value
+
+
 # -- what plugins hand to the core, checked where it enters -----------------------------------------
+
+#: an officer's account id, and the reason code of an officer's action (codes, never free text)
+OFFICER_ID = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
+REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def officer_problem(officer: object, reason: object) -> str | None:
+    """Why an officer's action names no valid account or reason code, or ``None``."""
+    if not isinstance(officer, str) or not OFFICER_ID.fullmatch(officer):
+        return "officer must be an account id (lower-case letters, digits and . _ @ -, at most 64)"
+    if not isinstance(reason, str) or not REASON_CODE.fullmatch(reason):
+        return "reason must be a code (a lower-case letter, then letters, digits or _, at most 40)"
+    return None
+
+
+#: What an officers' console records of its own (the officers' decisions and manual mode are the lanes'
+#: records): a login, a failed one, an account locked out or unlocked, a logout, a fault acknowledged, an
+#: action refused (no permission, no CSRF token, the lane said no).
+OFFICER_EVENT_KINDS = frozenset({
+    "login", "login_failed", "locked_out", "unlocked", "logout", "fault_acknowledged", "action_refused",
+})
+_RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@dataclass(frozen=True, slots=True)
+class OfficerEvent:
+    """Something done at an officers' console that no lane records: ``kind`` is one of
+    :data:`OFFICER_EVENT_KINDS`; ``officer`` names the account (``None`` when the name given is no account:
+    what was typed never leaves); ``reason`` is a code; ``ref`` the id of the record it is about (the fault
+    acknowledged). ``stamp.lane_id`` is the lane it is about, or ``""`` for the whole site (a login)."""
+
+    stamp: Stamp
+    kind: str
+    officer: str | None = None
+    reason: str = ""
+    ref: str | None = None
+
+    def problem(self) -> str | None:
+        """Why this event cannot be recorded as it is, or ``None``."""
+        if self.kind not in OFFICER_EVENT_KINDS:
+            return f"kind must be one of {', '.join(sorted(OFFICER_EVENT_KINDS))}"
+        if self.officer is not None and not _matches(OFFICER_ID, self.officer):
+            return "officer must be an account id (lower-case letters, digits and . _ @ -, at most 64) or None"
+        if self.reason and not _matches(REASON_CODE, self.reason):
+            return "reason must be a code (a lower-case letter, then letters, digits or _, at most 40)"
+        if self.ref is not None and not _matches(_RECORD_ID, self.ref):
+            return "ref must be a record id"
+        return None
+
+    def to_record(self) -> dict[str, Any]:
+        """The event as it may leave the controller: a field that is not what it must be is left out."""
+        officer = self.officer if self.officer is None or _matches(OFFICER_ID, self.officer) else None
+        reason = self.reason if not self.reason or _matches(REASON_CODE, self.reason) else privacy.DROPPED
+        ref = self.ref if self.ref is None or _matches(_RECORD_ID, self.ref) else None
+        if (officer, reason, ref) != (self.officer, self.reason, self.ref):
+            privacy.DROPS.add("officer_event")
+        return {
+            "schema": f"gatecore.officer_event/{SCHEMA_VERSION}",
+            **self.stamp.fields(),
+            "kind": privacy.code(self.kind, OFFICER_EVENT_KINDS, "officer_event.kind"),
+            "officer": officer,
+            "reason": reason,
+            "ref": ref,
+        }
+
+
+def _matches(pattern: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
 
 MAX_TEXT = 200
 MAX_ITEMS = 256

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gatecore.config import ConfigModel, LaneConfig
 from gatecore.stash import Stash
-from gatecore.types import LaneState, SharedState
+from gatecore.types import Decision, LaneState, OfficerEvent, Outcome, PartnerMessage, SharedState
 
 if TYPE_CHECKING:
     from gatecore.devices import Barrier, Device
@@ -51,6 +51,9 @@ class LaneView(Protocol):
     @property
     def faults(self) -> int:
         """Times the lane went degraded."""
+    @property
+    def referral(self) -> Decision | None:
+        """The REFER decision waiting for an officer (lane state ``referred``), if any."""
 
 
 class SiteView(Protocol):
@@ -76,6 +79,37 @@ class SiteView(Protocol):
 
     async def apply_state(self, update: SharedState) -> bool:
         """Apply an update that arrived (``gatecore_apply_state``); ``False`` when nobody could."""
+
+    def resolve(self, lane_id: str, txn_id: str, outcome: Outcome, officer: str, reason: str) -> str | None:
+        """An officer's PASS or DENY for the referral of ``txn_id`` waiting on ``lane_id`` (``reason`` a
+        code such as ``documents_checked``). ``None`` when the lane took it: it records the officer's
+        decision through every decision reporter, then acts on it (a PASS opens the barrier through the
+        lane's one open path, for that crossing only). Otherwise why it was refused (no such lane, no such
+        referral waiting there: ended, timed out, resolved already)."""
+
+    def set_manual(self, lane_id: str, manual: bool, officer: str, reason: str) -> str | None:
+        """An officer takes ``lane_id`` to manual mode (the crossing in progress is abandoned, nothing is
+        commanded) or gives it back (it recovers, barrier closed, then idle); the lane's state record
+        names the officer and reason. ``None`` when done, else why refused."""
+
+    async def report_officer_event(self, event: OfficerEvent) -> str | None:
+        """Hand what an officers' console did of its own (a login, a failed one, a fault acknowledged...)
+        to every ``gatecore_report_officer_event`` implementation (the IOC's outbox), awaited under the
+        report deadline. ``None`` once handed over, else why the event was refused (a kind that is not one
+        of :data:`gatecore.api.OFFICER_EVENT_KINDS`, an officer that is not an account id...)."""
+    async def plugin_fault(self, lane_id: str, plugin: str, code: str, txn_id: str | None = None) -> None:
+        """Report a fault a plugin found on a lane outside its hooks (an IGV that never arrived, say): a
+        :class:`gatecore.api.Fault` of kind ``plugin_reported`` naming ``plugin``, whose message is
+        ``code`` (a code: lower-case letters, digits and ``_ . -``; anything else says ``[dropped]``),
+        goes to every ``gatecore_report_fault`` (the IOC, metrics). The lane's state does not change."""
+
+    async def send_to_partner(self, message: PartnerMessage) -> bool:
+        """Hand a message to the link plugins for the partner gate (``gatecore_partner_send``); ``False``
+        when no link took it (no link plugin, or none carries messages to ``message.partner``)."""
+
+    async def partner_received(self, message: PartnerMessage) -> bool:
+        """A link hands over a message from the partner (``gatecore_partner_receive``); ``False`` when
+        no plugin handled it."""
 
 
 @dataclass(frozen=True)

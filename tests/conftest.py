@@ -17,6 +17,16 @@ from gatecore.testing import running, wait_for
 from . import scripted
 
 
+@pytest.fixture(scope="session")
+def dlib_models() -> Path:
+    """dlib's face models converted by ``gatecore face models install`` from the installed registry package,
+    once: kept under .cache/face_models/ (gitignored) and converted again only when the converter or the
+    package changes."""
+    from face_models.cache import cached_install
+
+    return cached_install(Path(__file__).resolve().parents[1] / ".cache" / "face_models")
+
+
 @pytest.fixture
 def pm() -> pluggy.PluginManager:
     manager = make_manager()

@@ -156,7 +156,7 @@ async def test_while_clearing_only_the_event_that_clears_the_lane_wakes_it(make_
         devices["exit"].set(False)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.crossings == 1)
         assert counter.wakes >= before + 1
-        site.lane("l1").enter_manual()  # an officer's action always wakes the lane, whatever it waits for
+        site.set_manual("l1", True, "officer.1", "test")  # an officer's action wakes the lane, whatever it waits for
         await wait_for(lambda: lane.state is LaneState.MANUAL)
 
 
@@ -290,11 +290,11 @@ async def test_manual_mode_abandons_the_transaction_and_commands_nothing(make_si
     async with running(site):
         lane.devices["entry"].set(True)  # type: ignore[attr-defined]
         await wait_for(lambda: lane.state is LaneState.COLLECTING)
-        site.lane("l1").enter_manual()
+        site.set_manual("l1", True, "officer.1", "test")
         await wait_for(lambda: lane.state is LaneState.MANUAL)
         assert "open" not in lane.barrier.commands  # type: ignore[attr-defined]
         lane.devices["entry"].set(False)  # type: ignore[attr-defined]
-        site.lane("l1").leave_manual()
+        site.set_manual("l1", False, "officer.1", "test")
         await wait_for(lambda: lane.state is LaneState.IDLE)
 
 

@@ -20,14 +20,15 @@ def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_runs_to_its_summary() -> None:
-    done = run("run", "profiles/demo.toml", "--crossings", "200", "--log-format", "json")
+    # 120: each referral the demo's lanes make waits for an officer (officer_timeout_ms), and nobody answers here
+    done = run("run", "profiles/demo.toml", "--crossings", "120", "--log-format", "json")
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
-    assert summary["crossings_completed"] >= 200 and summary["stopped"] == "200 crossings"
+    assert summary["crossings_completed"] >= 120 and summary["stopped"] == "120 crossings"
     assert sum(summary["decisions"].values()) >= summary["crossings_completed"]  # some lanes were mid-crossing
     assert set(summary["decisions"]) == {"pass", "deny", "refer"}
-    assert summary["decisions"]["pass"] >= 150 and summary["decisions"]["refer"] > 0
+    assert summary["decisions"]["pass"] >= 90 and summary["decisions"]["refer"] > 0
     assert summary["faults"] >= 1  # the demo's scheduled barrier drop
     assert 0 < summary["decision_p50_ms"] <= summary["decision_p99_ms"]
     events = [json.loads(ln) for ln in lines[:-1]]

@@ -1,6 +1,7 @@
 """Safety invariant: a barrier is never commanded open without a PASS decision for the transaction in
 progress, recorded durably first, whatever the order of arrivals, evidence, timeouts, device faults,
-manual mode, misbehaving plugins (the chaos plugin of ``tests/chaos.py``) and shutdown.
+manual mode, officers' resolutions of referrals (in time, late, twice, for a crossing that has ended or
+one that never was), misbehaving plugins (the chaos plugin of ``tests/chaos.py``) and shutdown.
 
 The check runs outside the lane: the barrier (``watched.barrier`` of the scripted test plugin) compares
 each open command with the decisions and state changes the core *reported* through the hooks, and a
@@ -22,7 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gatecore.api import Decision, Outbox, Outcome, Site, SiteView, StashKey, hookimpl
+from gatecore.api import Decision, Outbox, Outcome, Site, SiteView, StashKey, hookimpl, new_id
 from gatecore.plugins import make_manager, register
 from gatecore.profile import load_profile
 
@@ -32,6 +33,7 @@ from .conftest import SITE, chaos_lane_toml, running
 from .scripted import REPORTS, SCRIPT, Answer, Reports
 
 OUTBOX = StashKey[Outbox]()
+RESOLVED = StashKey[list[tuple[str, Outcome]]]()  # the officers' resolutions the lane took
 
 
 class DurableRecorder:
@@ -54,6 +56,8 @@ action = st.one_of(
     st.tuples(st.just("fault"), st.sampled_from(ROLES),
               st.sampled_from(["fail", "stall", "drop", "no-feedback", None, None])),
     st.tuples(st.just("manual"), st.booleans()),
+    st.tuples(st.just("officer"), st.sampled_from([Outcome.PASS, Outcome.PASS, Outcome.DENY]),
+              st.sampled_from(["current", "current", "twice", "ended", "unknown"])),
     st.tuples(st.just("chaos"), st.sampled_from(["vote", "report_decision", "lights", "display", "collect",
                                                   "collect_at_once", "report_state", "report_fault"]),
               st.sampled_from(chaos.MODES)),
@@ -62,7 +66,7 @@ action = st.one_of(
 )
 
 
-CHAOS_LANE = chaos_lane_toml() + """
+CHAOS_LANE = chaos_lane_toml().replace("refer_hold_ms = 0", "refer_hold_ms = 0\n  officer_timeout_ms = 150") + """
   [[lanes.evidence]]
   kind = "scripted"
   source = "s"
@@ -107,7 +111,14 @@ async def apply(site: Site, step: tuple[Any, ...]) -> None:
         case ("calm",):
             site.stash[CHAOS].modes.clear()
         case ("manual", on):
-            site.lane("l1").enter_manual() if on else site.lane("l1").leave_manual()
+            site.set_manual("l1", on, "officer.1", "test")
+        case ("officer", outcome, which):
+            referral, decided = lane.referral, site.stash[REPORTS].decisions
+            txn = {"current": referral.txn_id if referral else None, "twice": referral.txn_id if referral else None,
+                   "ended": decided[0].txn_id if decided else None}.get(which) or new_id()
+            for _ in range(2 if which == "twice" else 1):
+                if site.resolve("l1", txn, outcome, "officer.1", "checked") is None:
+                    site.stash.setdefault(RESOLVED, []).append((txn, outcome))
         case ("sleep", seconds):
             await asyncio.sleep(seconds)
 
@@ -126,6 +137,9 @@ async def scenario(steps: list[tuple[Any, ...]]) -> tuple[Reports, dict[str, str
         stored = {(rec := json.loads(r.payload))["txn"]: rec["outcome"] for r in await box.pending(100_000)}
     finally:
         await box.close()
+    # an officer's decision is only ever the one an officer asked for, for the crossing they named
+    officers = {(d.txn_id, d.outcome) for d in site.stash[REPORTS].decisions if d.officer}
+    assert officers <= set(site.stash.get(RESOLVED, []))
     return site.stash[REPORTS], stored
 
 

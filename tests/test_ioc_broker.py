@@ -39,7 +39,7 @@ def decision_payload(lane: str) -> tuple[str, bytes]:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "mosquitto")
+    b = Broker(tmp_path / "mosquitto", in_order=True)  # the order per lane is checked at the subscriber
     b.start()
     yield b
     b.stop()

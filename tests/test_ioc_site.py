@@ -25,6 +25,7 @@ from gatecore.api import (
     Codes,
     Decision,
     Evidence,
+    OfficerEvent,
     Outcome,
     ProfileError,
     Reports,
@@ -263,3 +264,48 @@ def test_replay_since_accepts_times_and_ages() -> None:
     for text in ("yesterday", "2026-11-27T18:00:00"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_since(text)
+
+
+def test_an_officers_decision_and_manual_mode_reach_the_ioc_naming_the_officer() -> None:
+    from gatecore.api import LaneState, LaneStateChange
+
+    d = Decision(Stamp("s", "l"), new_id(), Outcome.PASS, ("officer: documents_checked",), (), {}, (), 1.0,
+                 officer="officer.7")
+    record = payloads.decision(d, None)
+    validator("decision").validate(record)
+    assert record["officer"] == "officer.7"
+    assert "officer" not in payloads.decision(Decision(Stamp("s", "l"), new_id(), Outcome.PASS, (), (), {}, (), 1.0),
+                                              None)
+    change = LaneStateChange(Stamp("s", "l"), LaneState.REFERRED, LaneState.MANUAL, "officer: take_over", None,
+                             "supervisor.2")
+    state = payloads.state(change)
+    validator("state").validate(state)
+    assert state["officer"] == "supervisor.2"
+    with pytest.raises(jsonschema.ValidationError):
+        validator("decision").validate({**record, "officer": "Nguyen Van A"})  # an account id, never a name
+
+
+async def test_officer_events_reach_the_ioc_numbered_under_their_lane_or_the_site(
+    pm: pluggy.PluginManager, tmp_path: Path,
+) -> None:
+    """A console's login (the site's) and fault acknowledgement (a lane's) are committed to the outbox,
+    numbered like every record of their lane, and match the schema; what is not a code never leaves."""
+    site = Site(load_profile(write(tmp_path), pm), pm)
+    fault_id = new_id()
+    events = [OfficerEvent(Stamp(site.id, ""), "login", "officer.7"),
+              OfficerEvent(Stamp(site.id, ""), "login_failed", None),
+              OfficerEvent(Stamp(site.id, "bl1-egate-1"), "fault_acknowledged", "officer.7", "seen", fault_id)]
+    for event in events:
+        assert await site.report_officer_event(event) is None
+    await site.run(duration=1.5)
+    lines = [json.loads(line) for line in (tmp_path / "ioc.jsonl").read_text().splitlines()]
+    officer = [line for line in lines if line["topic"].endswith("/officer")]
+    check = validator("officer")
+    for line in officer:
+        check.validate(line["record"])
+    assert [(line["topic"].split("/")[-2], r["kind"], r["officer"], r["ref"], r["seq"])
+            for line in officer for r in [line["record"]]] == [
+        ("_site", "login", "officer.7", None, 1), ("_site", "login_failed", None, None, 2),
+        ("bl1-egate-1", "fault_acknowledged", "officer.7", fault_id, 1)]
+    with pytest.raises(jsonschema.ValidationError):
+        check.validate({**officer[0]["record"], "officer": "Nguyen Van A"})

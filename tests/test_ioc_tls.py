@@ -4,57 +4,23 @@ Mosquitto that requires both; a wrong password never connects and nothing is mar
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gate_ioc.config import IocSection
 from gate_ioc.reporter import make_transport
 from gate_ioc.testing import Broker
 from gatecore.outbox import Outbox
 
-
-def _issue(name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
-           ca: bool = False) -> x509.Certificate:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    issuer_name, signer = issuer or (subject, key)
-    now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-               .not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-    return builder.sign(signer, hashes.SHA256())
-
-
-def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> tuple[str, str]:
-    path.with_suffix(".pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    path.with_suffix(".key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                          serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
-    path.with_suffix(".key").chmod(0o644)
-    return str(path.with_suffix(".pem")), str(path.with_suffix(".key"))
+from .tls_kit import make_pki
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, str]:
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _issue("gatecore test CA", ca_key, None, ca=True)
-    files = {"ca": _write(tmp_path / "ca", ca, ca_key)[0]}
-    for name in ("server", "client"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        files[name], files[name + "_key"] = _write(tmp_path / name, _issue(name, key, (ca.subject, ca_key)), key)
-    return files
+    return make_pki(tmp_path)
 
 
 @pytest.fixture

@@ -76,3 +76,29 @@ async def test_traffic_drives_through_on_pass_and_leaves_on_refusal_without_stal
     opens = [c for c in lane.barrier.commands if c[1] == "open"]  # type: ignore[attr-defined]
     passes = outcomes.count(Outcome.PASS)  # opened on each PASS (the last may be cut by the stop), never otherwise
     assert passes - 1 <= len(opens) <= passes
+
+
+async def test_a_referred_arrival_waits_for_the_officer_and_drives_through_on_their_pass_only(
+    tmp_path: Path,
+) -> None:
+    """While the lane waits for an officer the simulated traveller waits too: the officer's PASS lets it
+    through (the barrier opens once, for that crossing), their DENY sends the next one away."""
+    traffic = "traffic = true\narrivals_per_min = 600\ndwell_ms = 5\nofficer_ms = 20"
+    evidence = ('kind = "sim.evidence"\n  latency_ms = [0.0, 0.0]\n'
+                "  pass_weight = 0.0\n  deny_weight = 0.0\n  refer_weight = 1.0")
+    text = SITE.replace("traffic = false", traffic) + lane_toml().replace('kind = "scripted"', evidence).replace(
+        "refer_hold_ms = 0", "refer_hold_ms = 0\n  officer_timeout_ms = 10000").replace(
+        "clear_timeout_ms = 600", "clear_timeout_ms = 5000")
+    site, rec = make_site(text, tmp_path)
+    lane = site.lanes["l1"]
+    async with running(site):
+        for n, outcome in enumerate((Outcome.PASS, Outcome.DENY)):
+            await wait_for(lambda n=n: lane.referral is not None and lane.crossings == n, timeout=10)
+            referral = lane.referral
+            assert referral is not None
+            assert site.resolve("l1", referral.txn_id, outcome, "officer.7", "checked") is None
+            await wait_for(lambda n=n: lane.crossings == n + 1, timeout=10)  # through, or away
+    opens = [c for c in lane.barrier.commands if c[1] == "open"]  # type: ignore[attr-defined]
+    officers = [(d.outcome, d.officer) for d in rec.decisions if d.officer]
+    assert officers == [(Outcome.PASS, "officer.7"), (Outcome.DENY, "officer.7")]
+    assert len(opens) == 1 and not rec.faults

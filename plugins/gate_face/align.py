@@ -12,6 +12,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from gate_face.quality import Quality, assess
+
 Array = np.ndarray[Any, Any]
 
 REFERENCE_112 = np.array(
@@ -53,3 +55,17 @@ def align(image: Array, landmarks: Array, size: int = 112) -> Array:
     out: Array = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT)
     return out
+
+
+class ArcFaceGeometry:
+    """The crop and quality of the opencv and insightface families: five ArcFace-order landmarks,
+    similarity-aligned to the reference points at the embedder's size."""
+
+    def __init__(self, size: int = 112) -> None:
+        self.size = size
+
+    def crop(self, image: Array, landmarks: Array) -> Array:
+        return align(image, landmarks, self.size)
+
+    def quality(self, landmarks: Array, crop: Array) -> Quality:
+        return assess(landmarks, crop)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from gate_face import modelcmds
 from gate_face.calibrate import calibrate, pair_scores
 from gate_face.config import FaceConfig
 from gate_face.enroll import enroll_embeddings, enroll_images, image_sources
@@ -18,7 +19,7 @@ from gate_face.store import GalleryFileError, GalleryStore
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    face = subparsers.add_parser("face", help="face galleries: enroll, calibrate, info")
+    face = subparsers.add_parser("face", help="face galleries and models: enroll, calibrate, info, models, compare")
     sub = face.add_subparsers(dest="face_command", required=True)
     enroll = sub.add_parser("enroll", help="add identities to a gallery")
     enroll.add_argument("gallery")
@@ -39,6 +40,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     info = sub.add_parser("info", help="list galleries, sizes and thresholds")
     _common(info)
     info.set_defaults(func=cmd_info)
+    modelcmds.add_commands(sub)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

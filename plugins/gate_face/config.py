@@ -30,10 +30,17 @@ class GalleryPolicy(ConfigModel):
 class FaceConfig(ConfigModel):
     """Face verification (1:1 against the identity a pass claims) and 1:N search."""
 
-    family: Literal["opencv", "insightface"] = Field(
-        "opencv", description="opencv: YuNet + SFace; insightface: SCRFD + ArcFace")
+    family: Literal["opencv", "insightface", "dlib"] = Field(
+        "opencv", description="opencv: YuNet + SFace; insightface: SCRFD + ArcFace; dlib: MMOD + 5-point "
+                              "shape predictor + ResNet (gatecore face models install)")
     detector: ModelFile
     embedder: ModelFile
+    landmarks: ModelFile | None = Field(None, description="dlib: the 5-point shape predictor (.npz)")
+    face_px: tuple[float, float] = Field(
+        (100.0, 300.0), description="dlib: smallest and largest face (detector box side, pixels) the lane "
+                                    "camera sees; picks the detector's pyramid levels")
+    pyramid_step: int = Field(2, ge=1, le=4, description="dlib: use every n-th level of the detector's "
+                                                         "pyramid (1: every level, as dlib does; 2: half the cost)")
     detector_input: tuple[int, int] = Field((640, 640), description="SCRFD input width, height")
     embedder_mean: float = Field(127.5, description="ArcFace: pixel value subtracted")
     embedder_std: float = Field(127.5, gt=0, description="ArcFace: divisor after the mean")
@@ -66,6 +73,15 @@ class FaceConfig(ConfigModel):
         return [g for g in (self.verify_gallery, self.watchlist, self.residents) if g]
 
     @model_validator(mode="after")
+    def _family_models(self) -> FaceConfig:
+        if self.family == "dlib" and self.landmarks is None:
+            raise ValueError("family dlib needs landmarks = { path = ..., sha256 = ... } (the shape predictor "
+                             "that gatecore face models install writes)")
+        if not 0 < self.face_px[0] <= self.face_px[1]:
+            raise ValueError("face_px must be [smallest, largest] with 0 < smallest <= largest")
+        return self
+
+    @model_validator(mode="after")
     def _shared_galleries_exist(self) -> FaceConfig:
         unknown = [g for g in self.share_galleries if g not in self.gallery_names()]
         if unknown:
@@ -82,7 +98,7 @@ class FaceEvidence(EvidenceConfig):
 
     reports: ClassVar[Reports] = Reports(
         REASONS, verdict=Codes(*REASONS), frames=NUMBER, faces=NUMBER,
-        timings_ms=Group(detect=NUMBER, align=NUMBER, embed=NUMBER, match=NUMBER),
+        timings_ms=Group(detect=NUMBER, landmarks=NUMBER, align=NUMBER, embed=NUMBER, match=NUMBER),
         quality=Group(eye_px=NUMBER, sharpness=NUMBER, yaw=NUMBER, roll=NUMBER),
         verify_score=NUMBER, verify_threshold=NUMBER, verdict_1to1=Codes(*MATCHES),
         watchlist_score=NUMBER, watchlist_threshold=NUMBER, watchlist_hit=FLAG,

@@ -69,3 +69,27 @@ class ArcFaceEmbedder:
         blob = cv2.dnn.blobFromImage(aligned, 1.0 / self._std, (self.size, self.size),
                                      (self._mean,) * 3, swapRB=self._swap)
         return _unit(self._sess.run([self._output], {self._input: blob})[0])
+
+
+class DlibResNetEmbedder:
+    """dlib's face descriptor ResNet as ONNX (``gatecore face models install``): 150 x 150 chips cut as
+    ``dlib.get_face_chip`` does (:class:`gate_face.chips.DlibChipGeometry`), BGR as the pipeline's
+    frames are; :meth:`descriptor` gives dlib's 128 numbers as they are (its published 0.6 operating
+    point is a Euclidean distance between them), :meth:`embed` the same direction at unit length."""
+
+    dim = 128
+
+    def __init__(self, model: Path, *, threads: int = 1) -> None:
+        self._sess = session(model, threads)
+        inp = self._sess.get_inputs()[0]
+        if inp.name != "crops" or len(inp.shape) != 4 or not isinstance(inp.shape[1], int):
+            raise ModelError(f"{model} is not a face descriptor model written by gatecore face models install")
+        self.size = int(inp.shape[1])
+
+    def descriptor(self, aligned: Array) -> Array:
+        rgb = np.ascontiguousarray(aligned[None, :, :, ::-1], np.uint8)
+        out: Array = np.asarray(self._sess.run(["descriptors"], {"crops": rgb})[0], np.float32)[0]
+        return out
+
+    def embed(self, aligned: Array) -> Array:
+        return _unit(self.descriptor(aligned))

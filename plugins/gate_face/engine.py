@@ -6,16 +6,20 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import structlog
 
 from gate_face import share
+from gate_face.chips import DlibChipGeometry
 from gate_face.config import FaceConfig
 from gate_face.detectors import ScrfdDetector, YuNetDetector
-from gate_face.embedders import ArcFaceEmbedder, SFaceEmbedder
+from gate_face.embedders import ArcFaceEmbedder, DlibResNetEmbedder, SFaceEmbedder
 from gate_face.index import EmbeddingIndex, IndexError_, Mode
+from gate_face.landmarks import ShapePredictor
+from gate_face.mmod import MmodDetector, lane_levels
 from gate_face.models import ModelError, check_model
 from gate_face.pipeline import FacePipeline
 from gate_face.quality import QualityLimits
@@ -33,8 +37,10 @@ class FaceSetupError(RuntimeError):
 def check_models(cfg: FaceConfig) -> list[tuple[tuple[str, ...], str]]:
     """Problems with the model files, as (key path under the section, message)."""
     issues: list[tuple[tuple[str, ...], str]] = []
-    for key in ("detector", "embedder"):
+    for key in ("detector", "embedder", "landmarks"):
         ref = getattr(cfg, key)
+        if ref is None:
+            continue
         try:
             check_model(ref.path, ref.sha256)
         except ModelError as exc:
@@ -71,6 +77,9 @@ def check_galleries(cfg: FaceConfig) -> list[tuple[tuple[str, ...], str]]:
 def make_pipeline(c: FaceConfig) -> FacePipeline:
     """The configured family's detector and embedder behind the quality gates."""
     limits = QualityLimits(c.min_eye_distance_px, c.min_sharpness, c.max_yaw_deg, c.max_roll_deg)
+    if c.family == "dlib":
+        return dlib_pipeline(c.detector.path, c.embedder.path, c.landmarks.path if c.landmarks else None,
+                             face_px=c.face_px, step=c.pyramid_step, limits=limits, multiple=c.multiple_faces)
     if c.family == "opencv":
         return FacePipeline(YuNetDetector(c.detector.path), SFaceEmbedder(c.embedder.path),
                             limits=limits, multiple=c.multiple_faces)
@@ -78,6 +87,33 @@ def make_pipeline(c: FaceConfig) -> FacePipeline:
                         ArcFaceEmbedder(c.embedder.path, mean=c.embedder_mean, std=c.embedder_std,
                                         swap_rb=c.embedder_rgb, output=c.embedder_output),
                         limits=limits, multiple=c.multiple_faces)
+
+
+def dlib_pipeline(detector: Path, embedder: Path, landmarks: Path | None, *,
+                  face_px: tuple[float, float] | None = (100.0, 300.0), step: int = 2,
+                  limits: QualityLimits | None = None,
+                  multiple: Literal["largest", "refuse"] = "largest") -> FacePipeline:
+    """The dlib family: MMOD boxes (on the pyramid levels for faces of ``face_px``; None: every level, as
+    dlib does), the 5-point shape predictor, ``get_face_chip`` and the ResNet."""
+    if landmarks is None:
+        raise ModelError("family dlib needs a landmarks model")
+    det = MmodDetector(detector)
+    if face_px is not None:
+        det.levels = lane_levels(face_px, det.geometry.window[0], det.geometry.rate, step)
+    pipe = FacePipeline(det, DlibResNetEmbedder(embedder), limits=limits, multiple=multiple,
+                        landmarker=ShapePredictor(landmarks), geometry=DlibChipGeometry())
+    _warm_dlib(pipe)
+    return pipe
+
+
+def _warm_dlib(pipe: FacePipeline) -> None:
+    """Compile (or load from numba's cache) the family's kernels now, while the site is built, not on the
+    first crossing: each stage once, on a blank frame and a made-up face."""
+    frame = np.zeros((480, 640, 3), np.uint8)
+    pipe.detector.detect(frame)
+    if pipe.landmarker is not None:
+        landmarks = pipe.landmarker.predict(frame, (200.0, 120.0, 160.0, 160.0))
+        pipe.geometry.crop(frame, landmarks + np.arange(10, dtype=np.float64).reshape(5, 2))
 
 
 def warm_up(mode: Mode) -> None:

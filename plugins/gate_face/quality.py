@@ -66,12 +66,42 @@ def pose(landmarks: Array) -> tuple[float, float, float]:
     return yaw, roll, pitch
 
 
+#: the frontal face's nose-base drop below the eye line, over the eye distance, in dlib's 5-point
+#: template (:data:`gate_face.chips.TEMPLATE_5`)
+FRONTAL_NOSE_DROP = 0.7735
+
+
+def pose_eyes_nose(left_eye: Array, right_eye: Array, nose: Array) -> tuple[float, float, float]:
+    """(yaw degrees, roll degrees, pitch) from eye centres and the base of the nose (dlib's 5 points have
+    no mouth).  Roll and yaw as :func:`pose` (yaw from the nose's offset from the eyes' mid-point);
+    pitch is the nose's drop below the eye line against a frontal face's, 0 when frontal, negative when
+    the head bows (the nose base rises toward the eyes), positive when it tilts back."""
+    le, re_, nose = (np.asarray(q, np.float64) for q in (left_eye, right_eye, nose))
+    eye_vec = re_ - le
+    roll = math.degrees(math.atan2(eye_vec[1], eye_vec[0]))
+    dist = max(float(np.hypot(*eye_vec)), 1e-6)
+    u = eye_vec / dist                    # along the eye line
+    n = np.array([-u[1], u[0]])           # down the face
+    rel = nose - (le + re_) / 2
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, float(rel @ u) / (dist / 2)))))
+    pitch = float(rel @ n) / dist / FRONTAL_NOSE_DROP - 1.0
+    return yaw, roll, pitch
+
+
 def sharpness(aligned: Array) -> float:
     grey = cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY) if aligned.ndim == 3 else aligned
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
 def assess(landmarks: Array, aligned: Array) -> Quality:
+    """Quality of a face with the five ArcFace-order landmarks (eye centres, nose tip, mouth corners)."""
     p = np.asarray(landmarks, np.float64)
     yaw, roll, pitch = pose(p)
     return Quality(float(np.linalg.norm(p[1] - p[0])), sharpness(aligned), yaw, roll, pitch)
+
+
+def assess_eyes_nose(left_eye: Array, right_eye: Array, nose: Array, aligned: Array) -> Quality:
+    """Quality of a face known by its eye centres and nose base (dlib's 5-point model)."""
+    yaw, roll, pitch = pose_eyes_nose(left_eye, right_eye, nose)
+    return Quality(float(np.linalg.norm(np.asarray(right_eye, np.float64) - left_eye)), sharpness(aligned),
+                   yaw, roll, pitch)

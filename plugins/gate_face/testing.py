@@ -1,4 +1,5 @@
-"""Small generated models and synthetic faces, for tests and for plugin authors.
+"""Small generated models and synthetic faces, for tests and for plugin authors; and
+:func:`photo_frame`, a photograph as a gate camera would take it.
 
 The generated models have the inputs and outputs of the real families (YuNet for
 ``cv2.FaceDetectorYN``, SCRFD and ArcFace for onnxruntime, SFace for ``cv2.FaceRecognizerSF``)
@@ -14,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -152,4 +154,28 @@ def draw_face(image: Array, row: int, col: int, identity: int, *, jitter: int = 
         noise = np.random.default_rng(identity * 7919 + jitter).integers(-jitter, jitter + 1, image.shape)
         image[:] = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
     out: Array = LANDMARKS + np.array([cx, cy], np.float64)
+    return out
+
+
+def photo_frame(image: Array, face: tuple[int, int, int, int], face_px: float = 150, angle: float = 0.0,
+                shift: tuple[int, int] = (0, 0), gain: float = 1.0, blur: float = 0.0, noise: float = 0.0,
+                jpeg: int = 0, seed: int = 0, size: tuple[int, int] = (640, 480)) -> Array:
+    """A ``size`` frame of the photograph ``image`` whose face box is ``face`` (left, top, right,
+    bottom), as a gate camera might take it: the face ``face_px`` wide near the centre (moved by
+    ``shift``), turned by ``angle`` degrees, brightness times ``gain``, Gaussian blur of ``blur``
+    pixels, noise of ``noise`` grey levels, JPEG at quality ``jpeg`` (0: none)."""
+    left, top, right, bottom = face
+    scale = face_px / (right - left + 1)
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+    m[:, 2] += np.array([size[0] / 2 + shift[0] - cx, size[1] * 0.48 + shift[1] - cy])
+    frame = cv2.warpAffine(image, m, size, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32) * gain
+    if blur:
+        frame = cv2.GaussianBlur(frame, (0, 0), blur)
+    if noise:
+        frame += np.random.default_rng(seed).normal(0, noise, frame.shape).astype(np.float32)
+    out: Array = np.clip(frame, 0, 255).astype(np.uint8)
+    if jpeg:
+        out = cv2.imdecode(cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, jpeg])[1], cv2.IMREAD_COLOR)
     return out

@@ -1,7 +1,8 @@
-"""gate_ioc: report decisions, faults, lane states and heartbeats to the operations centre (IOC).
+"""gate_ioc: report decisions, faults, lane states, officers' console events and heartbeats to the
+operations centre (IOC).
 
 Every report is committed to a durable outbox before its hook returns, then delivered in order per
-lane over MQTT (QoS 1, versioned topics ``{prefix}/{site}/{lane}/{decision|fault|state|heartbeat}``,
+lane over MQTT (QoS 1, versioned topics ``{prefix}/{site}/{lane}/{decision|fault|state|officer|heartbeat}``,
 retained online/offline status with a last will) or, with no broker, appended to a JSONL file.
 With ``share`` configured, shared state (face galleries, watchlists) travels between controllers over
 the broker, signed with Ed25519 (``share.py``).
@@ -16,6 +17,7 @@ from gatecore.api import (
     Decision,
     Fault,
     LaneStateChange,
+    OfficerEvent,
     SharedState,
     SiteView,
     StashKey,
@@ -62,7 +64,7 @@ async def gatecore_site_stop(site: SiteView) -> None:
         await reporter.stop()
 
 
-async def _report(site: SiteView, record: Decision | Fault | LaneStateChange) -> None:
+async def _report(site: SiteView, record: Decision | Fault | LaneStateChange | OfficerEvent) -> None:
     reporter = _reporter(site)
     if reporter is not None:
         await reporter.report(record)
@@ -81,6 +83,12 @@ async def gatecore_report_fault(site: SiteView, fault: Fault) -> None:
 @hookimpl
 async def gatecore_report_lane_state(site: SiteView, change: LaneStateChange) -> None:
     await _report(site, change)
+
+
+@hookimpl
+async def gatecore_report_officer_event(site: SiteView, event: OfficerEvent) -> None:
+    """A console's login, failed login, lock-out, fault acknowledgement...: on ``.../{lane}/officer``."""
+    await _report(site, event)
 
 
 @hookimpl

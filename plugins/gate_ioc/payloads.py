@@ -15,13 +15,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gatecore.api import Decision, Fault, LaneState, LaneStateChange, new_id
+from gatecore.api import Decision, Fault, LaneState, LaneStateChange, OfficerEvent, new_id
 
 VERSION = 1
-KINDS = ("decision", "fault", "state", "heartbeat", "status", "batch", "ack")
+KINDS = ("decision", "fault", "state", "officer", "heartbeat", "status", "batch", "ack")
 #: the kinds the outbox numbers per lane (``seq``, ``stream``) and the IOC acknowledges; heartbeats are
 #: telemetry that the outbox may drop, so they carry no number (a dropped one would be a gap for ever)
-SEQUENCED = ("decision", "fault", "state")
+SEQUENCED = ("decision", "fault", "state", "officer")
+#: the lane of an officer event about the whole site (a login): no lane id can be it (they start with a
+#: letter or a digit), so its numbering and topic (``{prefix}/{site}/_site/officer``) are its own
+SITE_LANE = "_site"
 #: outbox kinds of shared state; their outbox lane is ``shared:NAME`` (one name's updates stay in order)
 SHARED_KINDS = ("shared.snapshot", "shared.delta")
 SHARED_LANE = "shared:"
@@ -106,6 +109,7 @@ def decision(d: Decision, salt: bytes | None) -> dict[str, Any]:
         "evidence": evidence,
         "missing": rec["missing"],
         "latency_ms": rec["latency_ms"],
+        **({"officer": rec["officer"]} if rec["officer"] else {}),
     }
 
 
@@ -117,7 +121,20 @@ def fault(f: Fault) -> dict[str, Any]:
 
 def state(change: LaneStateChange) -> dict[str, Any]:
     rec = change.to_record()
-    return {"schema": schema("state"), **_stamp(rec), "old": rec["old"], "new": rec["new"], "reason": rec["reason"]}
+    return {"schema": schema("state"), **_stamp(rec), "old": rec["old"], "new": rec["new"], "reason": rec["reason"],
+            **({"officer": rec["officer"]} if rec["officer"] else {})}
+
+
+def officer(event: OfficerEvent) -> dict[str, Any]:
+    """What an officers' console did of its own (a login, a fault acknowledged); the site's, under
+    :data:`SITE_LANE`, when it is about no lane."""
+    rec = event.to_record()
+    return {"schema": schema("officer"), **_stamp(rec), "lane": officer_lane(event), "kind": rec["kind"],
+            "officer": rec["officer"], "reason": rec["reason"], "ref": rec["ref"]}
+
+
+def officer_lane(event: OfficerEvent) -> str:
+    return event.stamp.lane_id or SITE_LANE
 
 
 def heartbeat(site: str, lane: str, lane_state: LaneState, t_wall: float, uptime_s: float,

@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gatecore.api import Decision, Fault, LaneStateChange, Outbox, SharedState, SiteView, Transport, error_text
+from gatecore.api import (
+    Decision,
+    Fault,
+    LaneStateChange,
+    OfficerEvent,
+    Outbox,
+    SharedState,
+    SiteView,
+    Transport,
+    error_text,
+)
 
 from . import payloads
 from .config import IocSection
@@ -86,16 +96,19 @@ class Reporter:
             self._opening = asyncio.ensure_future(self.outbox.open())
         await asyncio.shield(self._opening)
 
-    async def report(self, record: Decision | Fault | LaneStateChange) -> None:
+    async def report(self, record: Decision | Fault | LaneStateChange | OfficerEvent) -> None:
         """Commit one record to the outbox; returns once it is on disk."""
         await self.open()
+        lane = record.stamp.lane_id
         if isinstance(record, Decision):
             kind, payload = "decision", payloads.decision(record, self.salt)
         elif isinstance(record, Fault):
             kind, payload = "fault", payloads.fault(record)
+        elif isinstance(record, OfficerEvent):
+            kind, payload, lane = "officer", payloads.officer(record), payloads.officer_lane(record)
         else:
             kind, payload = "state", payloads.state(record)
-        await self.outbox.put(record.stamp.lane_id, kind, payloads.encode(payload), id=record.stamp.id)
+        await self.outbox.put(lane, kind, payloads.encode(payload), id=record.stamp.id)
 
     async def share(self, update: SharedState) -> None:
         """Sign ``update`` and commit it to the outbox (delivered in order per name)."""

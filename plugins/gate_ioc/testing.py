@@ -43,7 +43,11 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Broker:
     """A Mosquitto process; ``kill()`` is SIGKILL, ``start()`` brings it back on the same port and state."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = "", durable_sessions: bool = True) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra: str = "", durable_sessions: bool = True,
+                 in_order: bool = False) -> None:
+        """``in_order``: one message in flight to each subscriber (``max_inflight_messages 1``), which is
+        how Mosquitto guarantees in-order delivery; without it, messages restored from the broker's store
+        after a restart can reach a subscriber after newer ones."""
         if shutil.which("mosquitto") is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto'; `make system-deps`)")
         self.dir = workdir
@@ -54,7 +58,7 @@ class Broker:
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", extra]
         if durable_sessions:
             lines += ["persistence true", f"persistence_location {self.dir}/", "autosave_interval 1",
-                      "max_queued_messages 0", "max_inflight_messages 0"]
+                      "max_queued_messages 0", f"max_inflight_messages {1 if in_order else 0}"]
         if os.geteuid() == 0:
             lines.append("user root")
         self.conf.write_text("\n".join(lines) + "\n")

@@ -102,7 +102,7 @@ def gatecore_site_start(site: SiteView) -> None:
     world = site.stash[WORLD]
     for lane_id, lane in site.lanes.items():
         traffic = Traffic(world.lane(lane_id), lane.config.trigger, lane.config.exit, lane.config.barrier, cfg,
-                          random.Random(f"{cfg.seed}/{lane_id}"))
+                          random.Random(f"{cfg.seed}/{lane_id}"), lane)
         if cfg.traffic and traffic.ready():
             site.spawn(traffic.run(), f"sim/{lane_id}/traffic")
     if cfg.faults:

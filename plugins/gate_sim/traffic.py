@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import structlog
 
-from gatecore.api import BarrierPosition
+from gatecore.api import BarrierPosition, LaneState, LaneView
 
 from .config import SimSection
 from .devices import SimBarrier, SimDisplay, SimFaults, SimPresence, SimReader
@@ -28,22 +28,24 @@ class Traffic:
     Each arrival steps up once the display no longer shows the previous refusal, shows its pass or
     occupies the entry loop, and then either drives through when the barrier opens (entry loop, exit
     loop, each for ``dwell_ms``) or leaves after ``officer_ms`` when the lane refers or denies it (or
-    nothing happens for ``PATIENCE_S``). The next one waits until the barrier is closed again.
+    nothing happens for ``PATIENCE_S``). While the lane waits for an officer (state ``referred``) the
+    arrival waits too: through when the officer lets it (the barrier opens), away ``officer_ms`` after
+    the officer says no or the lane stops waiting. The next one waits until the barrier is closed again.
 
     The agent is a state machine driven by timers and by the lane world's change notices, so a crossing
     costs a few callbacks, not a task waking up at every step.
     """
 
     def __init__(self, world: LaneWorld, trigger: str, exit_role: str | None, barrier: str,
-                 cfg: SimSection, rng: random.Random) -> None:
-        self.world, self.cfg, self.rng = world, cfg, rng
+                 cfg: SimSection, rng: random.Random, lane: LaneView | None = None) -> None:
+        self.world, self.cfg, self.rng, self.lane = world, cfg, rng, lane
         self.trigger = world.devices.get(trigger)
         self.exit = world.devices.get(exit_role) if exit_role else None
         self.barrier = world.devices.get(barrier)
         self.display = next((d for d in world.devices.values() if isinstance(d, SimDisplay)), None)
         self.arrived = 0
         self.queue: deque[int] = deque()
-        self.state = "idle"  # idle | blocked | waiting | driving | leaving | clearing
+        self.state = "idle"  # idle | blocked | waiting | referred | driving | leaving | clearing
         self._since = 0  # the display's message count when the current arrival stepped up
         self._timer: asyncio.TimerHandle | None = None
         self._arrival: asyncio.TimerHandle | None = None
@@ -109,10 +111,30 @@ class Traffic:
             if self._open():
                 self._drive_in()
             elif self.display is not None and self.display.version > self._since and self._refusing():
-                self.state = "leaving"
-                self._after(self.cfg.officer_ms / 1000, self._leave)
+                if self._referred():
+                    self._wait_for_officer()
+                else:
+                    self._leave_later()
+        elif self.state == "referred":
+            if self._open():
+                self._drive_in()
+            elif not self._referred() and self._refusing():  # the officer said no, or nobody answered in time
+                self._leave_later()
         elif self.state == "clearing":
             self._check_clear()
+
+    def _referred(self) -> bool:
+        return self.lane is not None and self.lane.state is LaneState.REFERRED
+
+    def _wait_for_officer(self) -> None:
+        """Wait as long as the lane waits for an officer (and a little longer, should nothing happen)."""
+        self.state = "referred"
+        assert self.lane is not None
+        self._after(self.lane.config.policy.officer_timeout_ms / 1000 + PATIENCE_S, self._give_up)
+
+    def _leave_later(self) -> None:
+        self.state = "leaving"
+        self._after(self.cfg.officer_ms / 1000, self._leave)
 
     def _open(self) -> bool:
         return isinstance(self.barrier, SimBarrier) and self.barrier.position is BarrierPosition.OPEN
@@ -122,8 +144,7 @@ class Traffic:
         if self._open():
             self._drive_in()
         else:
-            self.state = "leaving"
-            self._after(self.cfg.officer_ms / 1000, self._leave)
+            self._leave_later()
 
     def _drive_in(self) -> None:
         self.state = "driving"

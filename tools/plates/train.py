@@ -2,10 +2,11 @@
 
     .venv/bin/pip install -e '.[train]'
     .venv/bin/python -m tools.plates.train            # the shipped model (about an hour on one core)
-    .venv/bin/python -m tools.plates.train --shards 4 --epochs 1 --out /tmp/recog   # a quick look
+    .venv/bin/python -m tools.plates.train --data default:0:4 --epochs 1 --out /tmp/recog   # a quick look
 
-Data: ``--shards`` x 2000 degraded crops from ``--seed`` (`tools.plates.dataset`, cached under ``--cache``),
-validation on 2000 crops from ``--seed + 1``. One thread (``torch.set_num_threads(1)``), everything seeded.
+Data: ``--data MIX:FIRST:COUNT``... shards of 2000 degraded crops from ``--seed`` (`tools.plates.dataset`,
+cached under ``--cache``), validation on 2000 crops from ``--seed + 1``. One thread
+(``torch.set_num_threads(1)``), everything seeded.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from gate_plate.recognise import DEFAULT_FOLDER, standardise
-from tools.plates.dataset import GROUP_NAMES, GROUP_WEIGHTS, Batch, cached, encode, make
+from tools.plates.dataset import GROUP_NAMES, MIXES, Batch, cached, encode, make
 from tools.plates.degrade import PIPELINE
 from tools.plates.model import Recogniser
 from tools.plates.texts import ALPHABET
@@ -67,17 +68,56 @@ def evaluate(model: Recogniser, data: Batch, batch: int = 256) -> dict[str, floa
     return scores
 
 
+def warm_start(model: Recogniser, onnx_path: Path) -> None:
+    """Start from an exported model: named weights by name; each convolution with its batch norm folded in
+    (as the export writes it) becomes the convolution plus a batch norm that passes it through."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    state = model.state_dict()
+    for name, value in weights.items():
+        if name in state:
+            state[name] = value
+    folded = [weights[k] for k in sorted((k for k in weights if k.startswith("onnx::Conv_")),
+                                          key=lambda k: int(k.rsplit("_", 1)[1]))]
+    pairs = [m for m in model.modules() if isinstance(m, nn.Sequential) and len(m) == 3
+             and isinstance(m[0], nn.Conv1d | nn.Conv2d)]
+    if len(folded) != 2 * len(pairs):
+        raise ValueError(f"{onnx_path} does not match this network ({len(folded)} folded tensors)")
+    for block, weight, bias in zip(pairs, folded[0::2], folded[1::2], strict=True):
+        prefix = next(k for k, m in model.named_modules() if m is block)
+        state[f"{prefix}.0.weight"] = weight
+        state[f"{prefix}.1.weight"] = torch.ones_like(bias)
+        state[f"{prefix}.1.bias"] = bias
+        state[f"{prefix}.1.running_mean"] = torch.zeros_like(bias)
+        state[f"{prefix}.1.running_var"] = torch.ones_like(bias) - 1e-5
+    model.load_state_dict(state)
+
+
+def _load(args: argparse.Namespace) -> Batch:
+    parts = []
+    for spec in args.data:
+        mix, first, count = spec.split(":")
+        parts.append(cached(args.cache, args.seed, range(int(first), int(first) + int(count)), HEIGHT, WIDTH, mix))
+    return Batch(np.concatenate([p.images for p in parts]), [t for p in parts for t in p.texts],
+                 np.concatenate([p.groups for p in parts]))
+
+
 def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float]:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     t0 = time.monotonic()
-    data = cached(args.cache, args.seed, args.shards, HEIGHT, WIDTH)
+    data = _load(args)
     val = make(args.seed + 1, 0, args.val, HEIGHT, WIDTH, uniform=True)
     print(f"data: {len(data.texts)} crops in {time.monotonic() - t0:.0f} s", flush=True)
     model = Recogniser(len(ALPHABET) + 1, len(GROUP_NAMES), BANDS)
+    if args.init is not None:
+        warm_start(model, args.init)
     steps = args.epochs * (len(data.texts) // args.batch)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
     ctc, ce = nn.CTCLoss(blank=0, zero_infinity=True), nn.CrossEntropyLoss()
     order_rng = np.random.default_rng(args.seed)
     step = 0
@@ -97,9 +137,12 @@ def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float
             opt.step()
             sched.step()
             step += 1
-            if step % 50 == 0:
+            if step % 100 == 0:
                 print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} "
                       f"{time.monotonic() - t0:.0f} s", flush=True)
+            if step % 500 == 0:
+                quick = evaluate(model, Batch(val.images[:300], val.texts[:300], val.groups[:300]))
+                print(f"step {step} val[:300] {quick['all']:.3f}", flush=True)
         scores = evaluate(model, val)
         print(f"epoch {epoch} val " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
     return model, scores, time.monotonic() - t0
@@ -155,9 +198,11 @@ def write_recipe(out: Path, args: argparse.Namespace, argv: list[str], scores: d
         "batch": args.batch,
         "lr": args.lr,
         "data": {"generator": "tools.plates.dataset.make (texts -> render -> crops -> degrade)",
-                 "train": f"seed {args.seed}, shards 0..{args.shards - 1} of 2000 crops",
+                 "train": f"seed {args.seed}, shards of 2000 crops (mix:first:count): {' '.join(args.data)}",
+                 "mixes": MIXES,
+                 "init": str(args.init) if args.init else None,
+                 "init_sha256": hashlib.sha256(args.init.read_bytes()).hexdigest() if args.init else None,
                  "validation": f"seed {args.seed + 1}, {args.val} crops, groups uniform",
-                 "group_weights": GROUP_WEIGHTS,
                  "degradations": [f"{p:.2f} {step.__name__.lstrip('_')}" for p, step in PIPELINE]},
         "torch": torch.__version__,
         "threads": 1,
@@ -172,13 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--shards", type=int, default=50, help="training shards of 2000 crops")
+    parser.add_argument("--data", nargs="+", default=["default:0:40"],
+                        help="training shards of 2000 crops, as MIX:FIRST:COUNT (mixes: tools.plates.dataset.MIXES)")
     parser.add_argument("--val", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--cache", type=Path, default=Path("var/plates-recog"))
     parser.add_argument("--out", type=Path, default=DEFAULT_FOLDER)
+    parser.add_argument("--init", type=Path, default=None, help="a model.onnx to start from (fine-tuning)")
     args = parser.parse_args(argv)
     model, scores, seconds = train(args)
     export(model, args.out)
