@@ -168,6 +168,12 @@ def _padded(img: Image, pad: int) -> tuple[Floats, int, int]:
 NSR = 0.003  # weight of the smoothness term (measured best of 0.001-0.1 on the tuning seed's motion crops)
 
 
+def nsr_for(noise: float) -> float:
+    """The smoothness weight for a frame with sensor noise ``noise`` (sigma, grey levels): NSR up to sigma
+    2.5, then growing with the noise power (0.03 at sigma 8, best on the tuning seed's combined crops)."""
+    return float(min(NSR * max(1.0, (noise / 2.5) ** 2), 0.1))
+
+
 def wiener(img: Image, blur: Blur, nsr: float = NSR) -> Image:
     """Regularised Wiener deconvolution of ``img`` by ``blur`` (mirrored borders): the estimate that minimises
     the residual plus ``nsr`` times its Laplacian's energy, so that noise is not sharpened into edges where
@@ -258,10 +264,17 @@ def _smear_axis(img: Image) -> tuple[float, float]:
     return float((0.5 * np.arctan2(2 * jxy, jxx - jyy) + np.pi / 2) % np.pi), coherence
 
 
-def _dip(centred: Floats, band: Floats, lags: npt.NDArray[np.float64], rows: npt.NDArray[np.bool_]) -> Blur:
-    """The smear at the deepest value of ``band`` among the angle ``rows``, refined on the cepstrum."""
+def _dip(centred: Floats, band: Floats, lags: npt.NDArray[np.float64], rows: npt.NDArray[np.bool_],
+         level: float) -> Blur:
+    """The smear at the deepest value of ``band`` among the angle ``rows``, refined on the cepstrum.  A
+    smear of length L also dips at 2L, 3L...: a dip with one at least half as deep (below ``level``) at half
+    its distance is the second of them."""
     masked = np.where(rows[:, None], band, np.inf)
-    i, j = np.unravel_index(int(np.argmin(masked)), band.shape)
+    i, j = (int(k) for k in np.unravel_index(int(np.argmin(masked)), band.shape))
+    half = int(np.argmin(np.abs(lags - lags[j] / 2)))
+    around = np.take(band[:, half], range(i - 2, i + 3), mode="wrap")  # within 6 degrees
+    if lags[j] / 2 >= MIN_LENGTH and float(around.min()) - level <= 0.5 * (band[i, j] - level):
+        i, j = (i + int(np.argmin(around)) - 2) % len(ANGLES), half
     angle, length = _refine(centred, float(ANGLES[i]), float(lags[j]))
     return Blur("motion", length, angle)
 
@@ -278,13 +291,13 @@ class Reading:
 def estimate(img: Image, coherent: float = 0.3, round_below: float = 0.42, bar_likeness: float = 0.45) -> Reading:
     """Blur readings of the crop's cepstrum, the likelier first.
 
-    The structure tensor's quiet axis (when the gradients share a direction, ``coherent``) is the motion of
-    a smeared matrix code, or the direction of bars.  Bars stay alike far along it (the autocorrelation 24
-    px along the axis is above ``bar_likeness``); then only a smear across them matters, read off along
-    the normal.  Otherwise the readings are the dip along the axis, then the deepest dip anywhere that a
-    right angle does not pair (a code's module grid dips on both of its axes, a smear on one).  Defocus is
-    the deepest ring: first when it is nearly as deep as the deepest dip (``round_below`` of it: a disc
-    dips at every angle, a smear at one).
+    The smear is the deepest dip of the cepstrum that a right angle does not pair (a code's module grid
+    dips on both of its axes, a smear on one).  When the gradients share a direction (``coherent``), the
+    structure tensor's quiet axis is either the bars' direction or the motion of a smeared matrix code.
+    Bars stay alike far along it (the autocorrelation 24 px along the axis is above ``bar_likeness``):
+    then the second reading is the dip across the bars (only a smear across them matters), else the dip
+    along the axis comes first.  Defocus is the deepest ring: first when it is nearly as deep as the
+    deepest dip (``round_below`` of it: a disc dips at every angle, a smear at one).
     """
     centred, auto = _spectra(img)
     polar = _polar(centred)
@@ -300,11 +313,11 @@ def estimate(img: Image, coherent: float = 0.3, round_below: float = 0.42, bar_l
     def near_angle(a: float) -> npt.NDArray[np.bool_]:
         return np.asarray(np.abs((ANGLES - a + np.pi / 2) % np.pi - np.pi / 2) <= np.radians(9.0))
 
-    everywhere = _dip(centred, unpaired, lags, np.ones(len(ANGLES), bool))
+    everywhere = _dip(centred, unpaired, lags, np.ones(len(ANGLES), bool), level)
     if bars:
-        motion = [_dip(centred, band, lags, near_angle(axis + np.pi / 2)), everywhere]
+        motion = [everywhere, _dip(centred, band, lags, near_angle(axis + np.pi / 2), level)]
     elif coherence >= coherent:
-        motion = [_dip(centred, band, lags, near_angle(axis)), everywhere]
+        motion = [_dip(centred, band, lags, near_angle(axis), level), everywhere]
     else:
         motion = [everywhere]
     ring = polar.mean(axis=0)
@@ -370,37 +383,58 @@ DEBLUR_MS_PER_KPX = 0.04
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a region's deblurring rungs work: the frame, the region's box in it (x, y, w, h), the origin of
+    the crop the reader tries (results are mapped back to it) and the smoothness weight (:func:`nsr_for`)."""
+
+    grey: Image
+    box: tuple[int, int, int, int]
+    origin: tuple[int, int]
+    nsr: float = NSR
+
+    def crop(self, grow: int = 0) -> tuple[Image, npt.NDArray[np.float64]]:
+        """The box grown by ``grow`` px each side (within the frame), and the affine to the reader's crop."""
+        x, y, w, h = self.box
+        x0, y0 = max(x - grow, 0), max(y - grow, 0)
+        x1, y1 = min(x + w + grow, self.grey.shape[1]), min(y + h + grow, self.grey.shape[0])
+        offset = np.array([[1.0, 0.0, x0 - self.origin[0]], [0.0, 1.0, y0 - self.origin[1]]])
+        return self.grey[y0:y1, x0:x1], offset
+
+
+@dataclass(frozen=True)
 class Unblur:
-    """A ladder rung that deconvolves a crop by its ``reading``-th blur estimate (0: the likelier).
+    """A ladder rung that deconvolves a region by its ``reading``-th blur estimate (0: the likelier).
 
     The reader binds it to one region (:meth:`bind`), so that the estimate is made once per region,
     when the first of its deblurring rungs runs, and not at all for a region read before that.
     """
 
     reading: int
+    margin: int = 32  # px beyond the smear's reach kept around the region: quiet zone and context (zxing-cpp
+    # binarises by local averages: a code filling a tight crop is misread; 32 px read most on the tuning seed)
 
-    def bind(self, memo: dict[str, Reading], core: tuple[Image, tuple[int, int]] | None = None) -> Step:
-        """This rung for one region; with ``core`` (a crop and its offset within the region's crop), that
-        part only is deblurred: a region widened to catch the rest of some bars holds clutter beside a
-        smeared code, which would spoil the estimate."""
+    def bind(self, memo: dict[str, Reading], source: Source) -> Step:
+        """This rung for the region ``source`` describes; it ignores the crop it is given."""
 
-        def run(crop: Image) -> tuple[Image, npt.NDArray[np.float64]] | None:
-            img, (dx, dy) = core if core is not None else (crop, (0, 0))
+        def run(_crop: Image) -> tuple[Image, npt.NDArray[np.float64]] | None:
             if "reading" not in memo:
-                memo["reading"] = estimate(img)
+                memo["reading"] = estimate(source.crop()[0])
             blurs = [b for b in memo["reading"].blurs if not b.negligible]
             if self.reading >= len(blurs):
                 return None
-            return wiener(img, blurs[self.reading]), np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+            blur = blurs[self.reading]
+            img, offset = source.crop(int(np.ceil(blur.size)) + self.margin)
+            return wiener(img, blur, source.nsr), offset
 
         def kind() -> str:
             """The formats to try on the result: bars or matrix codes (a smear makes a matrix code look like
             bars to the reader's own test, not to the estimate's)."""
             return "linear" if memo["reading"].bars else "matrix"
 
-        def cost_ms(crop: Image) -> float:
-            img = core[0] if core is not None else crop
-            return (0.0 if "reading" in memo else ESTIMATE_MS) + DEBLUR_MS_PER_KPX * img.size / 1000
+        def cost_ms(_crop: Image) -> float:
+            _, _, w, h = source.box
+            grow = 2 * (self.margin + 8)  # the smear's own reach is not known before the estimate: a typical one
+            return (0.0 if "reading" in memo else ESTIMATE_MS) + DEBLUR_MS_PER_KPX * (w + grow) * (h + grow) / 1000
 
         run.__name__ = f"unblur_{self.reading}"
         run.deblur = True  # type: ignore[attr-defined]

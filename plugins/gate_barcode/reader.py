@@ -5,23 +5,27 @@ brittle (blur, noise, skewed 1D codes, low contrast). :class:`BarcodeReader` ins
 
 1. finds candidate regions (dense gradients on a half-resolution copy; ragged or big blobs are
    split), then adds the regions of the last frame's hits;
-2. decodes each region as it is (smoothed first when the frame is noisy);
+2. decodes the strongest ``deblur_regions`` of them as they are (smoothed first when the frame is
+   noisy), and deblurs those still unread that look soft (``gate_barcode.deblur``: the smear's length
+   and direction, or the defocus disc, read off the region's cepstrum, then a regularised Wiener
+   deconvolution) before the weaker candidates are decoded as they are;
 3. for regions still unread, climbs a ladder of variants — deskewing 1D codes, squaring 2D grids,
-   sharpening (first when the frame is soft), upscaling small codes, denoising, contrast stretch,
-   adaptive binarisation, inversion — one rung for every open region per round, with the formats
-   narrowed to the region's kind (1D or 2D), until every region is read, the ladders end or the
-   CPU-time budget is spent;
+   deblurring, sharpening (first when the frame is soft), upscaling small codes, denoising, contrast
+   stretch, adaptive binarisation, inversion — one rung for every open region per round, with the
+   formats narrowed to the region's kind (1D or 2D), until every region is read, the ladders end or
+   the CPU-time budget is spent (a deblurring rung starts only if the budget left covers it);
 4. if the budget allows, ends with one half-resolution whole-frame call.
 
-Everything here is synchronous and CPU-bound: call it from an executor, never from the loop.
-Figures: ``bench/barcode.py`` and BENCHMARKS.md.
+A region read at once costs no deblurring.  :meth:`BarcodeReader.read_burst` reads several frames of
+one crossing, the sharpest first.  Everything here is synchronous and CPU-bound: call it from an
+executor, never from the loop.  Figures: ``bench/barcode.py`` and BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,9 +46,9 @@ from .backends import (
     make_backend,
     to_grey,
 )
-from .deblur import Reading, Unblur
+from .deblur import Reading, Source, Unblur, nsr_for
 from .ladder import IDENTITY, LADDER, Affine, Rung, Step, rung_denoise, rung_sharpen, scale, then
-from .regions import candidates, centre, expand, noise_level, region_kind, sharpness, widen
+from .regions import candidates, centre, expand, focus, noise_level, region_kind, sharpness, widen
 
 __all__ = ["FORMATS", "ZBAR_FORMATS", "BarcodeReader", "Code", "Deduplicator", "Hints", "ReadStats", "ReaderError",
            "ZbarBackend", "ZxingBackend", "make_backend", "to_grey"]
@@ -71,8 +75,7 @@ class _Region:
     crop: Image
     kind: str = "all"
     plan: list[Rung] = field(default_factory=list)  # the rungs still to try, in order
-    core: tuple[int, int] | None = None  # where the region was before it was widened, within crop (x, y)
-    core_crop: Image | None = None
+    core: tuple[int, int, int, int] | None = None  # the box (frame pixels) before the region was widened
     soft: bool = False  # judged blurred: deblurred before weaker candidates are read
 
     def box(self) -> tuple[int, int, int, int]:
@@ -128,10 +131,30 @@ class BarcodeReader:
         with self._lock:
             return self._read(frame)
 
+    def read_burst(self, frames: Sequence[npt.NDArray[np.generic]], limit: int | None = None,
+                   enough: Callable[[list[Code]], bool] | None = None) -> list[Code]:
+        """Every code in a burst of frames of one crossing: the sharpest frames first (:func:`focus`), at
+        most ``limit`` of them, each within the budget, until ``enough`` says the codes so far will do; a
+        code read in several frames is one code (format and payload, as first read), and each frame is
+        seeded with the regions of the codes read so far.  Bad frames raise :class:`ReaderError` before
+        any is read."""
+        with self._lock:
+            greys = [to_grey(f) for f in frames]
+            order = sorted(range(len(greys)), key=lambda i: -focus(greys[i]))[:limit]
+            found: dict[tuple[str, bytes], Code] = {}
+            for i in order:
+                for code in self._read(greys[i]):
+                    found.setdefault(code.key, code)
+                self._last_hits = [c.bbox() for c in found.values()][: self.max_regions]
+                if enough is not None and enough(list(found.values())):
+                    break
+            return list(found.values())
+
     def _read(self, frame: npt.NDArray[np.generic]) -> list[Code]:
         t0 = time.perf_counter()
         work = _Work(to_grey(frame), self.budget_ms, ReadStats())
-        noisy = noise_level(work.grey) > self.denoise_above
+        noise = noise_level(work.grey)
+        noisy = noise > self.denoise_above
         # last hits go after the candidates: in a stream they are usually candidates again (and then
         # skipped as covered); they matter when detection misses a code that has not moved
         boxes = candidates(work.grey, self.max_regions) + self._last_hits
@@ -140,11 +163,11 @@ class BarcodeReader:
         unread = self._first_reads(boxes[: self.deblur_regions], work, noisy, head=True)
         blurry = bool(unread) and sharpness(unread[0].crop) < self.blurry_below
         for region in unread:
-            region.plan = self._plan(region, blurry)
+            region.plan = self._plan(region, blurry, work.grey, noise)
         self._climb([r for r in unread if r.soft], work, deblur_only=True)
         rest = self._first_reads(boxes[self.deblur_regions:], work, noisy)
         for region in rest:
-            region.plan = self._plan(region, blurry)
+            region.plan = self._plan(region, blurry, work.grey, noise)
         work.stats.ladder_cpu_ms = (time.thread_time() - work.c0) * 1000
         self._climb((unread + rest)[: self.ladder_regions], work)
         if self.full_frame_fallback and not work.over():
@@ -163,8 +186,8 @@ class BarcodeReader:
     def _first_reads(self, boxes: list[tuple[int, int, int, int]], work: _Work, noisy: bool,
                      head: bool = False) -> list[_Region]:
         """Decode each box's region as it is (1D ones widened across their bars when that fails); the regions
-        still unread, and every region left once the budget is spent.  ``head`` regions are judged soft or
-        not first; a soft one is not widened (its bars are smeared, not cut: it goes to the deblurring)."""
+        still unread, and every region left once the budget is spent.  ``head`` regions are also judged
+        soft or not (soft ones are deblurred before weaker candidates are read)."""
         grey, unread = work.grey, []
         for box in boxes:
             x, y, w, h = expand(box, grey.shape)
@@ -185,11 +208,9 @@ class BarcodeReader:
             if region.kind == "linear" and w * abs(np.cos(angle)) + h * abs(np.sin(angle)) < self.min_bars_px:
                 continue  # too short across its bars for any 1D code: an edge or a line, not a code
             region.soft = head and sharpness(centre(region.crop, self.soft_window)) < self.soft_below
-            if region.kind == "linear" and not region.soft:  # the blob may hold only part of the bars: widen
+            if region.kind == "linear":  # the blob may hold only part of the bars: widen across them
                 x, y, w, h = widen((x, y, w, h), angle, grey.shape)
-                narrow = region
-                region = _Region(x, y, grey[y:y + h, x:x + w], "linear", core=(narrow.x - x, narrow.y - y),
-                                 core_crop=narrow.crop)
+                region = _Region(x, y, grey[y:y + h, x:x + w], "linear", core=region.box())
                 if self._try(region, region.crop, IDENTITY, work, Hints(False, False, True, "linear")):
                     continue
             unread.append(region)
@@ -227,12 +248,13 @@ class BarcodeReader:
                     still.pop()
             regions = still
 
-    def _plan(self, region: _Region, blurry: bool) -> list[Rung]:
+    def _plan(self, region: _Region, blurry: bool, grey: Image, noise: float = 0.0) -> list[Rung]:
         """This region's ladder: the rungs for its kind, sharpening first when the frame is soft; the
-        deblurring rungs share one blur estimate, made when the first of them runs."""
+        deblurring rungs share one blur estimate, made when the first of them runs, on the region as
+        detected (not widened: a widened region holds clutter beside a smeared code)."""
         memo: dict[str, Reading] = {}
-        core = (region.core_crop, region.core) if region.core_crop is not None and region.core else None
-        plan = [r.bind(memo, core) if isinstance(r, Unblur) else r for r in self.ladder
+        source = Source(grey, region.core or region.box(), (region.x, region.y), nsr_for(noise))
+        plan = [r.bind(memo, source) if isinstance(r, Unblur) else r for r in self.ladder
                 if getattr(r, "only", region.kind) == region.kind]
         if rung_sharpen in plan and blurry:
             plan.remove(rung_sharpen)

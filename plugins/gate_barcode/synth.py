@@ -250,51 +250,70 @@ def degrade(frame: Grey, cls: str, rng: np.random.Generator, exposure_ms: float 
 
 
 def make_frame(rng: np.random.Generator, cls: str = "clean", n_codes: int | None = None,
-               mix: dict[str, float] | None = None, height: int = 1080,
-               width: int = 1920) -> tuple[Grey, list[Placed]]:
-    """One frame of class ``cls`` with 1-3 codes in distinct cells of a 3x2 grid."""
+               mix: dict[str, float] | None = None, height: int = 1080, width: int = 1920,
+               shot: np.random.Generator | None = None) -> tuple[Grey, list[Placed]]:
+    """One frame of class ``cls`` with 1-3 codes in distinct cells of a 3x2 grid.
+
+    ``shot`` (default: ``rng``) draws what changes from one exposure to the next: the exposure, each
+    code's motion, the frame-wide degradation and noise.  Frames made from equal ``rng`` states with
+    different shots are a burst of one crossing (:func:`make_burst`).
+    """
     if cls not in CLASSES:
         raise ValueError(f"unknown class {cls!r}; expected one of {CLASSES}")
+    shot = shot if shot is not None else rng
     mix = mix or DEFAULT_MIX
     names, weights = list(mix), np.array(list(mix.values()), float)
     frame = scene(rng, height, width)
     n = n_codes if n_codes is not None else int(rng.integers(1, 4))
     cells = rng.permutation(6)[:n]
-    cw, ch = width / 3, height / 2
     moving = cls in ("motion", "combined")
-    exposure, row_ms = frame_exposure(rng, 16.0 if cls == "motion" else 10.0) if moving else (8.0, 0.0)
+    exposure, row_ms = frame_exposure(shot, 16.0 if cls == "motion" else 10.0) if moving else (8.0, 0.0)
     placed = []
     for cell in cells:
         fmt = str(rng.choice(names, p=weights / weights.sum()))
-        module = rng.uniform(1.8, 4.5)
-        for _ in range(50):  # draw payloads (and shrink modules) until the code fits its cell
-            text = random_payload(fmt, rng)
-            code = render(text, fmt, scale=4)
-            w, h = code.shape[1] / 4 * module, code.shape[0] / 4 * module
-            if max(w, h) <= 0.8 * min(cw, ch):
-                break
-            module = max(1.8, module * 0.8)
-        else:
-            raise RuntimeError(f"no {fmt} payload fits a {cw:.0f}x{ch:.0f} cell")
-        angle = rng.uniform(-8, 8)
-        tilt = 0.02
-        if cls in ("rotation",):
-            angle = rng.uniform(15, 75) * rng.choice([-1, 1])
-        elif cls == "combined":
-            angle = rng.uniform(-30, 30)
-        if cls == "perspective":
-            tilt = rng.uniform(0.08, 0.16)
-        elif cls == "combined":
-            tilt = rng.uniform(0.04, 0.08)
-        half = max(w, h) / 2 * 1.1
-        cx = (cell % 3) * cw + cw / 2 + rng.uniform(-1, 1) * max(0.0, cw / 2 - half)
-        cy = (cell // 3) * ch + ch / 2 + rng.uniform(-1, 1) * max(0.0, ch / 2 - half)
-        quad = _quad(w, h, cx, cy, angle, tilt, rng)
+        text, code, quad = _place(fmt, int(cell), cls, rng, width / 3, height / 2)
         dark, light = int(rng.integers(0, 40)), int(rng.integers(200, 256))
-        motion = random_motion(rng, exposure, row_ms, 2.0 if cls == "motion" else 0.8) if moving else None
+        motion = random_motion(shot, exposure, row_ms, 2.0 if cls == "motion" else 0.8) if moving else None
         paste(frame, code, quad, dark, light, motion)
         placed.append(Placed(fmt, text, tuple((float(x), float(y)) for x, y in quad), motion))
-    return degrade(frame, cls, rng, exposure), placed
+    return degrade(frame, cls, shot, exposure), placed
+
+
+def _place(fmt: str, cell: int, cls: str, rng: np.random.Generator, cw: float,
+           ch: float) -> tuple[str, Grey, npt.NDArray[np.float32]]:
+    """A payload for ``fmt``, its rendering and where its corners go in grid ``cell`` (cells ``cw`` x ``ch``)."""
+    module = rng.uniform(1.8, 4.5)
+    for _ in range(50):  # draw payloads (and shrink modules) until the code fits its cell
+        text = random_payload(fmt, rng)
+        code = render(text, fmt, scale=4)
+        w, h = code.shape[1] / 4 * module, code.shape[0] / 4 * module
+        if max(w, h) <= 0.8 * min(cw, ch):
+            break
+        module = max(1.8, module * 0.8)
+    else:
+        raise RuntimeError(f"no {fmt} payload fits a {cw:.0f}x{ch:.0f} cell")
+    angle = rng.uniform(-8, 8)
+    tilt = 0.02
+    if cls in ("rotation",):
+        angle = rng.uniform(15, 75) * rng.choice([-1, 1])
+    elif cls == "combined":
+        angle = rng.uniform(-30, 30)
+    if cls == "perspective":
+        tilt = rng.uniform(0.08, 0.16)
+    elif cls == "combined":
+        tilt = rng.uniform(0.04, 0.08)
+    half = max(w, h) / 2 * 1.1
+    cx = (cell % 3) * cw + cw / 2 + rng.uniform(-1, 1) * max(0.0, cw / 2 - half)
+    cy = (cell // 3) * ch + ch / 2 + rng.uniform(-1, 1) * max(0.0, ch / 2 - half)
+    return text, code, _quad(w, h, cx, cy, angle, tilt, rng)
+
+
+def make_burst(rng: np.random.Generator, cls: str = "motion", frames: int = 3,
+               n_codes: int | None = None) -> list[tuple[Grey, list[Placed]]]:
+    """``frames`` frames of one crossing: the same scene and codes, each exposed anew (its own exposure,
+    motion and noise; see :func:`make_frame`)."""
+    seed = int(rng.integers(2**63))
+    return [make_frame(np.random.default_rng(seed), cls, n_codes, shot=rng) for _ in range(frames)]
 
 
 def single_code_frame(text: str, fmt: str, module: float, angle: float = 0.0, cls: str | None = None,
