@@ -76,7 +76,9 @@ class _Region:
     kind: str = "all"
     plan: list[Rung] = field(default_factory=list)  # the rungs still to try, in order
     core: tuple[int, int, int, int] | None = None  # the box (frame pixels) before the region was widened
-    soft: bool = False  # judged blurred: deblurred before weaker candidates are read
+    angle: float = 0.0  # dominant gradient direction (radians)
+    sharpness: float = 1.0  # judged for the strongest candidates only
+    soft: bool = False  # blurred: deblurred before weaker candidates are read
 
     def box(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.crop.shape[1], self.crop.shape[0]
@@ -161,10 +163,11 @@ class BarcodeReader:
         # the strongest candidates are read first, and those that look soft are deblurred at once: a
         # smeared code is worth more of the budget than a weak candidate's first read
         unread = self._first_reads(boxes[: self.deblur_regions], work, noisy, head=True)
-        blurry = bool(unread) and sharpness(unread[0].crop) < self.blurry_below
+        blurry = bool(unread) and unread[0].sharpness < self.blurry_below
         for region in unread:
             region.plan = self._plan(region, blurry, work.grey, noise)
         self._climb([r for r in unread if r.soft], work, deblur_only=True)
+        unread = [w for r in unread if (w := self._widen_soft(r, work)) is not None]
         rest = self._first_reads(boxes[self.deblur_regions:], work, noisy)
         for region in rest:
             region.plan = self._plan(region, blurry, work.grey, noise)
@@ -207,14 +210,31 @@ class BarcodeReader:
                 continue
             if region.kind == "linear" and w * abs(np.cos(angle)) + h * abs(np.sin(angle)) < self.min_bars_px:
                 continue  # too short across its bars for any 1D code: an edge or a line, not a code
-            region.soft = head and sharpness(centre(region.crop, self.soft_window)) < self.soft_below
-            if region.kind == "linear":  # the blob may hold only part of the bars: widen across them
-                x, y, w, h = widen((x, y, w, h), angle, grey.shape)
-                region = _Region(x, y, grey[y:y + h, x:x + w], "linear", core=region.box())
-                if self._try(region, region.crop, IDENTITY, work, Hints(False, False, True, "linear")):
+            region.angle = angle
+            if head:
+                region.sharpness = sharpness(centre(region.crop, self.soft_window))
+                region.soft = region.sharpness < self.soft_below
+            if region.kind == "linear" and not region.soft:  # a soft one is widened after its deblurring
+                if (wide := self._widened(region, work)) is None:
                     continue
+                region = wide
             unread.append(region)
         return unread
+
+    def _widened(self, region: _Region, work: _Work) -> _Region | None:
+        """The 1D region widened across its bars (its blob may hold only part of them), or None if that
+        reads it.  The widened region keeps the plan and, for deblurring, the box it was found at."""
+        x, y, w, h = widen(region.box(), region.angle, work.grey.shape)
+        wide = _Region(x, y, work.grey[y:y + h, x:x + w], "linear", plan=region.plan, core=region.box())
+        return None if self._try(wide, wide.crop, IDENTITY, work, Hints(False, False, True, "linear")) else wide
+
+    def _widen_soft(self, region: _Region, work: _Work) -> _Region | None:
+        """A soft 1D region still unread after its deblurring, widened now (None once read)."""
+        if not (region.soft and region.kind == "linear") or work.over():
+            return region
+        if self._covered(region.box(), work.found.values()):
+            return None
+        return self._widened(region, work)
 
     def _climb(self, regions: list[_Region], work: _Work, deblur_only: bool = False) -> None:
         """One rung for every open region per round (only the deblurring ones with ``deblur_only``, which are
