@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast, runtime_checkable
 
+from gatecore.checks import Refused, checked_evidence
 from gatecore.devices import Device, DeviceEvent
 from gatecore.notify import abandon, outcome, plugin_error, start
 from gatecore.privacy import NOTHING, Reports, SafeMessage, error_text
-from gatecore.types import Evidence, Refused, checked_evidence
+from gatecore.types import Evidence
 
 
 @dataclass
@@ -100,7 +101,7 @@ class SourceFailed(SafeMessage):
 
 async def gather(sources: Sequence[Source], txn: TransactionContext, overall: float, budget_s: float,
                  log: Any) -> dict[str, Evidence]:
-    """Every source's evidence, checked (:func:`gatecore.types.checked_evidence`): a source that answers
+    """Every source's evidence, checked (:func:`gatecore.checks.checked_evidence`): a source that answers
     without waiting costs no task; the others run concurrently as tasks, each
     until its own deadline (a late one is missing, not a failure). The first failure, or a source that
     keeps the event loop busy past ``budget_s`` before it first waits, raises :class:`SourceFailed`."""

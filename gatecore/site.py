@@ -20,6 +20,7 @@ from typing import Any
 import pluggy
 import structlog
 
+from gatecore.checks import checked_votes
 from gatecore.config import ConfigModel, DeviceConfig, EvidenceConfig, LaneConfig
 from gatecore.devices import Barrier, Device, DeviceContext, DeviceEvent
 from gatecore.evidence import EvidenceSource, Source, TransactionContext
@@ -41,7 +42,6 @@ from gatecore.types import (
     SharedState,
     Stamp,
     Vote,
-    checked_votes,
 )
 from gatecore.views import LaneInfo, LaneView
 

@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from gatecore.api import Camera, Evidence, Outcome, Scanned, TransactionContext, error_text
 
 from .config import KIND, NO_INPUT, PassEvidenceConfig
 from .passes import DEFAULT_OUTCOMES, PassResult, Reason, verify
-from .reader import BarcodeReader, Deduplicator, ReaderError, make_backend
+from .reader import BarcodeReader, Code, Deduplicator, ReaderError, make_backend
 from .state import SiteState, log
 
 
 def looks_like_pass(text: str) -> bool:
     """A ``GPn:`` text (any version: an unknown one is still a pass to refuse with a reason)."""
     return len(text) > 4 and text.startswith("GP") and text[2].isdigit() and text[3] == ":"
+
+
+def _is_pass(code: Code) -> bool:
+    return not code.is_bytes and looks_like_pass(code.text)
 
 
 class PassEvidence:
@@ -65,6 +70,13 @@ class PassEvidence:
         return Evidence(self.source, KIND, outcome, 1.0, reason, claims, summary,
                         elapsed_ms=(time.monotonic() - t0) * 1000)
 
+    def _codes(self, payload: Any) -> list[Code]:
+        """The codes of one observation: a frame, or a burst of them (a list or tuple of frames of one
+        crossing, read sharpest first until one holds a pass).  Runs in the executor."""
+        if isinstance(payload, list | tuple):
+            return self.reader.read_burst(payload, enough=lambda codes: any(_is_pass(c) for c in codes))
+        return self.reader.read(payload)
+
     async def _scan(self, txn: TransactionContext) -> tuple[str | None, str, int]:
         """The pass text: the scan that triggered the crossing, else the first pass the camera sees.
 
@@ -80,14 +92,15 @@ class PassEvidence:
         frames = 0
         while True:
             observation = await camera.grab()
-            frames += 1
+            payload = observation.payload
+            frames += len(payload) if isinstance(payload, list | tuple) else 1
             try:
-                codes = await loop.run_in_executor(None, self.reader.read, observation.payload)
+                codes = await loop.run_in_executor(None, self._codes, payload)
             except ReaderError as exc:  # a bad frame is dropped, counted and logged, never fatal
                 self.state.count("bad_frame")
                 log.warning("bad_frame", lane=self.lane_id, role=camera.role, error=error_text(exc))
                 codes = []
-            passes = [c for c in codes if not c.is_bytes and looks_like_pass(c.text)]  # not a container label
+            passes = [c for c in codes if _is_pass(c)]  # not a container label
             for code in self.seen.fresh(passes, time.monotonic()):
                 return code.text, "camera", frames
             await asyncio.sleep(self.config.frame_interval_ms / 1000)

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .backends import Image
+from .deblur import UNBLUR, Unblur
 
 Affine = npt.NDArray[np.float64]  # 2x3: variant pixel -> crop pixel
 
@@ -109,6 +110,8 @@ rung_deskew.upright = True  # type: ignore[attr-defined]  # its output needs no 
 rung_deskew.only = "linear"  # type: ignore[attr-defined]
 rung_square.only = "matrix"  # type: ignore[attr-defined]
 
+Step = Rung | Unblur  # an Unblur is bound to each region by the reader (its blur is estimated once)
+
 #: rungs in order of yield per millisecond on the benchmark's degraded classes
-LADDER: tuple[Rung, ...] = (rung_deskew, rung_square, rung_sharpen, rung_upscale, rung_denoise,
-                            rung_stretch, rung_binarise, rung_invert)
+LADDER: tuple[Step, ...] = (rung_deskew, rung_square, UNBLUR[0], rung_sharpen, UNBLUR[1], rung_upscale,
+                            rung_denoise, rung_stretch, rung_binarise, rung_invert)
