@@ -1,0 +1,1 @@
+"""Synthetic plates and container codes (texts, rendering, degradations) and the recogniser's training."""
