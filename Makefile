@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar, a headless browser and its
-# WebDriver for the officers' console).
-APT_PACKAGES := mosquitto mosquitto-clients libzbar0 chromium chromium-driver
+# WebDriver for the officers' console, the Latin and Han fonts tools/plates draws plates with).
+APT_PACKAGES := mosquitto mosquitto-clients libzbar0 chromium chromium-driver fonts-dejavu-core fonts-wqy-zenhei
 
 .PHONY: demo test lint typecheck imports unit system-deps bench clean
 
