@@ -38,7 +38,7 @@ def perspective(image: np.ndarray, rng: Rng, corner_sets: Sequence[Points] = (),
     return out, [warp_points(matrix, c) for c in corner_sets]
 
 
-def rescale(image: np.ndarray, rng: Rng, min_side: int = 24, max_factor: float = 1.0) -> np.ndarray:
+def rescale(image: np.ndarray, rng: Rng, min_side: int = 32, max_factor: float = 1.0) -> np.ndarray:
     """Down to a random size (the shorter side never below ``min_side`` px), unevenly in x and y, and back
     up: the detail a distant or oblique plate loses."""
     h, w = image.shape[:2]
@@ -67,7 +67,7 @@ def motion_blur(image: np.ndarray, rng: Rng, max_len: int = 7) -> np.ndarray:
 def noise(image: np.ndarray, rng: Rng, max_sigma: float = 14.0) -> np.ndarray:
     """Sensor noise, Gaussian per pixel."""
     sigma = float(rng.uniform(2, max_sigma))
-    return np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).astype(np.uint8)
+    return np.clip(image + rng.standard_normal(image.shape, np.float32) * sigma, 0, 255).astype(np.uint8)
 
 
 def jpeg(image: np.ndarray, rng: Rng, min_quality: int = 25) -> np.ndarray:
@@ -82,8 +82,9 @@ def night(image: np.ndarray, rng: Rng) -> np.ndarray:
     """Dark, low contrast, a colour cast of street or infrared light, and the noise of a high gain."""
     gain = float(rng.uniform(0.25, 0.6))
     cast = rng.uniform(0.8, 1.2, 3)
-    dark = (image.astype(np.float32) / 255.0) ** float(rng.uniform(1.1, 1.8)) * 255.0 * gain * cast
-    dark += rng.normal(0, float(rng.uniform(2, 8)), image.shape)
+    lut = ((np.arange(256, dtype=np.float32) / 255.0) ** float(rng.uniform(1.1, 1.8)) * 255.0).astype(np.float32)
+    dark = lut[image] * (gain * cast).astype(np.float32)
+    dark += rng.standard_normal(image.shape, np.float32) * float(rng.uniform(2, 8))
     return np.clip(dark + float(rng.uniform(0, 20)), 0, 255).astype(np.uint8)
 
 

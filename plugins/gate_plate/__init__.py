@@ -1,0 +1,1 @@
+"""gate_plate: plate and container-code reading for gatecore cargo lanes."""

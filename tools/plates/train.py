@@ -1,0 +1,192 @@
+"""Train the plate/container recogniser on the CPU and export it to ONNX with its config and recipe.
+
+    .venv/bin/pip install -e '.[train]'
+    .venv/bin/python -m tools.plates.train            # the shipped model (about an hour on one core)
+    .venv/bin/python -m tools.plates.train --shards 4 --epochs 1 --out /tmp/recog   # a quick look
+
+Data: ``--shards`` x 2000 degraded crops from ``--seed`` (`tools.plates.dataset`, cached under ``--cache``),
+validation on 2000 crops from ``--seed + 1``. One thread (``torch.set_num_threads(1)``), everything seeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gate_plate.recognise import DEFAULT_FOLDER, standardise
+from tools.plates.dataset import GROUP_NAMES, GROUP_WEIGHTS, Batch, cached, encode, make
+from tools.plates.degrade import PIPELINE
+from tools.plates.model import Recogniser
+from tools.plates.texts import ALPHABET
+
+HEIGHT, WIDTH, BANDS = 64, 192, 2
+
+
+def _targets(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    codes = [encode(t) for t in texts]
+    return torch.tensor([c for cs in codes for c in cs]), torch.tensor([len(cs) for cs in codes])
+
+
+def _decode(log_probs: torch.Tensor) -> list[str]:
+    out = []
+    for path in log_probs.argmax(-1).tolist():
+        chars, prev = [], 0
+        for k in path:
+            if k != prev and k != 0:
+                chars.append(ALPHABET[k - 1])
+            prev = k
+        out.append("".join(chars))
+    return out
+
+
+def evaluate(model: Recogniser, data: Batch, batch: int = 256) -> dict[str, float]:
+    """Exact-read rate per group and overall (torch, for progress during training)."""
+    model.eval()
+    right = np.zeros(len(GROUP_NAMES))
+    total = np.zeros(len(GROUP_NAMES))
+    with torch.no_grad():
+        for i in range(0, len(data.texts), batch):
+            x = torch.from_numpy(standardise(data.images[i: i + batch])[:, None])
+            log_probs, group = model(x)
+            for text, truth, g, pg in zip(_decode(log_probs), data.texts[i: i + batch], data.groups[i: i + batch],
+                                          group.argmax(-1).tolist(), strict=True):
+                total[g] += 1
+                right[g] += text == truth and pg == g
+    model.train()
+    scores = {name: float(right[k] / max(total[k], 1)) for k, name in enumerate(GROUP_NAMES)}
+    scores["all"] = float(right.sum() / max(total.sum(), 1))
+    return scores
+
+
+def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float]:
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    t0 = time.monotonic()
+    data = cached(args.cache, args.seed, args.shards, HEIGHT, WIDTH)
+    val = make(args.seed + 1, 0, args.val, HEIGHT, WIDTH, uniform=True)
+    print(f"data: {len(data.texts)} crops in {time.monotonic() - t0:.0f} s", flush=True)
+    model = Recogniser(len(ALPHABET) + 1, len(GROUP_NAMES), BANDS)
+    steps = args.epochs * (len(data.texts) // args.batch)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
+    ctc, ce = nn.CTCLoss(blank=0, zero_infinity=True), nn.CrossEntropyLoss()
+    order_rng = np.random.default_rng(args.seed)
+    step = 0
+    for epoch in range(args.epochs):
+        order = order_rng.permutation(len(data.texts))
+        for i in range(0, len(order) - args.batch + 1, args.batch):
+            idx = order[i: i + args.batch]
+            x = torch.from_numpy(standardise(data.images[idx])[:, None])
+            targets, lengths = _targets([data.texts[j] for j in idx])
+            log_probs, group = model(x)
+            frames = torch.full((len(idx),), log_probs.shape[1], dtype=torch.long)
+            loss = ctc(log_probs.transpose(0, 1), targets, frames, lengths)
+            loss = loss + 0.2 * ce(group, torch.from_numpy(data.groups[idx]))
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            step += 1
+            if step % 50 == 0:
+                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} "
+                      f"{time.monotonic() - t0:.0f} s", flush=True)
+        scores = evaluate(model, val)
+        print(f"epoch {epoch} val " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+    return model, scores, time.monotonic() - t0
+
+
+def export(model: Recogniser, out: Path) -> Path:
+    """``model.onnx`` in ``out`` (batch size free), checked against torch on a random input."""
+    import onnxruntime as ort
+
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "model.onnx"
+    x = torch.randn(2, 1, HEIGHT, WIDTH)
+    torch.onnx.export(model, (x,), str(path), input_names=["image"], output_names=["log_probs", "group"],
+                      dynamic_axes={"image": {0: "n"}, "log_probs": {0: "n"}, "group": {0: "n"}},
+                      opset_version=17, dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x)[0].numpy()
+    if not np.allclose(got, want, atol=1e-3):
+        raise RuntimeError("the exported model disagrees with torch")
+    return path
+
+
+def write_config(out: Path) -> None:
+    groups = []
+    for name in GROUP_NAMES:
+        head, layout = name.split("/")
+        kind = "container" if head == "container" else "plate"
+        groups.append({"name": name, "kind": kind, "country": "" if kind == "container" else head, "layout": layout})
+    config = {
+        "input": {"height": HEIGHT, "width": WIDTH, "channels": 1, "colour": "grey",
+                  "tall_crop": "rotated 90 degrees counter-clockwise (a vertical container code)",
+                  "normalise": "per image: (x/255 - mean) / max(std, 0.02)"},
+        "output": {"log_probs": "CTC log-probabilities (n, frames, 1 + len(alphabet)), class 0 the blank; "
+                                "frames: the top row band's columns then the bottom one's",
+                   "group": "logits over groups"},
+        "bands": BANDS,
+        "alphabet": ALPHABET,
+        "groups": groups,
+    }
+    (out / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def write_recipe(out: Path, args: argparse.Namespace, argv: list[str], scores: dict[str, float],
+                 seconds: float) -> None:
+    digest = hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
+    recipe = {
+        "command": "python -m tools.plates.train " + shlex.join(argv),
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "lr": args.lr,
+        "data": {"generator": "tools.plates.dataset.make (texts -> render -> crops -> degrade)",
+                 "train": f"seed {args.seed}, shards 0..{args.shards - 1} of 2000 crops",
+                 "validation": f"seed {args.seed + 1}, {args.val} crops, groups uniform",
+                 "group_weights": GROUP_WEIGHTS,
+                 "degradations": [f"{p:.2f} {step.__name__.lstrip('_')}" for p, step in PIPELINE]},
+        "torch": torch.__version__,
+        "threads": 1,
+        "training_seconds": round(seconds),
+        "validation_exact": {k: round(v, 4) for k, v in scores.items()},
+        "model_sha256": digest,
+    }
+    (out / "recipe.json").write_text(json.dumps(recipe, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--shards", type=int, default=50, help="training shards of 2000 crops")
+    parser.add_argument("--val", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--cache", type=Path, default=Path("var/plates-recog"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_FOLDER)
+    args = parser.parse_args(argv)
+    model, scores, seconds = train(args)
+    export(model, args.out)
+    write_config(args.out)
+    write_recipe(args.out, args, argv, scores, seconds)
+    print(f"wrote {args.out}: {(args.out / 'model.onnx').stat().st_size / 1e6:.2f} MB, {seconds / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
