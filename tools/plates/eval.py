@@ -67,6 +67,7 @@ def evaluate(folder: Path, seed: int, per_group: int) -> dict[str, object]:
     reads, ms = _timed_reads(recogniser, [c for _, c in data])
     per: dict[str, Counter[str]] = {name: Counter() for name in GROUPS}
     confused: Counter[str] = Counter()
+    series: dict[str, Counter[str]] = {}
     conf_right, conf_wrong, examples = [], [], []
     for (sample, _), read in zip(data, reads, strict=True):
         g = per[group_of(sample)]
@@ -78,6 +79,9 @@ def evaluate(folder: Path, seed: int, per_group: int) -> dict[str, object]:
         if sample.kind == "container":
             g["check_digit_valid"] += right and valid_container_code(read.text)
             g["wrong_but_check_digit_valid"] += (not right) and valid_container_code(read.text)
+        per_series = series.setdefault(f"{sample.country or 'container'}/{sample.series}", Counter())
+        per_series["n"] += 1
+        per_series["exact"] += right
         (conf_right if right else conf_wrong).append(read.confidence)
         if not right:
             confused.update(confusions(sample.text, read.text))
@@ -96,7 +100,8 @@ def evaluate(folder: Path, seed: int, per_group: int) -> dict[str, object]:
         "plates_exact": round(sum(c["exact"] for c in plates) / sum(c["n"] for c in plates), 4),
         "containers_exact_with_check_digit": round(
             sum(c["check_digit_valid"] for c in containers) / sum(c["n"] for c in containers), 4),
-        "confusions": confused.most_common(20),
+        "series_exact": {k: round(v["exact"] / v["n"], 4) for k, v in sorted(series.items())},
+        "confusions": dict(confused.most_common(20)),
         "wrong_examples": examples,
         "confidence": {"right_median": _median(conf_right), "wrong_median": _median(conf_wrong),
                        "right_below_0.5": round(float(np.mean(np.array(conf_right) < 0.5)), 4) if conf_right else 0,
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:22s} n={g['n']:5d} exact {g['exact']:.4f} with layout {g['exact_and_layout']:.4f}")
     print(f"plates exact {report['plates_exact']:.4f}; containers with check digit "
           f"{report['containers_exact_with_check_digit']:.4f}")
-    print("confusions:", " ".join(f"{k}:{n}" for k, n in report["confusions"][:12]))  # type: ignore[index]
+    print("series:", " ".join(f"{k} {v:.4f}" for k, v in report["series_exact"].items()))  # type: ignore[attr-defined]
+    print("confusions:", " ".join(f"{k}:{n}" for k, n in report["confusions"].items()))  # type: ignore[attr-defined]
     print(f"ms per crop (one thread): {report['ms_per_crop']}; model {report['model_bytes'] / 1e6:.2f} MB")
     print(f"wrote {out}")
     return 0

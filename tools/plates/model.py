@@ -1,11 +1,11 @@
 """The recogniser network (torch, training only): a small CNN, learned row bands folded into one sequence,
-two small self-attention layers (context across both bands: a one-row plate learns to leave the
-second band blank) and CTC; plus a head for the kind/country/layout group.
+a convolutional sequence head and CTC; plus a head for the kind/country/layout group.
 
 Rows: the CNN leaves a map of ``H'`` rows by ``W'`` columns. For each column, ``bands`` softmax weightings over
 the ``H'`` rows (learned from the features, not a fixed split of the height) pool the map into ``bands``
-sequences, which are concatenated top band first: a two-row plate is read top row then bottom row, a one-row
-plate learns to put its characters in the first band and blanks in the second.
+sequences, which are concatenated top band first: a two-row plate is read top row then bottom row. Every
+frame also sees the whole crop's pooled features and its band's embedding, so a one-row plate learns to put its
+characters in the first band and blanks in the second.
 """
 
 from __future__ import annotations
@@ -14,35 +14,19 @@ import torch
 from torch import nn
 
 
-class Block(nn.Module):
-    """A pre-norm self-attention and feed-forward layer, written out so it exports to plain ONNX ops."""
-
-    def __init__(self, dim: int, heads: int = 4, hidden: int = 192) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.ff = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        att = nn.functional.scaled_dot_product_attention(q, k, v)
-        x = x + self.proj(att.transpose(1, 2).reshape(n, t, d))
-        return x + self.ff(self.norm2(x))
-
-
 def _conv(cin: int, cout: int, stride: tuple[int, int] = (1, 1)) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _conv1d(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True))
 
 
 class Recogniser(nn.Module):
     """Input ``(N, 1, H, W)`` grey levels standardised per image; outputs ``(N, T, classes)`` CTC log-probs
     (blank = class 0) with ``T = bands * W / 4``, and ``(N, groups)`` group logits."""
 
-    def __init__(self, n_classes: int, n_groups: int, bands: int = 2, width: int = 1, columns: int = 48,
-                 layers: int = 2) -> None:
+    def __init__(self, n_classes: int, n_groups: int, bands: int = 2, width: int = 1) -> None:
         super().__init__()
         c = [16 * width, 32 * width, 64 * width, 96 * width]
         self.features = nn.Sequential(
@@ -56,17 +40,19 @@ class Recogniser(nn.Module):
         )
         self.bands = bands
         self.band_logits = nn.Conv2d(c[3], bands, 1)
-        self.position = nn.Parameter(torch.randn(1, bands * columns, c[3]) * 0.02)  # band and column
-        self.blocks = nn.Sequential(*(Block(c[3]) for _ in range(layers)))
-        self.norm = nn.LayerNorm(c[3])
-        self.out = nn.Linear(c[3], n_classes)
+        self.band_embed = nn.Parameter(torch.randn(1, bands, c[3], 1) * 0.1)
+        self.context = nn.Linear(c[3], c[3])
+        self.head = nn.Sequential(_conv1d(2 * c[3], 128), _conv1d(128, 128))
+        self.out = nn.Conv1d(128, n_classes, 1)
         self.group = nn.Linear(c[3], n_groups)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)  # N, C, H', W'
-        w = torch.softmax(self.band_logits(f), dim=2)  # N, B, H', W': a weighting of the rows per column
-        bands = (f.unsqueeze(1) * w.unsqueeze(2)).sum(3).transpose(2, 3)  # N, B, W', C
-        seq = bands.reshape(bands.shape[0], -1, bands.shape[-1]) + self.position  # N, B*W', C: top band first
-        logits = self.out(self.norm(self.blocks(seq))).log_softmax(-1)
-        group = self.group(f.mean(dim=(2, 3)))
-        return logits, group
+        n, c, _, w = f.shape
+        weights = torch.softmax(self.band_logits(f), dim=2)  # N, B, H', W': a weighting of the rows per column
+        bands = (f.unsqueeze(1) * weights.unsqueeze(2)).sum(3) + self.band_embed  # N, B, C, W'
+        pooled = f.mean(dim=(2, 3))  # N, C
+        context = self.context(pooled)[:, None, :, None].expand(n, self.bands, c, w)
+        seq = torch.cat([bands, context], dim=2).permute(0, 2, 1, 3).reshape(n, 2 * c, self.bands * w)
+        logits = self.out(self.head(seq)).transpose(1, 2).log_softmax(-1)  # N, B*W', classes: top band first
+        return logits, self.group(pooled)

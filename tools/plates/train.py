@@ -77,7 +77,7 @@ def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float
     model = Recogniser(len(ALPHABET) + 1, len(GROUP_NAMES), BANDS)
     steps = args.epochs * (len(data.texts) // args.batch)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
     ctc, ce = nn.CTCLoss(blank=0, zero_infinity=True), nn.CrossEntropyLoss()
     order_rng = np.random.default_rng(args.seed)
     step = 0
@@ -97,9 +97,12 @@ def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float
             opt.step()
             sched.step()
             step += 1
-            if step % 50 == 0:
+            if step % 100 == 0:
                 print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} "
                       f"{time.monotonic() - t0:.0f} s", flush=True)
+            if step % 500 == 0:
+                quick = evaluate(model, Batch(val.images[:300], val.texts[:300], val.groups[:300]))
+                print(f"step {step} val[:300] {quick['all']:.3f}", flush=True)
         scores = evaluate(model, val)
         print(f"epoch {epoch} val " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
     return model, scores, time.monotonic() - t0
@@ -172,11 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--shards", type=int, default=50, help="training shards of 2000 crops")
+    parser.add_argument("--shards", type=int, default=40, help="training shards of 2000 crops")
     parser.add_argument("--val", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--cache", type=Path, default=Path("var/plates-recog"))
     parser.add_argument("--out", type=Path, default=DEFAULT_FOLDER)
     args = parser.parse_args(argv)
