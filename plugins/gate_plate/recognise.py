@@ -17,7 +17,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-import onnxruntime as ort
+import onnxruntime as ort  # type: ignore[import-untyped]
 
 from gatecore.api import normalise_plate
 
@@ -65,7 +65,7 @@ def standardise(grey: np.ndarray) -> np.ndarray:
     x = grey.astype(np.float32) / 255.0
     mean = x.mean(axis=(-2, -1), keepdims=True)
     std = x.std(axis=(-2, -1), keepdims=True)
-    return (x - mean) / np.maximum(std, 0.02)
+    return np.asarray((x - mean) / np.maximum(std, 0.02), np.float32)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -108,7 +108,10 @@ class Recogniser:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ValueError(f"cannot load the recogniser model {model_path}: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
 
     def read(self, crop_bgr: np.ndarray) -> CropRead:

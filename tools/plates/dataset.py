@@ -48,11 +48,11 @@ def make(seed: int, shard: int, n: int, height: int, width: int, uniform: bool =
     return Batch(images, texts, groups)
 
 
-def cached(folder: Path, seed: int, shards: int, height: int, width: int) -> Batch:
-    """Shards ``0..shards-1`` of ``seed``, built once and then read from ``folder``."""
+def cached(folder: Path, seed: int, shards: range, height: int, width: int) -> Batch:
+    """``shards`` of ``seed``, built once and then read from ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
-    for shard in range(shards):
+    for shard in shards:
         path = folder / f"s{seed}_{shard:03d}_{height}x{width}.npz"
         if not path.exists():
             b = make(seed, shard, SHARD, height, width)

@@ -67,14 +67,44 @@ def evaluate(model: Recogniser, data: Batch, batch: int = 256) -> dict[str, floa
     return scores
 
 
+def warm_start(model: Recogniser, onnx_path: Path) -> None:
+    """Start from an exported model: named weights by name; each convolution with its batch norm folded in
+    (as the export writes it) becomes the convolution plus a batch norm that passes it through."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    state = model.state_dict()
+    for name, value in weights.items():
+        if name in state:
+            state[name] = value
+    folded = [weights[k] for k in sorted((k for k in weights if k.startswith("onnx::Conv_")),
+                                          key=lambda k: int(k.rsplit("_", 1)[1]))]
+    pairs = [m for m in model.modules() if isinstance(m, nn.Sequential) and len(m) == 3
+             and isinstance(m[0], nn.Conv1d | nn.Conv2d)]
+    if len(folded) != 2 * len(pairs):
+        raise ValueError(f"{onnx_path} does not match this network ({len(folded)} folded tensors)")
+    for block, weight, bias in zip(pairs, folded[0::2], folded[1::2], strict=True):
+        prefix = next(k for k, m in model.named_modules() if m is block)
+        state[f"{prefix}.0.weight"] = weight
+        state[f"{prefix}.1.weight"] = torch.ones_like(bias)
+        state[f"{prefix}.1.bias"] = bias
+        state[f"{prefix}.1.running_mean"] = torch.zeros_like(bias)
+        state[f"{prefix}.1.running_var"] = torch.ones_like(bias) - 1e-5
+    model.load_state_dict(state)
+
+
 def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float]:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     t0 = time.monotonic()
-    data = cached(args.cache, args.seed, args.shards, HEIGHT, WIDTH)
+    data = cached(args.cache, args.seed, range(args.shard_offset, args.shard_offset + args.shards), HEIGHT, WIDTH)
     val = make(args.seed + 1, 0, args.val, HEIGHT, WIDTH, uniform=True)
     print(f"data: {len(data.texts)} crops in {time.monotonic() - t0:.0f} s", flush=True)
     model = Recogniser(len(ALPHABET) + 1, len(GROUP_NAMES), BANDS)
+    if args.init is not None:
+        warm_start(model, args.init)
     steps = args.epochs * (len(data.texts) // args.batch)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
@@ -158,7 +188,9 @@ def write_recipe(out: Path, args: argparse.Namespace, argv: list[str], scores: d
         "batch": args.batch,
         "lr": args.lr,
         "data": {"generator": "tools.plates.dataset.make (texts -> render -> crops -> degrade)",
-                 "train": f"seed {args.seed}, shards 0..{args.shards - 1} of 2000 crops",
+                 "train": f"seed {args.seed}, shards {args.shard_offset}..{args.shard_offset + args.shards - 1} "
+                          "of 2000 crops",
+                 "init": str(args.init) if args.init else None,
                  "validation": f"seed {args.seed + 1}, {args.val} crops, groups uniform",
                  "group_weights": GROUP_WEIGHTS,
                  "degradations": [f"{p:.2f} {step.__name__.lstrip('_')}" for p, step in PIPELINE]},
@@ -182,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--cache", type=Path, default=Path("var/plates-recog"))
     parser.add_argument("--out", type=Path, default=DEFAULT_FOLDER)
+    parser.add_argument("--init", type=Path, default=None, help="a model.onnx to start from (fine-tuning)")
+    parser.add_argument("--shard-offset", type=int, default=0, help="first training shard (fresh data for a "
+                        "fine-tuning stage)")
     args = parser.parse_args(argv)
     model, scores, seconds = train(args)
     export(model, args.out)
