@@ -18,6 +18,10 @@ GROUP_NAMES = tuple(GROUPS)
 # how often each group is drawn in training: Chinese one-row plates have the most series and Han characters
 GROUP_WEIGHTS = {"VN/one_row": 0.15, "VN/two_row": 0.16, "CN/one_row": 0.22, "CN/two_row": 0.17,
                  "container/horizontal": 0.15, "container/vertical": 0.15}
+# a second mix for fine-tuning: more of the groups a first training reads worst (Han characters, vertical codes)
+HARD_WEIGHTS = {"VN/one_row": 0.05, "VN/two_row": 0.1, "CN/one_row": 0.25, "CN/two_row": 0.3,
+                "container/horizontal": 0.05, "container/vertical": 0.25}
+MIXES = {"default": GROUP_WEIGHTS, "hard": HARD_WEIGHTS}
 SHARD = 2000
 
 
@@ -34,10 +38,11 @@ def encode(text: str) -> list[int]:
 
 
 def make(seed: int, shard: int, n: int, height: int, width: int, uniform: bool = False,
-         strength: float = 1.0) -> Batch:
-    """``n`` crops from the generator ``(seed, shard)``; ``uniform`` draws the groups equally often."""
+         strength: float = 1.0, mix: str = "default") -> Batch:
+    """``n`` crops from the generator ``(seed, shard)``, groups drawn by ``mix`` (a key of ``MIXES``) or,
+    with ``uniform``, equally often."""
     rng = np.random.default_rng([seed, shard])
-    p = None if uniform else np.array([GROUP_WEIGHTS[g] for g in GROUP_NAMES])
+    p = None if uniform else np.array([MIXES[mix][g] for g in GROUP_NAMES])
     images, texts, groups = np.empty((n, height, width), np.uint8), [], np.empty(n, np.int64)
     for i in range(n):
         g = int(rng.choice(len(GROUP_NAMES), p=p))
@@ -48,14 +53,15 @@ def make(seed: int, shard: int, n: int, height: int, width: int, uniform: bool =
     return Batch(images, texts, groups)
 
 
-def cached(folder: Path, seed: int, shards: range, height: int, width: int) -> Batch:
-    """``shards`` of ``seed``, built once and then read from ``folder``."""
+def cached(folder: Path, seed: int, shards: range, height: int, width: int, mix: str = "default") -> Batch:
+    """``shards`` of ``seed`` in group ``mix``, built once and then read from ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
     for shard in shards:
-        path = folder / f"s{seed}_{shard:03d}_{height}x{width}.npz"
+        tag = "" if mix == "default" else f"_{mix}"
+        path = folder / f"s{seed}_{shard:03d}_{height}x{width}{tag}.npz"
         if not path.exists():
-            b = make(seed, shard, SHARD, height, width)
+            b = make(seed, shard, SHARD, height, width, mix=mix)
             tmp = path.with_suffix(".tmp.npz")
             np.savez(tmp, images=b.images, texts=np.array(b.texts), groups=b.groups)
             tmp.rename(path)

@@ -76,6 +76,8 @@ def evaluate(folder: Path, seed: int, per_group: int) -> dict[str, object]:
         g["exact"] += right
         g["exact_and_layout"] += right and (read.kind, read.country, read.layout) == (
             sample.kind, sample.country, sample.layout)
+        if sample.country == "CN":  # the province character apart: where the Han reading stands
+            g["exact_but_province"] += read.text[1:] == sample.text[1:] and len(read.text) == len(sample.text)
         if sample.kind == "container":
             g["check_digit_valid"] += right and valid_container_code(read.text)
             g["wrong_but_check_digit_valid"] += (not right) and valid_container_code(read.text)

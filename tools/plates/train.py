@@ -2,10 +2,11 @@
 
     .venv/bin/pip install -e '.[train]'
     .venv/bin/python -m tools.plates.train            # the shipped model (about an hour on one core)
-    .venv/bin/python -m tools.plates.train --shards 4 --epochs 1 --out /tmp/recog   # a quick look
+    .venv/bin/python -m tools.plates.train --data default:0:4 --epochs 1 --out /tmp/recog   # a quick look
 
-Data: ``--shards`` x 2000 degraded crops from ``--seed`` (`tools.plates.dataset`, cached under ``--cache``),
-validation on 2000 crops from ``--seed + 1``. One thread (``torch.set_num_threads(1)``), everything seeded.
+Data: ``--data MIX:FIRST:COUNT``... shards of 2000 degraded crops from ``--seed`` (`tools.plates.dataset`,
+cached under ``--cache``), validation on 2000 crops from ``--seed + 1``. One thread
+(``torch.set_num_threads(1)``), everything seeded.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from gate_plate.recognise import DEFAULT_FOLDER, standardise
-from tools.plates.dataset import GROUP_NAMES, GROUP_WEIGHTS, Batch, cached, encode, make
+from tools.plates.dataset import GROUP_NAMES, MIXES, Batch, cached, encode, make
 from tools.plates.degrade import PIPELINE
 from tools.plates.model import Recogniser
 from tools.plates.texts import ALPHABET
@@ -95,11 +96,20 @@ def warm_start(model: Recogniser, onnx_path: Path) -> None:
     model.load_state_dict(state)
 
 
+def _load(args: argparse.Namespace) -> Batch:
+    parts = []
+    for spec in args.data:
+        mix, first, count = spec.split(":")
+        parts.append(cached(args.cache, args.seed, range(int(first), int(first) + int(count)), HEIGHT, WIDTH, mix))
+    return Batch(np.concatenate([p.images for p in parts]), [t for p in parts for t in p.texts],
+                 np.concatenate([p.groups for p in parts]))
+
+
 def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float]:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     t0 = time.monotonic()
-    data = cached(args.cache, args.seed, range(args.shard_offset, args.shard_offset + args.shards), HEIGHT, WIDTH)
+    data = _load(args)
     val = make(args.seed + 1, 0, args.val, HEIGHT, WIDTH, uniform=True)
     print(f"data: {len(data.texts)} crops in {time.monotonic() - t0:.0f} s", flush=True)
     model = Recogniser(len(ALPHABET) + 1, len(GROUP_NAMES), BANDS)
@@ -188,11 +198,11 @@ def write_recipe(out: Path, args: argparse.Namespace, argv: list[str], scores: d
         "batch": args.batch,
         "lr": args.lr,
         "data": {"generator": "tools.plates.dataset.make (texts -> render -> crops -> degrade)",
-                 "train": f"seed {args.seed}, shards {args.shard_offset}..{args.shard_offset + args.shards - 1} "
-                          "of 2000 crops",
+                 "train": f"seed {args.seed}, shards of 2000 crops (mix:first:count): {' '.join(args.data)}",
+                 "mixes": MIXES,
                  "init": str(args.init) if args.init else None,
+                 "init_sha256": hashlib.sha256(args.init.read_bytes()).hexdigest() if args.init else None,
                  "validation": f"seed {args.seed + 1}, {args.val} crops, groups uniform",
-                 "group_weights": GROUP_WEIGHTS,
                  "degradations": [f"{p:.2f} {step.__name__.lstrip('_')}" for p, step in PIPELINE]},
         "torch": torch.__version__,
         "threads": 1,
@@ -207,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--shards", type=int, default=40, help="training shards of 2000 crops")
+    parser.add_argument("--data", nargs="+", default=["default:0:40"],
+                        help="training shards of 2000 crops, as MIX:FIRST:COUNT (mixes: tools.plates.dataset.MIXES)")
     parser.add_argument("--val", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
@@ -215,8 +226,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("var/plates-recog"))
     parser.add_argument("--out", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--init", type=Path, default=None, help="a model.onnx to start from (fine-tuning)")
-    parser.add_argument("--shard-offset", type=int, default=0, help="first training shard (fresh data for a "
-                        "fine-tuning stage)")
     args = parser.parse_args(argv)
     model, scores, seconds = train(args)
     export(model, args.out)

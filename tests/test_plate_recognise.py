@@ -1,0 +1,129 @@
+"""gate_plate.recognise: the shipped recogniser reads fresh crops of every country and layout, its model is the
+one the training recipe recorded, and bad crops get a clear error."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gate_plate.recognise import DEFAULT_FOLDER, Recogniser, ctc_greedy
+from gatecore.api import valid_container_code
+from tools.plates import texts
+from tools.plates.crops import make_crop
+from tools.plates.render import render
+
+SEED = 31337  # training uses 12 and 13, the evaluation 2027
+PER_GROUP = 30
+# loose floors under the held-out evaluation (eval.json); Chinese two-row plates: the small province character
+# of the top row is the model's known weak point (see eval.json), so there the rest of the plate is asserted
+FLOORS = {"VN/one_row": 0.9, "VN/two_row": 0.85, "CN/one_row": 0.75, "CN/two_row": 0.8,
+          "container/horizontal": 0.85, "container/vertical": 0.55}
+
+
+@pytest.fixture(scope="module")
+def recogniser() -> Recogniser:
+    return Recogniser()
+
+
+@pytest.mark.parametrize("group", list(texts.GROUPS))
+def test_fresh_degraded_crops_of_each_country_and_layout_are_read(recogniser: Recogniser, group: str) -> None:
+    rng = np.random.default_rng([SEED, list(texts.GROUPS).index(group)])
+    samples = [texts.GROUPS[group](rng) for _ in range(PER_GROUP)]
+    reads = recogniser.read_batch([make_crop(s, rng) for s in samples])
+    skip = 1 if group == "CN/two_row" else 0  # the province character apart, there
+    right = [r.text[skip:] == s.text[skip:] for s, r in zip(samples, reads, strict=True)]
+    placed = [(r.kind, r.country, r.layout) == (s.kind, s.country, s.layout) for s, r in zip(samples, reads,
+                                                                                             strict=True)]
+    assert sum(right) >= FLOORS[group] * PER_GROUP, [(s.text, r.text) for s, r in zip(samples, reads, strict=True)]
+    assert sum(placed) >= 0.9 * PER_GROUP
+
+
+def test_a_two_row_plate_is_read_top_row_then_bottom_row(recogniser: Recogniser) -> None:
+    vn = texts.PlateText(("29C1", "234.56"), "plate", "VN", "two_row", "vn_white", "private")
+    cn = texts.PlateText(("粤B", "1234挂"), "plate", "CN", "two_row", "cn_yellow", "trailer")
+    vn_read = recogniser.read(render(vn).image)
+    assert (vn_read.text, vn_read.country, vn_read.layout) == ("29C123456", "VN", "two_row")
+    read = recogniser.read(render(cn, 2.0).image)
+    assert (read.text[1:], read.country, read.layout) == ("B1234挂", "CN", "two_row")
+
+
+def test_a_vertical_container_code_is_read_top_to_bottom(recogniser: Recogniser) -> None:
+    code = texts.PlateText(tuple("MSKU1234565"), "container", "", "vertical", "container", "iso6346")
+    read = recogniser.read(make_crop(code, np.random.default_rng(6), strength=0))
+    assert (read.text, read.kind, read.layout) == ("MSKU1234565", "container", "vertical")
+    assert valid_container_code(read.text)
+
+
+def test_confidence_ranks_right_reads_of_clean_crops_above_reads_of_noise(recogniser: Recogniser) -> None:
+    rng = np.random.default_rng(2)
+    samples = [texts.random_text(rng, group) for group in texts.GROUPS for _ in range(3)]
+    clean = [make_crop(s, rng, strength=0) for s in samples]
+    right = [r.confidence for s, r in zip(samples, recogniser.read_batch(clean), strict=True) if r.text == s.text]
+    noise = recogniser.read_batch([rng.integers(0, 256, c.shape, dtype=np.uint8) for c in clean])
+    assert len(right) >= len(samples) // 2
+    assert np.median(right) > max(r.confidence for r in noise)
+
+
+def test_the_shipped_model_is_the_one_its_recipe_recorded() -> None:
+    recipe = json.loads((DEFAULT_FOLDER / "recipe.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256((DEFAULT_FOLDER / "model.onnx").read_bytes()).hexdigest()
+    assert digest == recipe["model_sha256"]
+
+
+def test_the_config_alphabet_holds_every_character_the_generators_write() -> None:
+    config = json.loads((DEFAULT_FOLDER / "config.json").read_text(encoding="utf-8"))
+    assert set(config["alphabet"]) == set(texts.ALPHABET)
+    assert [g["name"] for g in config["groups"]] == list(texts.GROUPS)
+
+
+@pytest.mark.parametrize(
+    "crop",
+    [
+        np.zeros((0, 0, 3), np.uint8),
+        np.zeros((40, 0, 3), np.uint8),
+        np.zeros((1, 200, 3), np.uint8),
+        np.zeros((40, 120, 5), np.uint8),
+        np.zeros((40, 120, 3), np.float32),
+        np.zeros((2, 40, 120, 3), np.uint8),
+        b"\xff\xd8\xff\xe0 not decoded",
+        None,
+    ],
+    ids=["empty", "no-width", "one-line", "five-channels", "float", "four-dims", "bytes", "none"],
+)
+def test_an_empty_or_corrupt_crop_is_a_clear_value_error(recogniser: Recogniser, crop: object) -> None:
+    with pytest.raises(ValueError, match="crop"):
+        recogniser.read(crop)  # type: ignore[arg-type]
+
+
+def test_one_bad_crop_in_a_batch_is_refused_before_any_is_read(recogniser: Recogniser) -> None:
+    good = render(texts.random_text(np.random.default_rng(4), "VN/one_row")).image
+    with pytest.raises(ValueError, match="crop"):
+        recogniser.read_batch([good, np.zeros((0, 5), np.uint8)])
+
+
+def test_a_missing_model_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"model\.onnx"):
+        Recogniser(tmp_path)
+
+
+def test_a_corrupt_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    shutil.copy(DEFAULT_FOLDER / "config.json", tmp_path / "config.json")
+    (tmp_path / "model.onnx").write_bytes(b"not an onnx model")
+    with pytest.raises(ValueError, match="cannot load the recogniser model"):
+        Recogniser(tmp_path)
+
+
+def test_greedy_ctc_collapses_repeats_but_keeps_letters_split_by_a_blank() -> None:
+    alphabet = "AB"
+    frames = [1, 1, 0, 1, 2, 2, 0]  # A A - A B B -  ->  "AAB"
+    log_probs = np.log(np.full((len(frames), 3), 0.05))
+    for t, k in enumerate(frames):
+        log_probs[t, k] = np.log(0.9)
+    text, confidence = ctc_greedy(log_probs, alphabet)
+    assert text == "AAB"
+    assert confidence == pytest.approx(0.9**3)
