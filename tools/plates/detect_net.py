@@ -87,7 +87,8 @@ class PlateDetector(nn.Module):
 def encode(regions: list[tuple[int, Array]], height: int, width: int, kinds: int = len(KINDS)
            ) -> tuple[Array, Array, Array]:
     """Training targets for one image of ``height`` x ``width`` input pixels: ``regions`` are (kind index,
-    corners (4, 2) in input pixels). Returns heat (K, h, w) with a Gaussian peak of 1 at each centre cell,
+    corners (4, 2) in input pixels). Returns heat (K, h, w) with a Gaussian peak of 1 at each centre cell (its
+    spread a sixth of the region's extent on each axis),
     corner offsets (8, h, w) and their weights (h, w), non-zero in a small core around each centre."""
     h, w = height // STRIDE, width // STRIDE
     heat = np.zeros((kinds, h, w), np.float32)
@@ -100,10 +101,8 @@ def encode(regions: list[tuple[int, Array]], height: int, width: int, kinds: int
         if not (0 <= cx < w and 0 <= cy < h):
             continue
         ix, iy = int(cx), int(cy)
-        side = min(np.linalg.norm(pts[1] - pts[0]) + np.linalg.norm(pts[2] - pts[3]),
-                   np.linalg.norm(pts[3] - pts[0]) + np.linalg.norm(pts[2] - pts[1])) / 2
-        sigma = max(0.7, side / 6)
-        g = np.exp(-((xs - ix) ** 2 + (ys - iy) ** 2) / (2 * sigma**2))
+        sx, sy = np.maximum(0.7, np.ptp(pts, axis=0) / 6)  # elongated along a long plate or a vertical code
+        g = np.exp(-((xs - ix) ** 2 / (2 * sx**2) + (ys - iy) ** 2 / (2 * sy**2)))
         heat[kind] = np.maximum(heat[kind], g)
         core = (g > 0.5) & (g > weight)
         # corner offsets from each cell centre, in CORNER_UNIT input pixels
