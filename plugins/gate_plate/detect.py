@@ -40,6 +40,12 @@ class Region:
         return [min(xs), min(ys), max(xs), max(ys)]
 
     @property
+    def vertical(self) -> bool:
+        """Taller than wide along the text: a container code painted one character per line."""
+        width, height = self.size
+        return height > width
+
+    @property
     def size(self) -> tuple[float, float]:
         """Mean width (along the text) and height of the quadrilateral, in frame pixels."""
         return _quad_size(np.asarray(self.corners, np.float64))

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -150,6 +151,14 @@ def export(model: PlateDetector, path: Path) -> None:
     model.sigmoid = False
 
 
+def code_version() -> str:
+    """The git commit the generators and this script ran from ("+changes" if the tree differed from it)."""
+    def git(*cmd: str) -> str:
+        return subprocess.run(["git", *cmd], capture_output=True, text=True, check=False, timeout=30).stdout.strip()
+    dirty = git("status", "--porcelain", "--", "tools/plates")
+    return git("rev-parse", "HEAD") + ("+changes" if dirty else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=1)
@@ -164,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gate_plate_detect_cache"))
     ap.add_argument("--out", type=Path, default=Path("plugins/gate_plate/models/detect"))
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # the machine is shared: one core for training, OpenCV included
+    cv2.setNumThreads(1)
     torch.manual_seed(args.seed)
+    code = code_version()
     t0 = time.perf_counter()
     images, labels = build_pool(args.seed, args.scenes, args.strength, args.cache)
     t_data = time.perf_counter() - t0
@@ -183,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                        "strength": args.strength, "frame": list(scenes.SIZE), "input": list(INPUT),
                        "crop": args.crop, "scale_jitter": [0.7, 1.4], "regions": list(KINDS)},
               "command": "python -m tools.plates.train_detect " + shlex.join(sys.argv[1:] if argv is None else argv),
-              "torch": torch.__version__, "threads": 1, "data_seconds": round(t_data),
+              "code": code, "torch": torch.__version__, "threads": 1, "data_seconds": round(t_data),
               "train_seconds": round(time.perf_counter() - t0 - t_data), "sha256": digest}
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
     print(json.dumps({"model": str(onnx_path), "bytes": onnx_path.stat().st_size, "sha256": digest}))
