@@ -116,6 +116,7 @@ class Detector:
         self.nms_iou = float(cfg["nms_iou"])
         self.max_regions = int(cfg["max_regions"])
         self.pad = tuple(float(p) for p in cfg["rectify"]["pad"])
+        self.refine: dict[str, float] = {k: float(v) for k, v in cfg.get("refine", {}).items() if k != "note"}
 
     def _letterbox(self, frame: Array) -> tuple[Array, float]:
         h, w = frame.shape[:2]
@@ -126,33 +127,67 @@ class Detector:
         canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=interp)
         return canvas, scale
 
+    def _run(self, canvas: Array) -> tuple[Array, Array]:
+        blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], np.float32)
+        heat, offsets = self._session.run(None, {self._input: blob})
+        return heat[0], offsets[0]
+
     def heatmaps(self, frame_bgr: Array) -> tuple[Array, Array, float]:
         """The model's raw outputs for ``frame_bgr``: heat (K, h, w), corner offsets (8, h, w), and the scale
         from frame to model input."""
         canvas, scale = self._letterbox(as_bgr(frame_bgr))
-        blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], np.float32)
-        heat, offsets = self._session.run(None, {self._input: blob})
-        return heat[0], offsets[0], scale
+        return (*self._run(canvas), scale)
 
     def detect(self, frame_bgr: Array) -> list[Region]:
-        """Regions in ``frame_bgr`` (any size, BGR or grey), best score first; ``ValueError`` on a bad image."""
-        heat, offsets, scale = self.heatmaps(frame_bgr)
-        candidates = self._peaks(heat, offsets)
+        """Regions in ``frame_bgr`` (any size, BGR or grey), best score first; ``ValueError`` on a bad image.
+        Each region found in the whole (downscaled) frame is looked at again in a window around it, at a scale
+        where its text is ``refine.text_height`` px tall, for corners as precise as the frame allows."""
+        frame = as_bgr(frame_bgr)
+        heat, offsets, scale = self.heatmaps(frame)
         kept: list[tuple[float, int, Array]] = []
-        for score, kind, quad in sorted(candidates, key=lambda c: -c[0]):
+        for score, kind, quad in sorted(self._peaks(heat, offsets, self.threshold), key=lambda c: -c[0]):
             if all(_iou(quad, other) < self.nms_iou for _, _, other in kept):
                 kept.append((score, kind, quad))
             if len(kept) == self.max_regions:
                 break
-        return [Region(tuple((float(x) / scale, float(y) / scale) for x, y in quad), self.kinds[kind], score)
-                for score, kind, quad in kept]
+        regions = []
+        for score, kind, quad in kept:
+            corners = self._refine(frame, kind, quad / scale) if self.refine else quad / scale
+            regions.append(Region(tuple((float(x), float(y)) for x, y in corners), self.kinds[kind], score))
+        return regions
 
-    def _peaks(self, heat: Array, offsets: Array) -> list[tuple[float, int, Array]]:
+    def _refine(self, frame: Array, kind: int, quad: Array) -> Array:
+        """``quad`` (frame pixels) found again in a window around it where its text is ``text_height`` px tall
+        (never enlarged past the frame's own resolution, never a window over ``max_window``)."""
+        cfg = self.refine
+        width, height = _quad_size(quad)
+        extent = np.ptp(quad, axis=0) + 2 * height
+        zoom = min(cfg["text_height"] / max(min(width, height), 1.0), cfg["max_zoom"],
+                   *(cfg["max_window"] / np.maximum(extent, 1.0)))
+        size = np.maximum(32, np.ceil(extent * zoom / 32) * 32).astype(int)
+        origin = quad.mean(axis=0) - size / zoom / 2
+        matrix = np.array([[zoom, 0, -origin[0] * zoom], [0, zoom, -origin[1] * zoom]], np.float64)
+        small = frame if zoom >= 0.5 else cv2.resize(frame, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        if small is not frame:
+            matrix[:, :2] *= 2
+        window = cv2.warpAffine(small, matrix, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR)
+        heat, offsets = self._run(window)
+        centre = size / 2
+        found = [(np.linalg.norm(q.mean(axis=0) - centre), q)
+                 for _, _, q in self._peaks(heat[kind:kind + 1], offsets, self.threshold / 2)]
+        if not found:
+            return quad
+        _, best = min(found, key=lambda f: f[0])
+        if _iou(best / zoom + origin, quad) < 0.3:
+            return quad
+        return best / zoom + origin
+
+    def _peaks(self, heat: Array, offsets: Array, threshold: float) -> list[tuple[float, int, Array]]:
         out = []
         kernel = np.ones((3, 3), np.uint8)
         for kind in range(heat.shape[0]):
             channel = heat[kind]
-            peaks = (channel >= cv2.dilate(channel, kernel)) & (channel > self.threshold)
+            peaks = (channel >= cv2.dilate(channel, kernel)) & (channel > threshold)
             for y, x in zip(*np.nonzero(peaks), strict=True):
                 out.append((float(channel[y, x]), kind, self._corners(channel, offsets, int(y), int(x))))
         return out

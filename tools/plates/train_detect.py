@@ -36,7 +36,9 @@ CONFIG = {"input": {"width": INPUT[0], "height": INPUT[1], "layout": "NCHW", "co
           "stride": STRIDE, "corner_unit": CORNER_UNIT, "kinds": list(KINDS), "score_threshold": 0.3,
           "nms_iou": 0.2, "max_regions": 8,
           "rectify": {"pad": [0.15, 0.15],
-                      "note": "margins (left/right, top/bottom) as fractions of the region's shorter side"}}
+                      "note": "margins (left/right, top/bottom) as fractions of the region's shorter side"},
+          "refine": {"text_height": 28, "max_zoom": 1.0, "max_window": 384,
+                     "note": "each region is detected again in a window where its text is text_height px tall"}}
 
 
 def letterbox(frame: Array) -> tuple[Array, float]:
@@ -82,11 +84,11 @@ def build_pool(seed: int, count: int, strength: float, cache: Path) -> tuple[lis
     return images[:count], [[(k, np.asarray(c, np.float32)) for k, c in scene] for scene in labels[:count]]
 
 
-def sample(image: Array, regions: list[tuple[int, Array]], rng: np.random.Generator, crop: int
-           ) -> tuple[Array, list[tuple[int, Array]]]:
-    """A crop x crop view of ``image`` at a random scale (0.7..1.4), usually around one of its regions, with a
-    little brightness and contrast jitter."""
-    scale = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+def sample(image: Array, regions: list[tuple[int, Array]], rng: np.random.Generator, crop: int,
+           scales: tuple[float, float]) -> tuple[Array, list[tuple[int, Array]]]:
+    """A crop x crop view of ``image`` at a random scale in ``scales`` (log-uniform: the whole frame's scale and
+    the detector's closer second look), usually around one of its regions, with brightness/contrast jitter."""
+    scale = float(np.exp(rng.uniform(np.log(scales[0]), np.log(scales[1]))))
     if regions and rng.random() < 0.8:
         centre = regions[int(rng.integers(len(regions)))][1].mean(axis=0) * scale + rng.uniform(-crop / 3, crop / 3, 2)
     else:
@@ -101,10 +103,11 @@ def sample(image: Array, regions: list[tuple[int, Array]], rng: np.random.Genera
 
 
 def batch(images: list[Array], labels: Labels, index: Array, rng: np.random.Generator,
-          crop: int) -> tuple[torch.Tensor, ...]:
+          args: argparse.Namespace) -> tuple[torch.Tensor, ...]:
     xs, heats, offs, weights = [], [], [], []
+    crop = args.crop
     for i in index:
-        img, regs = sample(np.asarray(images[i]), labels[i], rng, crop)
+        img, regs = sample(np.asarray(images[i]), labels[i], rng, crop, (args.scale_min, args.scale_max))
         heat, off, weight = detect_net.encode(regs, crop, crop)
         xs.append(img.transpose(2, 0, 1))
         heats.append(heat)
@@ -127,7 +130,7 @@ def train(model: PlateDetector, images: list[Array], labels: Labels, args: argpa
         order = rng.permutation(len(labels))
         total = [0.0, 0.0]
         for b in range(per_epoch):
-            x, heat, off, weight = batch(images, labels, order[b * args.batch:(b + 1) * args.batch], rng, args.crop)
+            x, heat, off, weight = batch(images, labels, order[b * args.batch:(b + 1) * args.batch], rng, args)
             logits, corners = model(x)
             lh, lc = detect_net.focal_loss(logits, heat), detect_net.corner_loss(corners, off, weight)
             loss = lh + args.corner_weight * lc
@@ -147,7 +150,9 @@ def export(model: PlateDetector, path: Path) -> None:
     model.sigmoid = True
     x = torch.zeros(1, 3, INPUT[1], INPUT[0])
     torch.onnx.export(model, (x,), str(path), input_names=["image"], output_names=["heat", "corners"],
-                      opset_version=17, dynamo=False)
+                      opset_version=17, dynamo=False,
+                      dynamic_axes={"image": {2: "height", 3: "width"}, "heat": {2: "rows", 3: "cols"},
+                                    "corners": {2: "rows", 3: "cols"}})
     model.sigmoid = False
 
 
@@ -168,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--scale-min", type=float, default=0.6)
+    ap.add_argument("--scale-max", type=float, default=2.4)
     ap.add_argument("--corner-weight", type=float, default=1.0)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gate_plate_detect_cache"))
@@ -192,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
               "data": {"generator": "tools.plates.scenes.scene", "scenes": args.scenes,
                        "scene_seeds": f"numpy default_rng([{args.seed}, i]) for i in 0..{args.scenes - 1}",
                        "strength": args.strength, "frame": list(scenes.SIZE), "input": list(INPUT),
-                       "crop": args.crop, "scale_jitter": [0.7, 1.4], "regions": list(KINDS)},
+                       "crop": args.crop, "scale_jitter": [args.scale_min, args.scale_max], "regions": list(KINDS)},
               "command": "python -m tools.plates.train_detect " + shlex.join(sys.argv[1:] if argv is None else argv),
               "code": code, "torch": torch.__version__, "threads": 1, "data_seconds": round(t_data),
               "train_seconds": round(time.perf_counter() - t0 - t_data), "sha256": digest}
