@@ -7,8 +7,17 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar, a headless browser and its
 # WebDriver for the officers' console, the Latin and Han fonts tools/plates draws plates with).
 APT_PACKAGES := mosquitto mosquitto-clients libzbar0 chromium chromium-driver fonts-dejavu-core fonts-wqy-zenhei
+# The classical offline reader bench/plate.py compares the plate recogniser with (Tesseract 5, Latin + Chinese).
+BENCH_APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
 
-.PHONY: demo test lint typecheck imports unit system-deps bench clean
+.PHONY: demo test lint typecheck imports unit system-deps bench-deps bench clean
+
+# apt-get install those of the Debian packages $(1) that are missing
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+endef
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +30,10 @@ demo: $(STAMP)
 	$(BIN)/gatecore run profiles/demo.toml --crossings 300
 
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+	$(call apt_install,$(APT_PACKAGES))
+
+bench-deps: system-deps
+	$(call apt_install,$(BENCH_APT_PACKAGES))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,7 +49,7 @@ unit: $(STAMP)
 
 test: system-deps lint typecheck imports unit
 
-bench: $(STAMP)
+bench: $(STAMP) bench-deps
 	$(BIN)/python -m pip install -q -e '.[all,dev,bench]'   # the baselines (faiss, usearch)
 	$(BIN)/python bench/core_latency.py
 	$(BIN)/python bench/hardware.py
@@ -50,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/embedding_search.py --n 100000
 	$(BIN)/python bench/face_pipeline.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/plate.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
