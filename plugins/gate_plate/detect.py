@@ -1,9 +1,11 @@
 """Plate and container-code regions in a camera frame (onnxruntime), and their rectification into crops.
 
 The model (``models/detect/model.onnx``, trained by ``tools/plates/train_detect.py``) sees the frame
-letterboxed into its input and gives, at stride ``stride``, a centre heat map per kind and the 4 corners of a
-region as offsets from each cell. Everything inference needs (input size, stride, kinds, thresholds, the
-rectification margins) is read from the ``config.json`` beside the model.
+letterboxed into its input and gives, at stride ``stride``, the probability of each cell being in the text
+region of a plate or of a container code. Each connected region's outline is fitted with a quadrilateral (a
+line through each side, corners where they meet), which follows a tilted plate or a code seen in perspective;
+then each region is looked at again in a window where its text is ``refine.text_height`` px tall, for corners as
+precise as the frame allows. Everything inference needs is read from the ``config.json`` beside the model.
 
 Blocking (numpy / onnxruntime / OpenCV): callers on the event loop run it in an executor.
 """
@@ -93,6 +95,56 @@ def _iou(a: Array, b: Array) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def order_corners(quad: Array) -> Array:
+    """The 4 points clockwise (on screen) from the top-left one (smallest x + y, after scaling both axes to the
+    region's extent, so a tall column and a wide plate alike), for regions tilted by less than 45 degrees."""
+    q = np.asarray(quad, np.float64).reshape(4, 2)
+    centre = q.mean(axis=0)
+    spread = np.maximum(np.ptp(q, axis=0), 1e-6)
+    rel = (q - centre) / spread
+    clockwise = np.argsort(np.arctan2(rel[:, 1], rel[:, 0]))
+    start = int(np.argmin(rel[clockwise].sum(axis=1)))
+    return q[np.roll(clockwise, -start)]
+
+
+def _intersect(a: Array, b: Array) -> Array | None:
+    """Where the lines (point, direction) ``a`` and ``b`` cross; None if they are (nearly) parallel."""
+    (p, d), (q, e) = a, b
+    det = d[0] * e[1] - d[1] * e[0]
+    if abs(det) < 1e-6:
+        return None
+    t = ((q[0] - p[0]) * e[1] - (q[1] - p[1]) * e[0]) / det
+    return np.asarray(p + t * d, np.float64)
+
+
+def fit_quad(contour: Array) -> Array:
+    """A quadrilateral through an outline: the sides of its minimum-area rectangle pick each side's points (the
+    middle of it, clear of the rounded corners), a line is fitted through each, the corners are where those lines
+    meet; so a plate seen in perspective keeps its trapezoid."""
+    pts = contour.reshape(-1, 2).astype(np.float64)
+    rough = order_corners(cv2.boxPoints(cv2.minAreaRect(contour.astype(np.float32))))
+    lines = []
+    for i in range(4):
+        a, b = rough[i], rough[(i + 1) % 4]
+        d = b - a
+        length, across = np.linalg.norm(d), np.linalg.norm(rough[(i + 2) % 4] - b)
+        if length < 1e-6:
+            return rough
+        t = (pts - a) @ d / length**2
+        off = np.abs((pts - a) @ np.array([-d[1], d[0]]) / length)
+        near = pts[(t > 0.15) & (t < 0.85) & (off < max(1.5, 0.15 * length, 0.1 * across))]
+        if len(near) < 2:
+            lines.append((a, d / length))
+            continue
+        vx, vy, x0, y0 = cv2.fitLine(near.astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0], np.float64), np.array([vx, vy], np.float64)))
+    corners = [_intersect(lines[i - 1], lines[i]) for i in range(4)]
+    reach = 0.3 * min(_quad_size(rough))
+    if any(c is None or np.linalg.norm(c - r) > max(reach, 2.0) for c, r in zip(corners, rough, strict=True)):
+        return rough
+    return order_corners(np.array(corners))
+
+
 class Detector:
     """The shipped (or a given) detector model folder: ``model.onnx`` + ``config.json``."""
 
@@ -110,10 +162,11 @@ class Detector:
         self._input = self._session.get_inputs()[0].name
         cfg = self.config
         self.width, self.height = int(cfg["input"]["width"]), int(cfg["input"]["height"])
-        self.stride, self.unit = int(cfg["stride"]), float(cfg["corner_unit"])
+        self.stride = int(cfg["stride"])
         self.kinds: list[str] = list(cfg["kinds"])
+        self.mask_threshold = float(cfg["mask_threshold"])
         self.threshold = float(cfg["score_threshold"])
-        self.nms_iou = float(cfg["nms_iou"])
+        self.min_area = int(cfg["min_area"])
         self.max_regions = int(cfg["max_regions"])
         self.pad = tuple(float(p) for p in cfg["rectify"]["pad"])
         self.refine: dict[str, float] = {k: float(v) for k, v in cfg.get("refine", {}).items() if k != "note"}
@@ -127,83 +180,79 @@ class Detector:
         canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=interp)
         return canvas, scale
 
-    def _run(self, canvas: Array) -> tuple[Array, Array]:
+    def _run(self, canvas: Array) -> Array:
         blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], np.float32)
-        heat, offsets = self._session.run(None, {self._input: blob})
-        return heat[0], offsets[0]
+        return np.asarray(self._session.run(None, {self._input: blob})[0][0])
 
-    def heatmaps(self, frame_bgr: Array) -> tuple[Array, Array, float]:
-        """The model's raw outputs for ``frame_bgr``: heat (K, h, w), corner offsets (8, h, w), and the scale
-        from frame to model input."""
+    def masks(self, frame_bgr: Array) -> tuple[Array, float]:
+        """The model's output for ``frame_bgr``: per kind, each cell's probability of being text of that kind
+        (K, h, w), and the scale from frame to model input."""
         canvas, scale = self._letterbox(as_bgr(frame_bgr))
-        return (*self._run(canvas), scale)
+        return self._run(canvas), scale
 
     def detect(self, frame_bgr: Array) -> list[Region]:
-        """Regions in ``frame_bgr`` (any size, BGR or grey), best score first; ``ValueError`` on a bad image.
-        Each region found in the whole (downscaled) frame is looked at again in a window around it, at a scale
-        where its text is ``refine.text_height`` px tall, for corners as precise as the frame allows."""
+        """Regions in ``frame_bgr`` (any size, BGR or grey), best score first; ``ValueError`` on a bad image."""
         frame = as_bgr(frame_bgr)
-        heat, offsets, scale = self.heatmaps(frame)
-        kept: list[tuple[float, int, Array]] = []
-        for score, kind, quad in sorted(self._peaks(heat, offsets, self.threshold), key=lambda c: -c[0]):
-            if all(_iou(quad, other) < self.nms_iou for _, _, other in kept):
-                kept.append((score, kind, quad))
-            if len(kept) == self.max_regions:
-                break
+        probs, scale = self.masks(frame)
+        found = sorted(self._regions(probs), key=lambda r: -r[0])[: self.max_regions]
         regions = []
-        for score, kind, quad in kept:
+        for score, kind, quad in found:
             corners = self._refine(frame, kind, quad / scale) if self.refine else quad / scale
             regions.append(Region(tuple((float(x), float(y)) for x, y in corners), self.kinds[kind], score))
         return regions
+
+    def _regions(self, probs: Array, kinds: Sequence[int] | None = None) -> list[tuple[float, int, Array]]:
+        """(score, kind, corners in input pixels) of each connected region of the masks."""
+        out = []
+        for kind in range(probs.shape[0]) if kinds is None else kinds:
+            channel = probs[kind]
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(
+                (channel > self.mask_threshold).astype(np.uint8), connectivity=8)
+            for i in range(1, count):
+                if stats[i, cv2.CC_STAT_AREA] < self.min_area:
+                    continue
+                score = float(channel[labels == i].mean())
+                if score >= self.threshold:
+                    out.append((score, kind, self._outline(channel, labels == i, stats[i])))
+        return out
+
+    def _outline(self, channel: Array, member: Array, stat: Array) -> Array:
+        """The corners (input pixels) of one region: its probabilities (its own cells and their neighbours)
+        enlarged to input resolution, cut at the mask threshold, the outline fitted with a quadrilateral."""
+        x, y, w, h = (int(v) for v in stat[:4])
+        x0, y0 = max(0, x - 1), max(0, y - 1)
+        x1, y1 = min(channel.shape[1], x + w + 1), min(channel.shape[0], y + h + 1)
+        near = cv2.dilate(member[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8))
+        roi = np.where(near > 0, channel[y0:y1, x0:x1], 0.0).astype(np.float32)
+        s = self.stride
+        big = cv2.resize(roi, ((x1 - x0) * s, (y1 - y0) * s), interpolation=cv2.INTER_LINEAR)
+        contours, _ = cv2.findContours((big > self.mask_threshold).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_NONE)
+        if not contours:
+            cells = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64) * s
+            return cells
+        contour = max(contours, key=cv2.contourArea)
+        return fit_quad(contour) + 0.5 + np.array([x0 * s, y0 * s], np.float64)
 
     def _refine(self, frame: Array, kind: int, quad: Array) -> Array:
         """``quad`` (frame pixels) found again in a window around it where its text is ``text_height`` px tall
         (never enlarged past the frame's own resolution, never a window over ``max_window``)."""
         cfg = self.refine
         width, height = _quad_size(quad)
-        extent = np.ptp(quad, axis=0) + 2 * height
+        extent = np.ptp(quad, axis=0) + 2 * min(width, height) + 16
         zoom = min(cfg["text_height"] / max(min(width, height), 1.0), cfg["max_zoom"],
                    *(cfg["max_window"] / np.maximum(extent, 1.0)))
         size = np.maximum(32, np.ceil(extent * zoom / 32) * 32).astype(int)
         origin = quad.mean(axis=0) - size / zoom / 2
         matrix = np.array([[zoom, 0, -origin[0] * zoom], [0, zoom, -origin[1] * zoom]], np.float64)
-        small = frame if zoom >= 0.5 else cv2.resize(frame, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-        if small is not frame:
+        source = frame
+        if zoom < 0.5:  # halve first, so that the warp never shrinks by more than 2 (aliasing)
+            source = cv2.resize(frame, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
             matrix[:, :2] *= 2
-        window = cv2.warpAffine(small, matrix, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR)
-        heat, offsets = self._run(window)
-        centre = size / 2
-        found = [(np.linalg.norm(q.mean(axis=0) - centre), q)
-                 for _, _, q in self._peaks(heat[kind:kind + 1], offsets, self.threshold / 2)]
-        if not found:
-            return quad
-        _, best = min(found, key=lambda f: f[0])
-        if _iou(best / zoom + origin, quad) < 0.3:
-            return quad
-        return best / zoom + origin
-
-    def _peaks(self, heat: Array, offsets: Array, threshold: float) -> list[tuple[float, int, Array]]:
-        out = []
-        kernel = np.ones((3, 3), np.uint8)
-        for kind in range(heat.shape[0]):
-            channel = heat[kind]
-            peaks = (channel >= cv2.dilate(channel, kernel)) & (channel > threshold)
-            for y, x in zip(*np.nonzero(peaks), strict=True):
-                out.append((float(channel[y, x]), kind, self._corners(channel, offsets, int(y), int(x))))
-        return out
-
-    def _corners(self, channel: Array, offsets: Array, y: int, x: int) -> Array:
-        """The corners predicted around a peak: the mean over its 3x3 neighbours that are at least half as hot,
-        weighted by heat, each cell's offsets taken from its own centre."""
-        h, w = channel.shape
-        y0, y1, x0, x1 = max(0, y - 1), min(h, y + 2), max(0, x - 1), min(w, x + 2)
-        weights = channel[y0:y1, x0:x1]
-        weights = np.where(weights >= channel[y, x] / 2, weights, 0.0)
-        gy, gx = np.mgrid[y0:y1, x0:x1]
-        pts = offsets[:, y0:y1, x0:x1].reshape(4, 2, *weights.shape) * self.unit
-        pts[:, 0] += (gx + 0.5) * self.stride
-        pts[:, 1] += (gy + 0.5) * self.stride
-        return np.asarray((pts * weights).sum(axis=(2, 3)) / weights.sum(), np.float64)
+        window = cv2.warpAffine(source, matrix, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR)
+        again = [q / zoom + origin for _, _, q in self._regions(self._run(window), [kind])]
+        best = max(again, key=lambda q: _iou(q, quad), default=None)
+        return best if best is not None and _iou(best, quad) >= 0.3 else quad
 
     def rectify(self, frame_bgr: Array, region: Region) -> Array:
         """The region warped upright (text left to right, top row first), with the configured margin."""

@@ -1,14 +1,13 @@
 """The plate / container-code detector network, its training targets and its loss (torch; training only).
 
-A CenterNet-like single-shot detector on a downscaled frame: a small depthwise-separable backbone
-(strides 2..32) with a light feature pyramid back to stride 4, and two heads there:
+A small segmentation network on a downscaled frame: a depthwise-separable backbone (strides 2..32) with a light
+feature pyramid back to stride 4, and one head there, ``mask`` (N, K, H/4, W/4): the logits of "this cell lies
+in the text region of a plate / of a container code", one channel per kind (``KINDS``). Region shapes come from
+the masks' outlines, which need only local evidence (a long vertical code is as easy as a short plate), so a
+small model trained for an hour on one core gets precise corners.
 
-- ``heat`` (N, K, H/4, W/4): logits of a region's centre, one channel per kind (``KINDS``);
-- ``corners`` (N, 8, H/4, W/4): the 4 corners (clockwise from the text's top-left) as offsets from the
-  cell's centre, in units of ``CORNER_UNIT`` input pixels.
-
-The exported ONNX graph applies the sigmoid to ``heat``; peak picking and the corner arithmetic are done by
-``gate_plate.detect`` with numpy, from the ``config.json`` written beside the model.
+The exported ONNX graph applies the sigmoid; components, their outlines and the corner fit are done by
+``gate_plate.detect`` with OpenCV, from the ``config.json`` written beside the model.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -23,7 +23,6 @@ from torch.nn import functional as F
 
 KINDS = ("plate", "container")
 STRIDE = 4
-CORNER_UNIT = 16.0  # input pixels per unit of a corner offset
 Array = np.ndarray[Any, Any]
 
 
@@ -51,7 +50,7 @@ def _stage(cin: int, cout: int, blocks: int) -> nn.Sequential:
 
 
 class PlateDetector(nn.Module):
-    """Input: (N, 3, H, W) BGR float 0..255, H and W multiples of 32. Output: (heat, corners) at stride 4."""
+    """Input: (N, 3, H, W) BGR float 0..255, H and W multiples of 32. Output: mask logits at stride 4."""
 
     def __init__(self, width: int = 16, kinds: int = len(KINDS), sigmoid: bool = False) -> None:
         super().__init__()
@@ -65,12 +64,11 @@ class PlateDetector(nn.Module):
         self.lat = nn.ModuleList([nn.Conv2d(c, f, 1) for c in (2 * w, 3 * w, 4 * w, 6 * w)])
         self.smooth = nn.ModuleList([_Block(f, f) for _ in range(3)])
         self.head = nn.Sequential(_Block(f, f), _Block(f, f))
-        self.heat = nn.Conv2d(f, kinds, 1)
-        self.corners = nn.Conv2d(f, 8, 1)
+        self.mask = nn.Conv2d(f, kinds, 1)
         self.sigmoid = sigmoid
-        nn.init.constant_(self.heat.bias, -4.6)  # start near p = 0.01 (focal-loss prior)
+        nn.init.constant_(self.mask.bias, -3.0)  # most of a frame is no text
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * (1.0 / 127.5) - 1.0
         c4 = self.s4(self.stem(x))
         c8 = self.s8(c4)
@@ -79,56 +77,28 @@ class PlateDetector(nn.Module):
         p = self.lat[3](c32)
         for lat, smooth, c in zip(self.lat[2::-1], self.smooth, (c16, c8, c4), strict=True):
             p = smooth(lat(c) + F.interpolate(p, scale_factor=2.0, mode="nearest"))
-        h = self.head(p)
-        heat = self.heat(h)
-        return (torch.sigmoid(heat) if self.sigmoid else heat), self.corners(h)
+        logits = self.mask(self.head(p))
+        return torch.sigmoid(logits) if self.sigmoid else logits
 
 
-def encode(regions: list[tuple[int, Array]], height: int, width: int, kinds: int = len(KINDS)
-           ) -> tuple[Array, Array, Array]:
-    """Training targets for one image of ``height`` x ``width`` input pixels: ``regions`` are (kind index,
-    corners (4, 2) in input pixels). Returns heat (K, h, w) with a Gaussian peak of 1 at each centre cell (its
-    spread a sixth of the region's extent on each axis),
-    corner offsets (8, h, w) and their weights (h, w), non-zero in a small core around each centre."""
-    h, w = height // STRIDE, width // STRIDE
-    heat = np.zeros((kinds, h, w), np.float32)
-    offsets = np.zeros((8, h, w), np.float32)
-    weight = np.zeros((h, w), np.float32)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+def encode(regions: list[tuple[int, Array]], height: int, width: int, kinds: int = len(KINDS)) -> Array:
+    """The training target of one image of ``height`` x ``width`` input pixels: ``regions`` are (kind index,
+    corners (4, 2) in input pixels); returns (K, h, w) at stride ``STRIDE``, each cell the fraction of it that
+    a region of that kind covers."""
+    full = np.zeros((kinds, height, width), np.uint8)
     for kind, corners in regions:
-        pts = np.asarray(corners, np.float32) / STRIDE
-        cx, cy = pts.mean(axis=0)
-        if not (0 <= cx < w and 0 <= cy < h):
-            continue
-        ix, iy = int(cx), int(cy)
-        sx, sy = np.maximum(0.7, np.ptp(pts, axis=0) / 6)  # elongated along a long plate or a vertical code
-        g = np.exp(-((xs - ix) ** 2 / (2 * sx**2) + (ys - iy) ** 2 / (2 * sy**2)))
-        heat[kind] = np.maximum(heat[kind], g)
-        core = (g > 0.5) & (g > weight)
-        # corner offsets from each cell centre, in CORNER_UNIT input pixels
-        for i in range(4):
-            for axis, grid in ((0, xs), (1, ys)):
-                offsets[2 * i + axis][core] = (pts[i, axis] - grid[core] - 0.5) * STRIDE / CORNER_UNIT
-        weight[core] = g[core]
-    return heat, offsets, weight
+        cv2.fillPoly(full[kind], [np.round(np.asarray(corners) * 4).astype(np.int32)], 255, cv2.LINE_8, shift=2)
+    small = [cv2.resize(m, (width // STRIDE, height // STRIDE), interpolation=cv2.INTER_AREA) for m in full]
+    return np.stack(small).astype(np.float32) / 255.0
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """CenterNet's penalty-reduced focal loss, normalised by the number of centres."""
-    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
-    pos = target.eq(1).float()
-    neg = 1 - pos
-    pos_loss = torch.log(p) * (1 - p) ** 2 * pos
-    neg_loss = torch.log(1 - p) * p**2 * (1 - target) ** 4 * neg
-    n = pos.sum().clamp(min=1.0)
-    return -(pos_loss.sum() + neg_loss.sum()) / n
-
-
-def corner_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Weighted smooth-L1 of the corner offsets over the centre cores."""
-    w = weight.unsqueeze(1)
-    loss = F.smooth_l1_loss(pred, target, reduction="none", beta=0.1) * w
-    return loss.sum() / (w.sum() * 8).clamp(min=1.0)
+def mask_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 4.0) -> torch.Tensor:
+    """Binary cross-entropy (text cells weighted up: they are few) plus a soft Dice term per kind."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(pos_weight))
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum(dim=(0, 2, 3))
+    dice = 1 - (2 * inter + 1) / (p.sum(dim=(0, 2, 3)) + target.sum(dim=(0, 2, 3)) + 1)
+    return bce + dice.mean()
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -27,17 +27,20 @@ import numpy as np
 import torch
 
 from tools.plates import detect_net, scenes
-from tools.plates.detect_net import CORNER_UNIT, KINDS, STRIDE, PlateDetector
+from tools.plates.detect_net import KINDS, STRIDE, PlateDetector
 
 Array = np.ndarray[Any, Any]
 INPUT = (640, 384)  # model input (width, height); a 1080p frame is scaled by 1/3 into its top 640 x 360
 CONFIG = {"input": {"width": INPUT[0], "height": INPUT[1], "layout": "NCHW", "colour": "BGR", "range": "0..255",
                     "letterbox": "scaled to fit, top-left, zero padding"},
-          "stride": STRIDE, "corner_unit": CORNER_UNIT, "kinds": list(KINDS), "score_threshold": 0.3,
-          "nms_iou": 0.2, "max_regions": 8,
+          "stride": STRIDE, "kinds": list(KINDS), "mask_threshold": 0.5, "score_threshold": 0.5,
+          "min_area": 6, "max_regions": 8,
+          "notes": {"mask_threshold": "a cell belongs to a region when its probability is above this",
+                    "score_threshold": "a region is kept when its cells' mean probability is above this",
+                    "min_area": "smallest region kept, in mask cells"},
           "rectify": {"pad": [0.15, 0.15],
                       "note": "margins (left/right, top/bottom) as fractions of the region's shorter side"},
-          "refine": {"text_height": 28, "max_zoom": 1.0, "max_window": 384,
+          "refine": {"text_height": 32, "max_zoom": 1.0, "max_window": 384,
                      "note": "each region is detected again in a window where its text is text_height px tall"}}
 
 
@@ -103,22 +106,16 @@ def sample(image: Array, regions: list[tuple[int, Array]], rng: np.random.Genera
 
 
 def batch(images: list[Array], labels: Labels, index: Array, rng: np.random.Generator,
-          args: argparse.Namespace) -> tuple[torch.Tensor, ...]:
-    xs, heats, offs, weights = [], [], [], []
-    crop = args.crop
+          args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, masks = [], []
     for i in index:
-        img, regs = sample(np.asarray(images[i]), labels[i], rng, crop, (args.scale_min, args.scale_max))
-        heat, off, weight = detect_net.encode(regs, crop, crop)
+        img, regs = sample(np.asarray(images[i]), labels[i], rng, args.crop, (args.scale_min, args.scale_max))
         xs.append(img.transpose(2, 0, 1))
-        heats.append(heat)
-        offs.append(off)
-        weights.append(weight)
-    return (torch.from_numpy(np.stack(xs).astype(np.float32)), torch.from_numpy(np.stack(heats)),
-            torch.from_numpy(np.stack(offs)), torch.from_numpy(np.stack(weights)))
+        masks.append(detect_net.encode(regs, args.crop, args.crop))
+    return torch.from_numpy(np.stack(xs).astype(np.float32)), torch.from_numpy(np.stack(masks))
 
 
-def train(model: PlateDetector, images: list[Array], labels: Labels, args: argparse.Namespace
-          ) -> int:
+def train(model: PlateDetector, images: list[Array], labels: Labels, args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     per_epoch = math.ceil(len(labels) / args.batch)
@@ -128,20 +125,17 @@ def train(model: PlateDetector, images: list[Array], labels: Labels, args: argpa
     model.train()
     for epoch in range(args.epochs):
         order = rng.permutation(len(labels))
-        total = [0.0, 0.0]
+        total = 0.0
         for b in range(per_epoch):
-            x, heat, off, weight = batch(images, labels, order[b * args.batch:(b + 1) * args.batch], rng, args)
-            logits, corners = model(x)
-            lh, lc = detect_net.focal_loss(logits, heat), detect_net.corner_loss(corners, off, weight)
-            loss = lh + args.corner_weight * lc
+            x, target = batch(images, labels, order[b * args.batch:(b + 1) * args.batch], rng, args)
+            loss = detect_net.mask_loss(model(x), target)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            total[0] += lh.item()
-            total[1] += lc.item()
-        print(f"epoch {epoch + 1}/{args.epochs}: heat {total[0] / per_epoch:.4f} corners {total[1] / per_epoch:.4f}"
-              f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+            total += loss.item()
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / per_epoch:.4f} ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
     return steps
 
 
@@ -149,10 +143,8 @@ def export(model: PlateDetector, path: Path) -> None:
     model.eval()
     model.sigmoid = True
     x = torch.zeros(1, 3, INPUT[1], INPUT[0])
-    torch.onnx.export(model, (x,), str(path), input_names=["image"], output_names=["heat", "corners"],
-                      opset_version=17, dynamo=False,
-                      dynamic_axes={"image": {2: "height", 3: "width"}, "heat": {2: "rows", 3: "cols"},
-                                    "corners": {2: "rows", 3: "cols"}})
+    torch.onnx.export(model, (x,), str(path), input_names=["image"], output_names=["mask"], opset_version=17,
+                      dynamo=False, dynamic_axes={"image": {2: "height", 3: "width"}, "mask": {2: "rows", 3: "cols"}})
     model.sigmoid = False
 
 
@@ -175,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--scale-min", type=float, default=0.6)
     ap.add_argument("--scale-max", type=float, default=2.4)
-    ap.add_argument("--corner-weight", type=float, default=1.0)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gate_plate_detect_cache"))
     ap.add_argument("--out", type=Path, default=Path("plugins/gate_plate/models/detect"))
