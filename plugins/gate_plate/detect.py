@@ -117,32 +117,42 @@ def _intersect(a: Array, b: Array) -> Array | None:
     return np.asarray(p + t * d, np.float64)
 
 
-def fit_quad(contour: Array) -> Array:
-    """A quadrilateral through an outline: the sides of its minimum-area rectangle pick each side's points (the
-    middle of it, clear of the rounded corners), a line is fitted through each, the corners are where those lines
-    meet; so a plate seen in perspective keeps its trapezoid."""
-    pts = contour.reshape(-1, 2).astype(np.float64)
-    rough = order_corners(cv2.boxPoints(cv2.minAreaRect(contour.astype(np.float32))))
+def _side_lines(pts: Array, quad: Array, slack: float) -> list[tuple[Array, Array]] | None:
+    """A line (point, direction) through the outline points along each side of ``quad``: those in the middle 70 %
+    of the side and within ``slack`` of its length of it, and never a third of the way across (the side's own
+    line if too few are)."""
     lines = []
     for i in range(4):
-        a, b = rough[i], rough[(i + 1) % 4]
-        d = b - a
-        length, across = np.linalg.norm(d), np.linalg.norm(rough[(i + 2) % 4] - b)
+        a, d = quad[i], quad[(i + 1) % 4] - quad[i]
+        length, across = float(np.linalg.norm(d)), float(np.linalg.norm(quad[(i + 2) % 4] - quad[(i + 1) % 4]))
         if length < 1e-6:
-            return rough
+            return None
         t = (pts - a) @ d / length**2
         off = np.abs((pts - a) @ np.array([-d[1], d[0]]) / length)
-        near = pts[(t > 0.15) & (t < 0.85) & (off < max(1.5, 0.15 * length, 0.1 * across))]
+        near = pts[(t > 0.15) & (t < 0.85) & (off < max(1.5, min(slack * length, across / 3)))]
         if len(near) < 2:
             lines.append((a, d / length))
             continue
         vx, vy, x0, y0 = cv2.fitLine(near.astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
         lines.append((np.array([x0, y0], np.float64), np.array([vx, vy], np.float64)))
-    corners = [_intersect(lines[i - 1], lines[i]) for i in range(4)]
-    reach = 0.3 * min(_quad_size(rough))
-    if any(c is None or np.linalg.norm(c - r) > max(reach, 2.0) for c, r in zip(corners, rough, strict=True)):
-        return rough
-    return order_corners(np.array(corners))
+    return lines
+
+
+def fit_quad(contour: Array) -> Array:
+    """A quadrilateral through an outline: starting from its minimum-area rectangle, each side's points (the
+    middle of it, clear of the rounded corners) get a fitted line, the corners are where those lines meet, and
+    once more from that quadrilateral; so a plate seen in perspective keeps its trapezoid."""
+    pts = contour.reshape(-1, 2).astype(np.float64)
+    rect = order_corners(cv2.boxPoints(cv2.minAreaRect(contour.astype(np.float32))))
+    quad = rect
+    for slack in (0.15, 0.06):
+        lines = _side_lines(pts, quad, slack)
+        corners = [_intersect(lines[i - 1], lines[i]) for i in range(4)] if lines else [None]
+        if any(c is None for c in corners):
+            return rect
+        quad = order_corners(np.array(corners))
+    reach = max(2.0, 0.3 * min(_quad_size(rect)))
+    return rect if np.linalg.norm(quad - rect, axis=1).max() > reach else quad
 
 
 class Detector:
