@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "model.onnx"
     export(model, onnx_path)
+    torch.save(model.state_dict(), args.cache / f"detect_s{args.seed}_e{args.epochs}.pt")  # to look at, not shipped
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     (args.out / "config.json").write_text(json.dumps(CONFIG, indent=2) + "\n")
     recipe = {"seed": args.seed, "epochs": args.epochs, "steps": steps, "batch": args.batch, "lr": args.lr,
