@@ -40,6 +40,8 @@ CONFIG = {"input": {"width": INPUT[0], "height": INPUT[1], "layout": "NCHW", "co
                     "min_area": "smallest region kept, in mask cells"},
           "rectify": {"pad": [0.15, 0.15],
                       "note": "margins (left/right, top/bottom) as fractions of the region's shorter side"},
+          "reader": {"min_confidence": 0.2,
+                     "note": "gate_plate.reader drops reads below this (clutter and fragments read so)"},
           "refine": {"text_height": 32, "max_zoom": 1.0, "max_window": 384,
                      "note": "each region is detected again in a window where its text is text_height px tall"}}
 
