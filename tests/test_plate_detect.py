@@ -189,3 +189,12 @@ def test_corners_are_ordered_clockwise_from_the_top_left_whatever_order_they_com
     for quad in (tall, wide):
         shuffled = np.roll(quad, turn, axis=0)[[0, 2, 1, 3]]
         assert order_corners(shuffled).tolist() == quad.tolist()
+
+
+def test_no_region_is_degenerate_where_an_outline_collapses(detector: Detector) -> None:
+    """A scene whose container-code outline once fitted to a sliver (0.2 px wide) gives only regions that can be
+    rectified."""
+    s = scenes.scene(np.random.default_rng([1007, 183]))
+    for region in detector.detect(s.image):
+        assert min(region.size) >= 2
+        assert detector.rectify(s.image, region).size > 0

@@ -209,7 +209,8 @@ class Detector:
         for score, kind, outline in found:
             quad = fit_quad(outline) / scale
             corners = self._refine(frame, kind, quad) if self.refine else quad
-            regions.append(Region(tuple((float(x), float(y)) for x, y in corners), self.kinds[kind], score))
+            if min(_quad_size(corners)) >= 2 and cv2.contourArea(corners.astype(np.float32)) >= 8:
+                regions.append(Region(tuple((float(x), float(y)) for x, y in corners), self.kinds[kind], score))
         return regions
 
     def _regions(self, probs: Array, kinds: Sequence[int] | None = None) -> list[tuple[float, int, Array]]:
