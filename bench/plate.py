@@ -15,7 +15,7 @@ Tesseract is given every advantage we can: the crop's known layout picks its pag
 ``chi_sim+eng``, the others ``eng``, the character whitelist is the plates' alphabet, crops are grey and scaled
 to 64 px per row; one process reads all crops of a kind (its start-up is spread over them). onnxruntime runs
 with one intra-op thread, OpenCV with one, Tesseract with OMP_THREAD_LIMIT=1.
-Writes the ``plate`` section of BENCHMARKS.md; the last line printed is a JSON summary.
+Writes its section of BENCHMARKS.md; the last line printed is a JSON summary.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from tools.plates import eval as crop_eval
 from tools.plates import eval_scenes, scenes, texts
 
 Array = np.ndarray[Any, Any]
+SECTION = "Plate and container-code reading (bench/plate.py)"
 PSM = {"one_row": "7", "horizontal": "7", "two_row": "6", "vertical": "6"}  # 6 beat 5 on vertical codes
 
 
@@ -158,7 +159,7 @@ def main() -> None:
     text = report(args, ours, tess, ms_tess, sc, detector)
     print(text)
     if not args.no_write:
-        write_section("plate", f"python bench/plate.py --per-group {args.per_group} --scenes {args.scenes} "
+        write_section(SECTION, f"python bench/plate.py --per-group {args.per_group} --scenes {args.scenes} "
                       f"--seed {args.seed}", text, keep_previous=True)
     print(json.dumps({"bench": "plate", "crop_accuracy": round(crop_accuracy(ours), 4),
                       "scene_accuracy": round(sc["scene_accuracy"], 4),
