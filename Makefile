@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests need (a real MQTT broker, the zbar library for pyzbar, a headless browser and its
-# WebDriver for the officers' console, the fonts tools/plates draws plates with: Latin and Han).
+# WebDriver for the officers' console, the Latin and Han fonts tools/plates draws plates with).
 APT_PACKAGES := mosquitto mosquitto-clients libzbar0 chromium chromium-driver fonts-dejavu-core fonts-wqy-zenhei
 # The classical offline reader bench/plate.py compares the plate recogniser with (Tesseract 5, Latin + Chinese).
 BENCH_APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim

@@ -68,6 +68,11 @@ class EvidenceSource(Protocol):
     without awaiting anything and costs no task at all. One that has to wait goes on in a task of its own,
     cancelled at the source's deadline, so it must be cancellable; CPU-heavy work goes to an executor
     (``loop.run_in_executor``). Until it first waits it runs on the event loop: it must be quick there.
+
+    Known hazard (to be fixed in the core): until its first wait, ``collect`` runs in the *lane's* task, so
+    an ``asyncio.timeout()`` or ``asyncio.TaskGroup`` entered before any ``await`` binds to the lane's task,
+    and its expiry cancels the lane instead of the source. Wait once first (``await asyncio.sleep(0)``)
+    before entering either.
     """
 
     source: str

@@ -138,7 +138,7 @@ def _side_lines(pts: Array, quad: Array, slack: float) -> list[tuple[Array, Arra
     return lines
 
 
-def fit_quad(contour: Array) -> Array:
+def fit_quad(contour: Array) -> Array:  # points (N, 2) or (N, 1, 2) of one or several outlines
     """A quadrilateral through an outline: starting from its minimum-area rectangle, each side's points (the
     middle of it, clear of the rounded corners) get a fitted line, the corners are where those lines meet, and
     once more from that quadrilateral; so a plate seen in perspective keeps its trapezoid."""
@@ -178,7 +178,7 @@ class Detector:
         self.threshold = float(cfg["score_threshold"])
         self.min_area = int(cfg["min_area"])
         self.max_regions = int(cfg["max_regions"])
-        self.pad = tuple(float(p) for p in cfg["rectify"]["pad"])
+        self.pad = {shape: (float(x), float(y)) for shape, (x, y) in cfg["rectify"]["pad"].items()}
         self.refine: dict[str, float] = {k: float(v) for k, v in cfg.get("refine", {}).items() if k != "note"}
 
     def _letterbox(self, frame: Array) -> tuple[Array, float]:
@@ -206,47 +206,50 @@ class Detector:
         probs, scale = self.masks(frame)
         found = sorted(self._regions(probs), key=lambda r: -r[0])[: self.max_regions]
         regions = []
-        for score, kind, quad in found:
-            corners = self._refine(frame, kind, quad / scale) if self.refine else quad / scale
-            regions.append(Region(tuple((float(x), float(y)) for x, y in corners), self.kinds[kind], score))
+        for score, kind, outline in found:
+            quad = fit_quad(outline) / scale
+            corners = self._refine(frame, kind, quad) if self.refine else quad
+            if min(_quad_size(corners)) >= 2 and cv2.contourArea(corners.astype(np.float32)) >= 8:
+                regions.append(Region(tuple((float(x), float(y)) for x, y in corners), self.kinds[kind], score))
         return regions
 
     def _regions(self, probs: Array, kinds: Sequence[int] | None = None) -> list[tuple[float, int, Array]]:
-        """(score, kind, corners in input pixels) of each connected region of the masks."""
+        """(score, kind, outline points in input pixels) of each region of the masks: cells over the mask
+        threshold, grouped across one-cell gaps (the spaces of a container code), their probabilities enlarged
+        to input resolution and cut at the threshold again."""
         out = []
         for kind in range(probs.shape[0]) if kinds is None else kinds:
             channel = probs[kind]
-            count, labels, stats, _ = cv2.connectedComponentsWithStats(
-                (channel > self.mask_threshold).astype(np.uint8), connectivity=8)
+            cells = (channel > self.mask_threshold).astype(np.uint8)
+            grouped = cv2.dilate(cells, np.ones((3, 3), np.uint8))
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
             for i in range(1, count):
-                if stats[i, cv2.CC_STAT_AREA] < self.min_area:
+                member = (labels == i) & (cells > 0)
+                if member.sum() < self.min_area:
                     continue
-                score = float(channel[labels == i].mean())
-                if score >= self.threshold:
-                    out.append((score, kind, self._outline(channel, labels == i, stats[i])))
+                score = float(channel[member].mean())
+                outline = self._outline(channel, labels == i, stats[i])
+                if score >= self.threshold and outline is not None:
+                    out.append((score, kind, outline))
         return out
 
-    def _outline(self, channel: Array, member: Array, stat: Array) -> Array:
-        """The corners (input pixels) of one region: its probabilities (its own cells and their neighbours)
-        enlarged to input resolution, cut at the mask threshold, the outline fitted with a quadrilateral."""
+    def _outline(self, channel: Array, group: Array, stat: Array) -> Array | None:
+        """The outline points (input pixels) of one group of cells: its probabilities enlarged to input
+        resolution and cut at the mask threshold, every part's contour together."""
         x, y, w, h = (int(v) for v in stat[:4])
-        x0, y0 = max(0, x - 1), max(0, y - 1)
-        x1, y1 = min(channel.shape[1], x + w + 1), min(channel.shape[0], y + h + 1)
-        near = cv2.dilate(member[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8))
-        roi = np.where(near > 0, channel[y0:y1, x0:x1], 0.0).astype(np.float32)
+        roi = np.where(group[y:y + h, x:x + w], channel[y:y + h, x:x + w], 0.0).astype(np.float32)
         s = self.stride
-        big = cv2.resize(roi, ((x1 - x0) * s, (y1 - y0) * s), interpolation=cv2.INTER_LINEAR)
+        big = cv2.resize(roi, (w * s, h * s), interpolation=cv2.INTER_LINEAR)
         contours, _ = cv2.findContours((big > self.mask_threshold).astype(np.uint8), cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_NONE)
         if not contours:
-            cells = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64) * s
-            return cells
-        contour = max(contours, key=cv2.contourArea)
-        return fit_quad(contour) + 0.5 + np.array([x0 * s, y0 * s], np.float64)
+            return None
+        return np.concatenate([c.reshape(-1, 2) for c in contours]).astype(np.float64) + 0.5 + (x * s, y * s)
 
     def _refine(self, frame: Array, kind: int, quad: Array) -> Array:
         """``quad`` (frame pixels) found again in a window around it where its text is ``text_height`` px tall
-        (never enlarged past the frame's own resolution, never a window over ``max_window``)."""
+        (never enlarged past the frame's own resolution, never a window over ``max_window``): the outlines of
+        the window's regions whose centres lie in it, fitted together."""
         cfg = self.refine
         width, height = _quad_size(quad)
         extent = np.ptp(quad, axis=0) + 2 * min(width, height) + 16
@@ -260,13 +263,18 @@ class Detector:
             source = cv2.resize(frame, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
             matrix[:, :2] *= 2
         window = cv2.warpAffine(source, matrix, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR)
-        again = [q / zoom + origin for _, _, q in self._regions(self._run(window), [kind])]
-        best = max(again, key=lambda q: _iou(q, quad), default=None)
-        return best if best is not None and _iou(best, quad) >= 0.3 else quad
+        inside = ((quad - quad.mean(axis=0)) * 1.2 + quad.mean(axis=0) - origin) * zoom  # a little grown
+        parts = [pts for _, _, pts in self._regions(self._run(window), [kind])
+                 if cv2.pointPolygonTest(inside.astype(np.float32), tuple(map(float, pts.mean(axis=0))), False) >= 0]
+        if not parts:
+            return quad
+        again = fit_quad(np.concatenate(parts)) / zoom + origin
+        return again if _iou(again, quad) >= 0.3 else quad
 
     def rectify(self, frame_bgr: Array, region: Region) -> Array:
-        """The region warped upright (text left to right, top row first), with the configured margin."""
-        return rectify(frame_bgr, region.corners, self.pad)
+        """The region warped upright (text left to right, top row first), with the margins configured for its
+        shape ("wide": plates and horizontal codes, "tall": vertical codes)."""
+        return rectify(frame_bgr, region.corners, self.pad["tall" if region.vertical else "wide"])
 
 
 def rectify(frame_bgr: Array, corners: Sequence[Sequence[float]], pad: Sequence[float] = (0.0, 0.0)) -> Array:

@@ -26,11 +26,14 @@ class SceneRead(CropRead):
 
 
 class PlateReader:
-    """detect -> rectify -> recognise over one frame."""
+    """detect -> rectify -> recognise over one frame. Reads below the detector config's
+    ``reader.min_confidence`` are dropped: they are what a region of clutter (a sign, a tare marking) or a
+    fragment of a plate reads as."""
 
     def __init__(self, detector: Detector | None = None, recogniser: Recogniser | None = None) -> None:
         self.detector = detector if detector is not None else Detector()
         self.recogniser = recogniser if recogniser is not None else Recogniser()
+        self.min_confidence = float(self.detector.config.get("reader", {}).get("min_confidence", 0.0))
 
     def read(self, frame_bgr: Array) -> list[SceneRead]:
         """Every plate and code read in ``frame_bgr``, best (detection score x read confidence) first; empty if
@@ -43,5 +46,5 @@ class PlateReader:
         reads = self.recogniser.read_batch(crops)
         out = [SceneRead(text=r.text, kind=r.kind, country=r.country, layout=r.layout, confidence=r.confidence,
                          box=region.box, corners=region.corners, detection_score=region.score)
-               for r, region in zip(reads, regions, strict=True) if r.text]
+               for r, region in zip(reads, regions, strict=True) if r.text and r.confidence >= self.min_confidence]
         return sorted(out, key=lambda s: -(s.confidence * s.detection_score))

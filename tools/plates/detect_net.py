@@ -92,9 +92,10 @@ def encode(regions: list[tuple[int, Array]], height: int, width: int, kinds: int
     return np.stack(small).astype(np.float32) / 255.0
 
 
-def mask_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 4.0) -> torch.Tensor:
-    """Binary cross-entropy (text cells weighted up: they are few) plus a soft Dice term per kind."""
-    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(pos_weight))
+def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus a soft Dice term per kind (for the few text cells). No extra weight on text
+    cells: it would push the outlines outwards, past the characters."""
+    bce = F.binary_cross_entropy_with_logits(logits, target)
     p = torch.sigmoid(logits)
     inter = (p * target).sum(dim=(0, 2, 3))
     dice = 1 - (2 * inter + 1) / (p.sum(dim=(0, 2, 3)) + target.sum(dim=(0, 2, 3)) + 1)

@@ -38,8 +38,10 @@ CONFIG = {"input": {"width": INPUT[0], "height": INPUT[1], "layout": "NCHW", "co
           "notes": {"mask_threshold": "a cell belongs to a region when its probability is above this",
                     "score_threshold": "a region is kept when its cells' mean probability is above this",
                     "min_area": "smallest region kept, in mask cells"},
-          "rectify": {"pad": [0.15, 0.15],
-                      "note": "margins (left/right, top/bottom) as fractions of the region's shorter side"},
+          "rectify": {"pad": {"wide": [0.15, 0.05], "tall": [0.0, 0.0]},
+                      "note": "margins (left/right, top/bottom), fractions of the region's shorter side"},
+          "reader": {"min_confidence": 0.2,
+                     "note": "gate_plate.reader drops reads below this (clutter and fragments read so)"},
           "refine": {"text_height": 32, "max_zoom": 1.0, "max_window": 384,
                      "note": "each region is detected again in a window where its text is text_height px tall"}}
 
@@ -61,11 +63,13 @@ def _chunk(seed: int, strength: float, first: int, cache: Path) -> tuple[Array, 
     if not stem.with_suffix(".json").exists():
         images = np.zeros((CHUNK, INPUT[1], INPUT[0], 3), np.uint8)
         labels = []
+        started = time.process_time()
         for j in range(CHUNK):
             s = scenes.scene(np.random.default_rng([seed, first + j]), strength)
             images[j], scale = letterbox(s.image)
             labels.append([[KINDS.index(t.kind), (np.asarray(t.corners) * scale).tolist()] for t in s.targets])
         np.save(stem.with_suffix(".npy"), images)
+        stem.with_suffix(".seconds").write_text(f"{time.process_time() - started:.1f}\n")
         stem.with_suffix(".json").write_text(json.dumps(labels))
     return np.load(stem.with_suffix(".npy"), mmap_mode="r"), json.loads(stem.with_suffix(".json").read_text())
 
@@ -85,6 +89,12 @@ def build_pool(seed: int, count: int, strength: float, cache: Path) -> tuple[lis
         labels += chunk_labels
         print(f"  scenes {len(labels)}/{count} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return images[:count], [[(k, np.asarray(c, np.float32)) for k, c in scene] for scene in labels[:count]]
+
+
+def generation_seconds(seed: int, count: int, strength: float, cache: Path) -> float | None:
+    """CPU seconds the pool's scenes took to make (in this run or the one that cached them); None if unknown."""
+    files = [cache / f"scenes_s{seed}_k{strength:g}_{first:06d}.seconds" for first in range(0, count, CHUNK)]
+    return sum(float(f.read_text()) for f in files) if all(f.exists() for f in files) else None
 
 
 def sample(image: Array, regions: list[tuple[int, Array]], rng: np.random.Generator, crop: int,
@@ -177,12 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     code = code_version()
     t0 = time.perf_counter()
     images, labels = build_pool(args.seed, args.scenes, args.strength, args.cache)
-    t_data = time.perf_counter() - t0
+    t_data = time.perf_counter() - t0  # scenes made (or read from the cache) in this run
     model = PlateDetector(width=args.width)
     steps = train(model, images, labels, args)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "model.onnx"
     export(model, onnx_path)
+    torch.save(model.state_dict(), args.cache / f"detect_s{args.seed}_e{args.epochs}.pt")  # to look at, not shipped
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     (args.out / "config.json").write_text(json.dumps(CONFIG, indent=2) + "\n")
     recipe = {"seed": args.seed, "epochs": args.epochs, "steps": steps, "batch": args.batch, "lr": args.lr,
@@ -192,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
                        "strength": args.strength, "frame": list(scenes.SIZE), "input": list(INPUT),
                        "crop": args.crop, "scale_jitter": [args.scale_min, args.scale_max], "regions": list(KINDS)},
               "command": "python -m tools.plates.train_detect " + shlex.join(sys.argv[1:] if argv is None else argv),
-              "code": code, "torch": torch.__version__, "threads": 1, "data_seconds": round(t_data),
-              "train_seconds": round(time.perf_counter() - t0 - t_data), "sha256": digest}
+              "code": code, "torch": torch.__version__, "threads": 1,
+              "data_cpu_seconds": generation_seconds(args.seed, args.scenes, args.strength, args.cache),
+              "data_seconds_this_run": round(t_data), "train_seconds": round(time.perf_counter() - t0 - t_data),
+              "sha256": digest}
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
     print(json.dumps({"model": str(onnx_path), "bytes": onnx_path.stat().st_size, "sha256": digest}))
     return 0
