@@ -20,11 +20,12 @@ import structlog
 
 from gatecore.api import PartnerMessage, error_text, new_id
 
-from . import handover, records
+from . import handover, records, resume
 from .bus import BrokerSettings, Bus, BusDown, LocalBroker, LocalBus, MqttBus
 from .client import Incoming, InvalidOutgoing, Vda5050Client, VehicleId
 from .config import IgvSection
 from .fleet import Vehicle, Vehicles
+from .journal import AWAY, TRIP, Journal, default_dir
 from .plan import plan
 from .schemas import Schemas, search
 from .trips import TICK_S, Attempt, Outcome, Trip
@@ -76,6 +77,7 @@ class FleetControl:
         self.client = Vda5050Client(self.bus, self.schemas, cfg.interface_name, "master", self._incoming,
                                     self.vehicles.expected)
         self.outbox = records.make_outbox(cfg.records.path)
+        self.journal = Journal(cfg.records.journal or default_dir(cfg.records.path))
         self.rules = {r.lane: r for r in cfg.dispatch}
         self.zones = Zones(cfg.zones) if cfg.zones is not None else None
         self.counts: Counter[str] = Counter()
@@ -99,6 +101,7 @@ class FleetControl:
     async def serve(self) -> None:
         """Keep the broker link, deliver records, dispatch, run trips; until :meth:`stop`."""
         await self.open()
+        resumed = await self._reload()
         await self.bus.subscribe(*self.client.follow_filters())
         transport = (records.BusTransport(self.bus, self.cfg.records.topic_prefix, self.site_id)
                      if self.cfg.records.transport == "mqtt" else records.FileTransport(self.cfg.records.local_path))
@@ -110,7 +113,7 @@ class FleetControl:
                 self._start(self._dispatcher(), "igv/dispatch")
                 for make in self.extra:
                     self._start(_guarded(make()), "igv/extra")
-                for trip in self._pending:
+                for trip in resumed + self._pending:
                     self._start(self._run(trip), f"igv/trip/{trip.id}")
                 self._pending.clear()
                 await self._stop.wait()
@@ -161,6 +164,7 @@ class FleetControl:
             return None
         trip = Trip(new_id(), lane, txn, rule)
         await self.open()
+        await self.journal.save(TRIP, trip.id, resume.entry(trip, None))  # first: a restart never loses it
         await self.record(trip, "requested", stops=list(rule.stops))
         if self._tg is None:
             self._pending.append(trip)
@@ -172,19 +176,23 @@ class FleetControl:
     async def _run(self, trip: Trip) -> None:
         reason, vehicle = "no_vehicle", None
         try:
-            for attempt in range(1, self.cfg.attempts + 1):
-                trip.attempt = attempt
-                vehicle = await self._acquire(trip)
-                if vehicle is None:
-                    reason = "no_vehicle"
-                    break
-                outcome = await self._attempt(trip, vehicle)
+            while trip.resume is not None or trip.attempt < self.cfg.attempts:
+                if trip.resume is not None:  # under way when the controller stopped: the same vehicle again
+                    vehicle, outcome = await self._resumed(trip, trip.resume)
+                else:
+                    trip.attempt += 1
+                    vehicle = await self._acquire(trip)
+                    if vehicle is None:
+                        reason = "no_vehicle"
+                        break
+                    outcome = await self._attempt(trip, vehicle)
                 if outcome.ok:
                     await self._completed(trip, vehicle)
                     return
                 reason = outcome.reason
                 trip.tried.add(vehicle.id)
                 await self.record(trip, "attempt_failed", vehicle=vehicle, reason=reason)
+                await self.journal.save(TRIP, trip.id, resume.entry(trip, None))
                 await self._release(vehicle, outcome)
                 if outcome.loaded:
                     reason = f"{reason}_loaded"
@@ -217,11 +225,49 @@ class FleetControl:
                      self.cfg.horizon_nodes) if start is not None else None
         if route is None:
             return Outcome(False, "no_route")
-        attempt = Attempt(self, trip, vehicle, route, order_id)
+        attempt = Attempt(self, trip, vehicle, route, order_id, start)
+        await self.journal_attempt(attempt)
         await attempt.start()  # the trip is on record since its PASS: the order goes first, then the record
         await self.record(trip, "dispatched", vehicle=vehicle, order=order_id)
         log.info("igv_dispatched", trip=trip.id, lane=trip.lane, vehicle=str(vehicle.id), attempt=trip.attempt)
         return await attempt.follow()
+
+    async def _resumed(self, trip: Trip, run: dict[str, Any]) -> tuple[Vehicle, Outcome]:
+        """Follow the attempt the journal has again: its vehicle's ``state`` shows the order (followed on),
+        an older update (resent), or neither (resent, then judged as a first order is); a vehicle that
+        does not come back within ``reconnect_s`` is lost."""
+        trip.resume = None
+        vehicle = self.vehicles.get(VehicleId.parse(run["vehicle"]))
+        vehicle.trip = trip
+        start, here = resume.origin(run)
+        route = plan(self.yard, run["order"], start, trip.rule.stops, vehicle.type, here, self.cfg.base_nodes,
+                     self.cfg.horizon_nodes) if start in self.yard.nodes else None
+        if route is None:
+            return vehicle, Outcome(False, "no_route")
+        attempt = Attempt(self, trip, vehicle, route, run["order"], (start, here))
+        attempt.restore(run)
+        log.info("igv_resumed", trip=trip.id, lane=trip.lane, vehicle=str(vehicle.id), attempt=trip.attempt)
+        return vehicle, await attempt.follow()
+
+    async def _reload(self) -> list[Trip]:
+        """After a restart: the vehicles handed over stay the partner's; the trips under way go on."""
+        for key in await self.journal.load(AWAY):
+            vehicle = self.vehicles.get(VehicleId.parse(key))
+            vehicle.ours = False
+        trips: list[Trip] = []
+        for key, body in (await self.journal.load(TRIP)).items():
+            trip = resume.restore(body, self.rules, time.time(), time.perf_counter())
+            if trip is None:
+                log.warning("igv_trip_dropped", trip=key, why="no_dispatch_rule")
+                await self.journal.drop(TRIP, key)
+                continue
+            if trip.resume is not None:
+                self.vehicles.get(VehicleId.parse(trip.resume["vehicle"])).trip = trip  # reserved for it
+            trips.append(trip)
+        return trips
+
+    async def journal_attempt(self, attempt: Attempt) -> None:
+        await self.journal.save(TRIP, attempt.trip.id, resume.entry(attempt.trip, attempt))
 
     async def _release(self, vehicle: Vehicle, outcome: Outcome) -> None:
         """After a failed attempt: cancel what the vehicle still does, then free it (or block it)."""
@@ -250,12 +296,16 @@ class FleetControl:
                 await self._send(vehicle, "responses", responses_body(revoked))
             await self.record(trip, "handed_over", vehicle=vehicle, handover="sent" if taken else "recorded")
             self.counts["handed_over"] += 1
+            if taken:  # the partner's until it hands the vehicle back, over a restart too
+                await self.journal.save(AWAY, str(vehicle.id), {"trip": trip.id, "point": trip.rule.stops[-1]})
+        await self.journal.drop(TRIP, trip.id)
         self.vehicles.changed.notify()
 
     async def _failed(self, trip: Trip, vehicle: Vehicle | None, reason: str) -> None:
         self.counts["failed"] += 1
         log.warning("igv_trip_failed", trip=trip.id, lane=trip.lane, reason=reason)
         await self.record(trip, "failed", vehicle=vehicle, reason=reason)
+        await self.journal.drop(TRIP, trip.id)
         await self.fault(trip.lane, f"igv_{reason}", trip.txn)
 
     # -- dispatching and taking over ---------------------------------------------------------------
@@ -282,6 +332,7 @@ class FleetControl:
     async def _take_over(self, vehicle: Vehicle) -> None:
         payload = vehicle.handed_in or {}
         vehicle.ours, vehicle.handed_in = True, None
+        await self.journal.drop(AWAY, str(vehicle.id))
         log.info("igv_taken_over", vehicle=str(vehicle.id))
         self.counts["taken_over"] += 1
         await self.put(records.YARD_LANE, str(payload["trip"]), "taken_over", vehicle, stops=[str(payload["point"])])
