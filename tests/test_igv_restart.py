@@ -3,7 +3,7 @@ under way from the journal beside its outbox and follows the same vehicle on the
 update it sent last, so the trip completes once, with its hand-over and exactly one completion record;
 a vehicle that did not stay is lost within ``reconnect_s`` and the trip ends with a fault, never a stall
 (as one with the load: nothing since the restart says it was not picked, so no second vehicle is sent
-for it)."""
+for it); a vehicle handed over to the partner stays the partner's until it is handed back."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from gate_igv.client import VehicleId
 from gate_igv.control import FleetControl
 from gate_igv.journal import TRIP, Journal, default_dir
-from gate_igv.plugin import FLEET
+from gate_igv.plugin import FLEET, SIMS
 from gate_igv.records import read_records
 from gate_igv.vehicle_sim import VehicleSim
 from gate_ioc.testing import Broker, Subscriber
@@ -22,11 +23,13 @@ from gatecore.testing import Recorder, make_site, running, wait_for
 
 from . import scripted
 from .conftest import SITE, lane_toml
-from .igv_kit import SLOW, broker, reference_errors, section, sims_running, wire
+from .igv_kit import NODES, SLOW, broker, reference_errors, section, sims_running, wire
 from .test_igv_faults import clear_one
+from .test_igv_handover import Link, back, local_site
 
 __all__ = ["broker", "wire"]  # fixtures
 A = ("acme", "igv-a", "2.1.0")
+SIM = VehicleId("sim", "igv-1")  # test_igv_handover's simulated vehicle
 
 
 def new_site(tmp: Path, broker: Broker, **timing: float) -> tuple[Site, Recorder]:
@@ -94,3 +97,22 @@ async def test_a_vehicle_gone_while_the_controller_was_down_fails_the_trip_withi
         ("attempt_failed", "vehicle_lost"), ("failed", "vehicle_lost_loaded")]
     assert "completed" not in statuses(tmp_path)
     assert rec.faults[0].to_record()["message"] == "gate_igv reported igv_vehicle_lost_loaded"
+
+
+async def test_a_vehicle_handed_over_stays_the_partners_over_a_restart(tmp_path: Path) -> None:
+    link = Link()
+    site, _ = local_site(tmp_path, link)
+    async with running(site, timeout=20):
+        fleet = site.stash[FLEET]
+        await wait_for(lambda: fleet.vehicles.get(SIM).state is not None, 5)
+        await clear_one(site)
+        await wait_for(lambda: fleet.counts["handed_over"] == 1, 20)
+    again, _ = local_site(tmp_path, link)
+    sim = again.stash[SIMS][0]  # the in-process vehicle is made again: where the first one stopped
+    sim.x, sim.y, sim.last_node_id = *NODES["hp"], "hp"
+    async with running(again, timeout=20):
+        vehicle = again.stash[FLEET].vehicles.get(SIM)
+        await wait_for(lambda: vehicle.state is not None, 5)
+        assert not vehicle.ours  # no order for it until the partner hands it back
+        assert again.stash[FLEET].receive_handover(back(link.sent[0]))
+        await wait_for(lambda: vehicle.ours, 10)
