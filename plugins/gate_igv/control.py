@@ -164,8 +164,10 @@ class FleetControl:
             return None
         trip = Trip(new_id(), lane, txn, rule)
         await self.open()
-        await self.journal.save(TRIP, trip.id, resume.entry(trip, None))  # first: a restart never loses it
-        await self.record(trip, "requested", stops=list(rule.stops))
+        # both durable before the lane acts on its PASS; at the same time, so one fsync's wait, not two (a crash
+        # in between leaves the lane's decision unacted on, and its crossing decided again)
+        await asyncio.gather(self.journal.save(TRIP, trip.id, resume.entry(trip, None)),
+                             self.record(trip, "requested", stops=list(rule.stops)))
         if self._tg is None:
             self._pending.append(trip)
         else:
