@@ -116,3 +116,23 @@ async def test_a_vehicle_handed_over_stays_the_partners_over_a_restart(tmp_path:
         assert not vehicle.ours  # no order for it until the partner hands it back
         assert again.stash[FLEET].receive_handover(back(link.sent[0]))
         await wait_for(lambda: vehicle.ours, 10)
+
+
+def entries(journal: Path, write: bool = False) -> list[str]:
+    if write:
+        journal.mkdir(parents=True)
+        (journal / "trip-bad.json").write_text("{not json")
+        (journal / "trip-partial.json").write_text('{"lane": "cargo-in-1"}')  # no trip id, no times
+    return sorted(p.name for p in journal.iterdir())
+
+
+async def test_a_journal_entry_it_cannot_read_is_kept_and_the_fleet_runs_on(tmp_path: Path) -> None:
+    journal = Path(default_dir(str(tmp_path / "igv-outbox.sqlite")))
+    kept = entries(journal, write=True)
+    site, _ = local_site(tmp_path, None)
+    fleet = site.stash[FLEET]
+    async with running(site, timeout=20):
+        await wait_for(lambda: fleet.vehicles.get(SIM).state is not None, 5)
+        await clear_one(site)
+        await wait_for(lambda: fleet.counts["completed"] == 1, 20)
+    assert entries(journal) == kept == ["trip-bad.json", "trip-partial.json"]

@@ -258,7 +258,11 @@ class FleetControl:
             vehicle.ours = False
         trips: list[Trip] = []
         for key, body in (await self.journal.load(TRIP)).items():
-            trip = resume.restore(body, self.rules, time.time(), time.perf_counter())
+            try:
+                trip = resume.restore(body, self.rules, time.time(), time.perf_counter())
+            except (KeyError, TypeError, ValueError) as exc:  # not an entry this code wrote: kept, not resumed
+                log.error("igv_journal_unreadable", trip=key, error=error_text(exc))
+                continue
             if trip is None:
                 log.warning("igv_trip_dropped", trip=key, why="no_dispatch_rule")
                 await self.journal.drop(TRIP, key)
