@@ -92,6 +92,7 @@ async def test_a_vehicle_gone_while_the_controller_was_down_fails_the_trip_withi
         async with running(second, timeout=20):
             await wait_for(lambda: again.counts["failed"] == 1, 10)
             await wait_for(lambda: rec.faults, 5)
+            await wait_for(lambda: "failed" in statuses(tmp_path), 10)
     records = read_records(tmp_path / "igv-trips.jsonl")
     assert [(r["status"], r["reason"]) for r in records if r["status"] in ("attempt_failed", "failed")] == [
         ("attempt_failed", "vehicle_lost"), ("failed", "vehicle_lost_loaded")]

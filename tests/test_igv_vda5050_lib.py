@@ -31,6 +31,10 @@ LIB = (("siemens", "vlib-1", "park-1"), ("siemens", "vlib-2", "park-3"))
 TRIPS = 4
 
 
+def statuses(tmp: Path) -> list[str]:
+    return [r["status"] for r in read_records(tmp / "igv-trips.jsonl")]
+
+
 async def test_trips_to_the_hand_over_point_complete_on_vda_5050_lib_vehicles(
         tmp_path: Path, broker: Broker, wire: Subscriber) -> None:
     fleet_toml = [(m, s, "2.0.0") for m, s, _ in LIB]
@@ -44,6 +48,7 @@ async def test_trips_to_the_hand_over_point_complete_on_vda_5050_lib_vehicles(
         for _ in range(TRIPS):
             await clear_one(site)
         await wait_for(lambda: fleet.counts["completed"] + fleet.counts["failed"] >= TRIPS, 120)
+        await wait_for(lambda: statuses(tmp_path).count("handed_over") + fleet.counts["failed"] >= TRIPS, 10)
     assert (fleet.counts["completed"], fleet.counts["failed"], fleet.counts["handed_over"]) == (TRIPS, 0, TRIPS)
     records = read_records(tmp_path / "igv-trips.jsonl")
     assert {r["vehicle"] for r in records if r["status"] == "completed"} == {f"{m}/{s}" for m, s, _ in LIB}
