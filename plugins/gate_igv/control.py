@@ -93,15 +93,19 @@ class FleetControl:
 
     # -- running ---------------------------------------------------------------------------------
     async def open(self) -> None:
-        """Open the outbox (once, however many callers ask at the same time)."""
+        """Open the outbox and reload the journal (once, however many callers ask at the same time)."""
         if self._opening is None:
-            self._opening = asyncio.ensure_future(self.outbox.open())
+            self._opening = asyncio.ensure_future(self._open())
         await asyncio.shield(self._opening)
+
+    async def _open(self) -> None:
+        """The outbox, and what the journal has from before (read before a new trip can be written to it)."""
+        await self.outbox.open()
+        self._pending[:0] = await self._reload()
 
     async def serve(self) -> None:
         """Keep the broker link, deliver records, dispatch, run trips; until :meth:`stop`."""
         await self.open()
-        resumed = await self._reload()
         await self.bus.subscribe(*self.client.follow_filters())
         transport = (records.BusTransport(self.bus, self.cfg.records.topic_prefix, self.site_id)
                      if self.cfg.records.transport == "mqtt" else records.FileTransport(self.cfg.records.local_path))
@@ -113,7 +117,7 @@ class FleetControl:
                 self._start(self._dispatcher(), "igv/dispatch")
                 for make in self.extra:
                     self._start(_guarded(make()), "igv/extra")
-                for trip in resumed + self._pending:
+                for trip in self._pending:
                     self._start(self._run(trip), f"igv/trip/{trip.id}")
                 self._pending.clear()
                 await self._stop.wait()
@@ -289,7 +293,6 @@ class FleetControl:
     async def _completed(self, trip: Trip, vehicle: Vehicle) -> None:
         seconds = round(time.perf_counter() - trip.t0, 3)
         await self.record(trip, "completed", vehicle=vehicle, seconds=seconds)
-        self.counts["completed"] += 1
         last = self.yard.stations[trip.rule.stops[-1]]
         vehicle.trip = None
         if last.kind == "handover":
@@ -304,13 +307,14 @@ class FleetControl:
             self.counts["handed_over"] += 1
             if taken:  # the partner's until it hands the vehicle back, over a restart too
                 await self.journal.save(AWAY, str(vehicle.id), {"trip": trip.id, "point": trip.rule.stops[-1]})
+        self.counts["completed"] += 1  # counted once all its records are in the outbox
         await self.journal.drop(TRIP, trip.id)
         self.vehicles.changed.notify()
 
     async def _failed(self, trip: Trip, vehicle: Vehicle | None, reason: str) -> None:
-        self.counts["failed"] += 1
         log.warning("igv_trip_failed", trip=trip.id, lane=trip.lane, reason=reason)
         await self.record(trip, "failed", vehicle=vehicle, reason=reason)
+        self.counts["failed"] += 1
         await self.journal.drop(TRIP, trip.id)
         await self.fault(trip.lane, f"igv_{reason}", trip.txn)
 
