@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .backends import Image
-from .deblur import UNBLUR, Unblur
+from .deblur import UNBLUR, UNBLUR_GREY, Unblur
 
 Affine = npt.NDArray[np.float64]  # 2x3: variant pixel -> crop pixel
 
@@ -91,6 +91,18 @@ def rung_deskew(img: Image) -> tuple[Image, Affine] | None:
     return _rotate(img, float(angle)) if abs(angle) >= MIN_SKEW else None
 
 
+SKEWED = 15.0  # degrees off the pixel axes beyond which a 1D code is deskewed before its first read (zxing-cpp's
+# scan lines cross all of a code's bars up to about this skew; a 45-degree code none of them)
+
+
+def deskew_by(img: Image, angle: float) -> tuple[Image, Affine] | None:
+    """``img`` rotated so that the gradient direction ``angle`` (radians) is horizontal, or None when the bars
+    are within :data:`SKEWED` of an axis (the decoder reads them as they are, turned 90 degrees if need be)."""
+    degrees = float(np.degrees(angle))
+    off = abs((degrees + 45.0) % 90.0 - 45.0)
+    return _rotate(img, degrees) if off > SKEWED else None
+
+
 def rung_square(img: Image) -> tuple[Image, Affine] | None:
     """Skewed 2D codes: rotate the module grid onto the pixel axes (edge orientation modulo 90 degrees)."""
     gx = cv2.Sobel(img, cv2.CV_32F, 1, 0)
@@ -113,5 +125,5 @@ rung_square.only = "matrix"  # type: ignore[attr-defined]
 Step = Rung | Unblur  # an Unblur is bound to each region by the reader (its blur is estimated once)
 
 #: rungs in order of yield per millisecond on the benchmark's degraded classes
-LADDER: tuple[Step, ...] = (rung_deskew, rung_square, UNBLUR[0], rung_sharpen, UNBLUR[1], rung_upscale,
-                            rung_denoise, rung_stretch, rung_binarise, rung_invert)
+LADDER: tuple[Step, ...] = (rung_deskew, rung_square, UNBLUR[0], UNBLUR_GREY, rung_sharpen, UNBLUR[1],
+                            rung_upscale, rung_denoise, rung_stretch, rung_binarise, rung_invert)
