@@ -17,8 +17,9 @@ from gate_barcode import synth
 from gate_barcode.deblur import (
     ESTIMATE_MS,
     UNBLUR,
+    UNBLUR_GREY,
     Blur,
-    Reading,
+    Memo,
     Source,
     Unblur,
     estimate,
@@ -27,7 +28,7 @@ from gate_barcode.deblur import (
 )
 from gate_barcode.ladder import LADDER
 from gate_barcode.reader import BarcodeReader, Code, ZxingBackend
-from gate_barcode.regions import focus
+from gate_barcode.regions import focus, region_kind
 
 EXAMPLES = max(1, int(os.environ.get("GATECORE_FUZZ_EXAMPLES", "2000")) // 200)  # 10 by default
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 10,
@@ -71,7 +72,7 @@ def test_the_deblurring_step_returns_the_text_of_a_frame_blurred_by_a_known_kern
         case: tuple[str, str, float, Blur]) -> None:
     frame, text = _known(case), case[1]
     assert text not in _texts(frame)
-    memo: dict[str, Reading] = {}
+    memo: Memo = {}
     whole = Source(frame, (0, 0, frame.shape[1], frame.shape[0]), (0, 0))
     variants = [step(frame) for step in (u.bind(memo, whole) for u in UNBLUR)]
     assert any(v is not None and text in _texts(v[0]) for v in variants)
@@ -123,6 +124,29 @@ def test_deconvolving_by_the_kernel_that_blurred_an_image_brings_it_closer_to_th
     assert line_kernel(9.0, np.radians(25)).sum() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("degrees", [0.0, 35.0, 90.0, 100.0])
+def test_a_matrix_code_smeared_into_stripes_is_not_taken_for_bars(degrees: float) -> None:
+    """A smear (here 10 px: along the module grid, longer ones start to pass for bars) makes a QR code's
+    gradients share a direction, as bars' do; its region is still read with the matrix formats (not with the
+    1D ones alone), while real bars stay bars."""
+    smeared = _smeared(QR, Blur("motion", 10.0, np.radians(degrees)))
+    assert region_kind(smeared)[0] != "linear"
+    assert region_kind(BARS)[0] == "linear"
+    assert region_kind(_smeared(BARS, Blur("motion", 8.0, np.radians(degrees))))[0] == "linear"
+
+
+def test_the_binarised_and_the_grey_deblurring_rungs_share_one_deconvolution() -> None:
+    frame = _known(KNOWN[0])
+    memo: Memo = {}
+    whole = Source(frame, (0, 0, frame.shape[1], frame.shape[0]), (0, 0))
+    binarised, grey = UNBLUR[0].bind(memo, whole)(frame), UNBLUR_GREY.bind(memo, whole)(frame)
+    assert binarised is not None and grey is not None
+    assert set(np.unique(binarised[0])) <= {0, 255}
+    assert len(np.unique(grey[0])) > 2
+    assert sorted(memo) == ["reading", "wiener0"]
+    assert KNOWN[0][1] in _texts(binarised[0])
+
+
 # --- a sharp frame is not made worse -----------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -143,7 +167,7 @@ def test_a_frame_that_decodes_at_once_is_not_deblurred() -> None:
 def test_a_deblurring_rung_predicts_its_cost_with_the_estimate_until_the_region_has_one() -> None:
     """The reader starts a deblurring rung only when the budget left covers this prediction."""
     frame = _known(KNOWN[0])
-    memo: dict[str, Reading] = {}
+    memo: Memo = {}
     first, second = (u.bind(memo, Source(frame, (100, 80, 200, 200), (100, 80))) for u in UNBLUR)
     before = first.cost_ms(frame)  # type: ignore[attr-defined]
     first(frame)

@@ -95,12 +95,18 @@ SKEWED = 15.0  # degrees off the pixel axes beyond which a 1D code is deskewed b
 # scan lines cross all of a code's bars up to about this skew; a 45-degree code none of them)
 
 
+MILD_SKEW = 30.0  # degrees off the axes up to which a deskewed 1D code that does not read is read as it is too
+
+
+def off_axis(angle: float) -> float:
+    """How far (degrees) the direction ``angle`` (radians) is from the nearest pixel axis."""
+    return abs((float(np.degrees(angle)) + 45.0) % 90.0 - 45.0)
+
+
 def deskew_by(img: Image, angle: float) -> tuple[Image, Affine] | None:
     """``img`` rotated so that the gradient direction ``angle`` (radians) is horizontal, or None when the bars
     are within :data:`SKEWED` of an axis (the decoder reads them as they are, turned 90 degrees if need be)."""
-    degrees = float(np.degrees(angle))
-    off = abs((degrees + 45.0) % 90.0 - 45.0)
-    return _rotate(img, degrees) if off > SKEWED else None
+    return _rotate(img, float(np.degrees(angle))) if off_axis(angle) > SKEWED else None
 
 
 def rung_square(img: Image) -> tuple[Image, Affine] | None:

@@ -50,10 +50,12 @@ from .deblur import Memo, Source, Unblur, nsr_for
 from .ladder import (
     IDENTITY,
     LADDER,
+    MILD_SKEW,
     Affine,
     Rung,
     Step,
     deskew_by,
+    off_axis,
     rung_denoise,
     rung_deskew,
     rung_sharpen,
@@ -128,7 +130,7 @@ class BarcodeReader:
     max_regions: int = 12
     ladder_regions: int = 6
     deblur_regions: int = 3
-    soft_below: float = 0.45
+    soft_below: float = 0.6
     soft_window: int = 256
     large_region: int = 1100
     denoise_above: float = 8.0
@@ -219,10 +221,14 @@ class BarcodeReader:
                 img, m = then(scale(img, 0.5), m)
             region.kind, angle = region_kind(region.crop)
             hints = Hints(downscale=False, invert=False, kind=region.kind if self.narrow else "all")
-            if region.kind == "linear" and (turned := deskew_by(img, angle)) is not None:
-                (img, m), region.deskewed = then(turned, m), True
-                hints = Hints(downscale=False, invert=False, rotate=False, kind=hints.kind)
-            if self._try(region, img, m, work, hints):
+            if (turned := deskew_by(img, angle) if region.kind == "linear" else None) is not None:
+                region.deskewed = True
+                upright = Hints(downscale=False, invert=False, rotate=False, kind=hints.kind)
+                if self._try(region, *then(turned, m), work, upright):
+                    continue
+            # bars a perspective leans are read as they are and misread turned upright: those up to MILD_SKEW are
+            # tried both ways
+            if (turned is None or off_axis(angle) <= MILD_SKEW) and self._try(region, img, m, work, hints):
                 continue
             if region.kind == "linear" and w * abs(np.cos(angle)) + h * abs(np.sin(angle)) < self.min_bars_px:
                 continue  # too short across its bars for any 1D code: an edge or a line, not a code
