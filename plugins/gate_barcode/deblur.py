@@ -380,7 +380,6 @@ Step = Callable[[Image], tuple[Image, npt.NDArray[np.float64]] | None]
 #: the benchmark machine under load: the reader starts a deblurring rung only if the budget has room for it)
 ESTIMATE_MS = 2.5
 DEBLUR_MS_PER_KPX = 0.04
-DECODE_MS_PER_KPX = 0.015  # decoding a deconvolution made already
 
 
 @dataclass(frozen=True)
@@ -402,7 +401,7 @@ class Source:
         return self.grey[y0:y1, x0:x1], offset
 
 
-Memo = dict[str, object]  # a region's blur reading ("reading") and its deconvolutions ("wiener0", ...)
+Memo = dict[str, object]  # a region's blur reading ("reading")
 
 
 @dataclass(frozen=True)
@@ -411,13 +410,13 @@ class Unblur:
     by Otsu's threshold (``binarise``) or not.
 
     The reader binds it to one region (:meth:`bind`), so that the estimate is made once per region,
-    when the first of its deblurring rungs runs, and not at all for a region read before that; a
-    deconvolution is made once per reading too (the grey and the binarised rung share it).
+    when the first of its deblurring rungs runs, and not at all for a region read before that.
     """
 
     reading: int
     binarise: bool = True  # after deconvolution, ringing and leftover blur leave grey modules that a local
-    # binariser splits; Otsu's global threshold read more crops of the tuning seed's motion class
+    # binariser splits; Otsu's global threshold read more crops of the tuning seed's motion class (the grey
+    # result, tried after it, read one code more in 205 regions of that class: not worth its decode)
     margin: int = 32  # px beyond the smear's reach kept around the region: quiet zone and context (zxing-cpp
     # binarises by local averages: a code filling a tight crop is misread; 32 px read most on the tuning seed)
 
@@ -433,15 +432,12 @@ class Unblur:
             blurs = [b for b in reading().blurs if not b.negligible]
             if self.reading >= len(blurs):
                 return None
-            key = f"wiener{self.reading}"
-            if not isinstance(done := memo.get(key), tuple):
-                blur = blurs[self.reading]
-                img, offset = source.crop(int(np.ceil(blur.size)) + self.margin)
-                done = memo[key] = (wiener(img, blur, source.nsr), offset)
-            img, offset = done
+            blur = blurs[self.reading]
+            img, offset = source.crop(int(np.ceil(blur.size)) + self.margin)
+            out = wiener(img, blur, source.nsr)
             if self.binarise:
-                img = np.asarray(cv2.threshold(img, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1], np.uint8)
-            return img, offset
+                out = np.asarray(cv2.threshold(out, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1], np.uint8)
+            return out, offset
 
         def kind() -> str:
             """The formats to try on the result: bars or matrix codes (a smear makes a matrix code look like
@@ -451,10 +447,7 @@ class Unblur:
         def cost_ms(_crop: Image) -> float:
             _, _, w, h = source.box
             grow = 2 * (self.margin + 8)  # the smear's own reach is not known before the estimate: a typical one
-            kpx = (w + grow) * (h + grow) / 1000
-            if f"wiener{self.reading}" in memo:
-                return DECODE_MS_PER_KPX * kpx
-            return (0.0 if "reading" in memo else ESTIMATE_MS) + DEBLUR_MS_PER_KPX * kpx
+            return (0.0 if "reading" in memo else ESTIMATE_MS) + DEBLUR_MS_PER_KPX * (w + grow) * (h + grow) / 1000
 
         run.__name__ = f"unblur_{self.reading}" + ("_otsu" if self.binarise else "")
         run.deblur = True  # type: ignore[attr-defined]
@@ -464,5 +457,3 @@ class Unblur:
 
 
 UNBLUR = (Unblur(0), Unblur(1))
-#: the likelier reading's deconvolution again, not binarised (it reads some crops Otsu's threshold loses)
-UNBLUR_GREY = Unblur(0, binarise=False)

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .backends import Image
-from .deblur import UNBLUR, UNBLUR_GREY, Unblur
+from .deblur import UNBLUR, Unblur
 
 Affine = npt.NDArray[np.float64]  # 2x3: variant pixel -> crop pixel
 
@@ -131,5 +131,5 @@ rung_square.only = "matrix"  # type: ignore[attr-defined]
 Step = Rung | Unblur  # an Unblur is bound to each region by the reader (its blur is estimated once)
 
 #: rungs in order of yield per millisecond on the benchmark's degraded classes
-LADDER: tuple[Step, ...] = (rung_deskew, rung_square, UNBLUR[0], UNBLUR_GREY, rung_sharpen, UNBLUR[1],
+LADDER: tuple[Step, ...] = (rung_deskew, rung_square, UNBLUR[0], rung_sharpen, UNBLUR[1],
                             rung_upscale, rung_denoise, rung_stretch, rung_binarise, rung_invert)
