@@ -221,3 +221,14 @@ def test_burst_frames_share_their_codes_and_differ_in_their_motion() -> None:
     assert texts[0] == texts[1] == texts[2]
     motions = [[p.motion for p in placed] for _, placed in shots]
     assert motions[0] != motions[1] and not np.array_equal(shots[0][0], shots[1][0])
+
+
+@pytest.mark.parametrize("degrees", [25.0, 50.0])
+def test_a_skewed_1d_code_smeared_across_its_bars_is_read_deblurred_and_turned(degrees: float) -> None:
+    """A 1D code far off the pixel axes is turned before its first read; its deblurred crop is turned too."""
+    sharp = synth.single_code_frame("MSKU1234565", "Code128", 3.0, angle=degrees, size=(400, 480), background=200)
+    frame = _smeared(sharp, Blur("motion", 9.0, np.radians(degrees)))
+    assert BarcodeReader(budget_ms=1e6, ladder=(), full_frame_fallback=False).read(frame) == []
+    reader = BarcodeReader(budget_ms=1e6, ladder=(UNBLUR[0],), full_frame_fallback=False)
+    assert [c.text for c in reader.read(frame)] == ["MSKU1234565"]
+    assert reader.last_stats.deblurs >= 1

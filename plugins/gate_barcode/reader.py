@@ -285,10 +285,14 @@ class BarcodeReader:
                     continue
                 img, m = done
                 work.stats.rungs += 1
-                work.stats.deblurs += bool(getattr(rung, "deblur", False))
+                deblurred = bool(getattr(rung, "deblur", False))
+                work.stats.deblurs += deblurred
                 formats = getattr(rung, "formats", None)
-                hints = Hints(downscale=False, invert=False, rotate=not getattr(rung, "upright", False),
-                              kind=formats() if formats is not None else region.kind)
+                kind = formats() if formats is not None else region.kind
+                upright = bool(getattr(rung, "upright", False))
+                if deblurred and region.deskewed and kind == "linear" and (t := deskew_by(img, region.angle)):
+                    (img, m), upright = then(t, m), True  # skewed bars, deblurred: turned as at their first read
+                hints = Hints(downscale=False, invert=False, rotate=not upright, kind=kind)
                 if self._try(region, img, m, work, hints):
                     still.pop()
             regions = still
