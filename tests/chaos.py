@@ -153,6 +153,9 @@ class ChaosSource:
         if at_once == "wrong":
             self.chaos.wrong += 1
             return wrong_evidence(self.source, self.chaos.wrong)  # type: ignore[no-any-return]
+        if at_once == "timeout":  # an asyncio.timeout entered before the first wait is the source's own
+            async with asyncio.timeout(0.05):
+                await asyncio.Event().wait()
         act_now(at_once, "collect_at_once") if at_once != "ok" else None
         mode = self.chaos.mode("collect", txn.lane_id)
         if mode == "wrong":

@@ -2,7 +2,9 @@
 each plugin-facing call misbehave on lane l1 while lane l2 beside it keeps deciding; l1 degrades (or,
 for a late source, refers), never opens without a PASS, and recovers once the plugin behaves again.
 
-Each (call, misbehaviour) pair is one case: 10 calls x up to 7 ways, 55 cases in all.
+Each (call, misbehaviour) pair is one case: 10 calls x up to 7 ways, and a source whose own
+``asyncio.timeout``, entered before it first waits, expires (it binds to the source's task, never the
+lane's): 56 cases in all.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ IN_CROSSING = {"collect", "collect_at_once", "vote", "report_decision", "lights"
 NOT_FOR = {"lights": {"block", "wrong"}, "display": {"block", "wrong"}, "report_decision": {"wrong"},
            "report_fault": {"wrong"}, "report_state": {"wrong"}, "site_start": {"wrong"}, "site_stop": {"wrong"},
            "collect_at_once": {"hang", "swallow"}}
-CASES = [(p, m) for p in POINTS for m in MODES if m not in NOT_FOR.get(p, set())]
+CASES = [(p, m) for p in POINTS for m in MODES if m not in NOT_FOR.get(p, set())] + [("collect_at_once", "timeout")]
 
 
 def expected(point: str, mode: str) -> str:
