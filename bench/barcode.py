@@ -164,8 +164,8 @@ def estimators(moving: Frames) -> tuple[int, list[tuple[str, int, float]]]:
         ("gradient statistics (derivative autocorrelation), Wiener", deblur.estimate_gradient, 1, "wiener"),
         ("kernel bank (40 lines, sparsest), Wiener", deblur.estimate_bank, 1, "wiener"),
         ("cepstrum, first reading, Richardson-Lucy (8 iterations)", deblur.estimate, 1, "rl"),
-        ("cepstrum, first reading, Wiener, Otsu's threshold", deblur.estimate, 1, "otsu"),
-        ("cepstrum, first reading, Wiener, grey or Otsu (the reader's first two rungs)", deblur.estimate, 1, "either"),
+        ("cepstrum, first reading, Wiener, Otsu's threshold (the reader's)", deblur.estimate, 1, "otsu"),
+        ("cepstrum, first reading, Wiener, grey or Otsu", deblur.estimate, 1, "either"),
         ("cepstrum and 8 kernels around it (length +-15 %, angle +-5 deg), Wiener, grey or Otsu", _around, 9,
          "either"),
     ]

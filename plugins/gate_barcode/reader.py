@@ -6,9 +6,10 @@ brittle (blur, noise, skewed 1D codes, low contrast). :class:`BarcodeReader` ins
 1. finds candidate regions (dense gradients on a half-resolution copy; ragged or big blobs are
    split), then adds the regions of the last frame's hits;
 2. decodes the strongest ``deblur_regions`` of them as they are (smoothed first when the frame is
-   noisy), and deblurs those still unread that look soft (``gate_barcode.deblur``: the smear's length
-   and direction, or the defocus disc, read off the region's cepstrum, then a regularised Wiener
-   deconvolution) before the weaker candidates are decoded as they are;
+   noisy; a 1D region far off the pixel axes turned upright first), and deblurs those still unread
+   that look soft (``gate_barcode.deblur``: the smear's length and direction, or the defocus disc, read
+   off the region's cepstrum, then a regularised Wiener deconvolution and Otsu's threshold) before the
+   weaker candidates are decoded as they are;
 3. for regions still unread, climbs a ladder of variants — deskewing 1D codes, squaring 2D grids,
    deblurring, sharpening (first when the frame is soft), upscaling small codes, denoising, contrast
    stretch, adaptive binarisation, inversion — one rung for every open region per round, with the
