@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python -m tools.demo profiles/demo.toml   # the demo's world and assets into var/demo/ (reused when up to date)
 	@echo "officers' console: http://127.0.0.1:8780/ - account demo, password \$$GATECORE_DEMO_PASSWORD or the one printed below"
 	$(BIN)/gatecore run profiles/demo.toml --crossings 300
 
