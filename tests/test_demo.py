@@ -1,5 +1,5 @@
-"""The demo decides on real evidence: ``profiles/demo.toml`` uses no ``sim.evidence``, and its decisions about
-the simulated world's travellers agree with the world's truth."""
+"""The demo decides on real evidence: ``profiles/demo.toml`` uses no ``sim.evidence``, its decisions about the
+simulated world's travellers agree with the world's truth, and its cargo lanes' misreads only ever refer."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ DEMO = Path("profiles/demo.toml")
 def test_the_demo_profile_has_no_simulated_evidence_source() -> None:
     profile = load_profile(DEMO, make_manager())
     kinds = {ev.kind for lane in profile.lanes for ev in lane.evidence}
-    assert "sim.evidence" not in kinds
-    assert {"barcode.pass", "face.match"} <= kinds
+    assert not {k for k in kinds if k.startswith("sim.") or "sim_" in k}, kinds
+    assert {"barcode.pass", "face.match", "plate.vehicle", "plate.container", "link.manifest"} <= kinds
 
 
 @pytest.mark.usefixtures("demo_assets")
@@ -32,8 +32,12 @@ def test_100_demo_crossings_agree_with_the_worlds_truth() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     truth = summary["truth"]
-    assert truth["of"] >= 50  # the e-gates' share of the 100 crossings, each judged
-    assert truth["agree"] >= 0.99 * truth["of"], truth["disagreements"]
+    assert truth["of"] >= 90  # every lane decision about an arrival of the world is judged
     assert len(truth["disagreements"]) == truth["of"] - truth["agree"]
+    passenger = truth["flows"]["passenger"]
+    assert passenger["of"] >= 50 and passenger["agree"] >= 0.99 * passenger["of"], truth["disagreements"]
     assert truth["table"]["valid pass, enrolled face"].get("pass", 0) > 0
-    assert sum(summary["flows"]["passenger"]["decisions"].values()) >= truth["of"]
+    assert truth["table"]["manifest matches"].get("pass", 0) > 0  # trucks read from frames, manifests matched
+    # the cargo lanes' misreads (the shipped plate models, see the notes) refer, they never pass or deny wrongly
+    assert all(d["decided"] == "refer" for d in truth["disagreements"] if d["lane"].startswith("cargo")), \
+        truth["disagreements"]

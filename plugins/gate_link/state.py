@@ -23,7 +23,7 @@ from .endpoint import Endpoint, Settings
 from .messages import Handover, Manifest, parse_time, time_text
 from .partner import PartnerSimulator
 from .receiver import Outcome
-from .sim import Truck, fleet
+from .sim import Truck, fleet, load_fleet
 from .suites import PrivateKey, generate, load_private
 from .transport import LocalBus, Wire
 from .trust import TrustList, trust_document, trusted_key
@@ -67,9 +67,9 @@ class LinkSite:
         self.cfg, self.site = cfg, site
         self.index = ManifestIndex()
         sim = cfg.simulator
-        self.trucks: list[Truck] = [] if sim is None else fleet(sim.trucks, sim.seed, {
-            "no_manifest": sim.no_manifest, "container_mismatch": sim.container_mismatch, "expired": sim.expired,
-            "flagged": sim.flagged})
+        self.trucks: list[Truck] = [] if sim is None else load_fleet(sim.fleet) if sim.fleet else fleet(
+            sim.trucks, sim.seed, {"no_manifest": sim.no_manifest, "container_mismatch": sim.container_mismatch,
+                                   "expired": sim.expired, "flagged": sim.flagged})
         self.endpoint: Endpoint | None = None
         self.partner: PartnerSimulator | None = None
         self.cargo: dict[str, str] = {}  # lane -> its manifest source (the lanes are built after setup)

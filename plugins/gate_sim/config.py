@@ -97,8 +97,9 @@ class SimCameraConfig(DeviceConfig):
     makes = Camera
     kind: Literal["sim.camera"]
     images: str | None = Field(None, description="folder of .png/.jpg files to replay in name order")
-    shows: Literal["pass", "face"] | None = Field(None, description="frames of what the arriving traveller of the "
-                                                  "world (plugins.gate_sim.world) holds up: their pass or face")
+    shows: Literal["pass", "face", "front", "rear"] | None = Field(
+        None, description="frames of what the arrival of the world (plugins.gate_sim.world) shows this camera: a "
+        "traveller's pass or face, a truck's front or rear (one after another when there are several)")
     size: tuple[int, int] = Field((640, 480), description="width, height of generated frames")
 
     @field_validator("images")

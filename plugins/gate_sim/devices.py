@@ -160,8 +160,9 @@ class SimCamera(SimFaults, Camera):
         await self._check()
         self.count += 1
         arrival = self.lane_world.current
-        shown = arrival.frames.get(self.shows) if arrival is not None and self.shows else None
-        if shown is not None:
+        views = arrival.frames.get(self.shows, ()) if arrival is not None and self.shows else ()
+        if views:
+            shown = views[(self.count - 1) % len(views)]
             frame = self._decoded.get(shown)
             if frame is None:
                 frame = await asyncio.get_running_loop().run_in_executor(None, _read_image, shown)

@@ -29,6 +29,7 @@ class Judge:
     agree: int = 0
     judged: int = 0
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    flow_truth: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     def decided(self, flow: str, decision: Decision, arrival: Arrival | None) -> None:
         outcome = decision.outcome.value
@@ -37,13 +38,16 @@ class Judge:
         if arrival is None:
             return
         self.judged += 1
+        self.flow_truth[flow]["of"] += 1
         self.table[arrival.why][outcome] += 1
         if outcome in arrival.expect:
             self.agree += 1
+            self.flow_truth[flow]["agree"] += 1
         else:
             self.disagreements.append({"lane": decision.stamp.lane_id, "who": arrival.id, "truth": arrival.why,
                                        "expected": "/".join(arrival.expect), "decided": outcome,
-                                       "reasons": list(decision.reasons)})
+                                       "reasons": list(decision.reasons), **({"note": arrival.note}
+                                                                              if arrival.note else {})})
 
     def summary(self, site: SiteView) -> dict[str, Any]:
         crossings: Counter[str] = Counter()
@@ -54,5 +58,7 @@ class Judge:
                  for flow in sorted(set(crossings) | set(self.by_flow))}
         return {"flows": flows,
                 "truth": {"agree": self.agree, "of": self.judged,
+                          "flows": {f: {"agree": n["agree"], "of": n["of"]}
+                                    for f, n in sorted(self.flow_truth.items())},
                           "table": {why: dict(n) for why, n in sorted(self.table.items())},
                           "disagreements": self.disagreements}}

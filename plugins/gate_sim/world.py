@@ -29,7 +29,8 @@ class Arrival:
     expect: tuple[str, ...]
     why: str
     pass_text: str | None = None
-    frames: Mapping[str, Path] = field(default_factory=dict)
+    frames: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)  # by what they show; a camera cycles
+    note: str = ""  # what to know when the lane disagrees (a plate group the recogniser reads badly, say)
 
 
 class WorldError(ValueError):
@@ -54,8 +55,9 @@ def load_world(path: Path) -> dict[str, list[Arrival]]:
 
 
 def _arrival(root: Path, a: dict[str, Any]) -> Arrival:
-    return Arrival(str(a["id"]), tuple(a["expect"]), str(a["why"]), a.get("pass_text"),
-                   {kind: root / name for kind, name in a.get("frames", {}).items()})
+    frames = {kind: tuple(root / n for n in ([names] if isinstance(names, str) else names))
+              for kind, names in a.get("frames", {}).items()}
+    return Arrival(str(a["id"]), tuple(a["expect"]), str(a["why"]), a.get("pass_text"), frames, str(a.get("note", "")))
 
 
 @dataclass

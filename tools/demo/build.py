@@ -12,15 +12,18 @@ import cv2
 from gatecore.profile_read import read_profile
 
 from . import faces
+from .cargo import trucks
 from .passes import Passes, pass_frame
 from .passes import write as write_trust
 from .world import Traveller, people
 
 SCHEMA = "gate_sim.world/1"
-VERSION = 1  # of this builder: a new one builds again
+FLEET = "gate_link.fleet/1"
+VERSION = 3  # of this builder: a new one builds again
 #: the lane cameras' frames are JPEG, as a camera's would be
 JPEG = [cv2.IMWRITE_JPEG_QUALITY, 90]
 PER_LANE = 150  # travellers in each e-gate's line (the line starts again from its front when they are through)
+TRUCKS_PER_LANE = 12  # trucks in each cargo lane's line (likewise)
 
 
 def passenger_lanes(raw: dict[str, Any]) -> dict[str, bool]:
@@ -35,8 +38,16 @@ def passenger_lanes(raw: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
-def recipe(seed: int, lanes: dict[str, bool]) -> str:
-    return hashlib.sha256(json.dumps([VERSION, seed, PER_LANE, lanes], sort_keys=True).encode()).hexdigest()[:16]
+def cargo_lanes(raw: dict[str, Any]) -> list[str]:
+    """Lanes whose cameras show trucks (``sim.camera`` with ``shows = "front"`` or ``"rear"``)."""
+    return [lane["id"] for lane in raw.get("lanes", [])
+            if any(d.get("kind") == "sim.camera" and d.get("shows") in ("front", "rear")
+                   for d in lane.get("devices", []))]
+
+
+def recipe(seed: int, lanes: dict[str, bool], cargo: list[str]) -> str:
+    what = [VERSION, seed, PER_LANE, TRUCKS_PER_LANE, lanes, cargo]
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build(profile: Path, out: Path, force: bool = False) -> bool:
@@ -44,8 +55,8 @@ def build(profile: Path, out: Path, force: bool = False) -> bool:
     True if built."""
     raw, _ = read_profile(profile)
     seed = int(raw.get("plugins", {}).get("gate_sim", {}).get("seed", 1))
-    lanes = passenger_lanes(raw)
-    key = recipe(seed, lanes)
+    lanes, cargo = passenger_lanes(raw), cargo_lanes(raw)
+    key = recipe(seed, lanes, cargo)
     index = out / "world.json"
     if not force and _up_to_date(index, key):
         return False
@@ -60,8 +71,10 @@ def build(profile: Path, out: Path, force: bool = False) -> bool:
         "travellers": [(t.id, t.face_id) for t in everyone if t.face != "not_enrolled"],
         "watchlist": [(t.id, t.face_id) for t in everyone if t.face == "watchlisted"],
     })
+    truck_lines, fleet = trucks(out, seed, cargo, TRUCKS_PER_LANE)
+    (out / "fleet.json").write_text(json.dumps({"schema": FLEET, "trucks": fleet}, indent=1, ensure_ascii=False))
     world = {"schema": SCHEMA, "seed": seed, "recipe": key,
-             "lanes": {lane: [t.record() for t in line] for lane, line in lines.items()}}
+             "lanes": {**{lane: [t.record() for t in line] for lane, line in lines.items()}, **truck_lines}}
     index.write_text(json.dumps(world, indent=1, ensure_ascii=False))
     return True
 
@@ -91,7 +104,8 @@ def _up_to_date(index: Path, key: str) -> bool:
     if world.get("recipe") != key:
         return False
     root = index.parent
-    needed = ["trust-list.json", "models/demo-detector.onnx", "models/demo-embedder.onnx",
+    needed = ["trust-list.json", "fleet.json", "models/demo-detector.onnx", "models/demo-embedder.onnx",
               "galleries/travellers.gcidx", "galleries/watchlist.gcidx"]
-    frames = [f for line in world["lanes"].values() for t in line for f in t["frames"].values()]
+    frames = [f for line in world["lanes"].values() for t in line for v in t["frames"].values()
+              for f in ([v] if isinstance(v, str) else v)]
     return all((root / f).is_file() for f in needed + frames)
