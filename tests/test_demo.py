@@ -38,6 +38,8 @@ def test_100_demo_crossings_agree_with_the_worlds_truth() -> None:
     assert passenger["of"] >= 50 and passenger["agree"] >= 0.99 * passenger["of"], truth["disagreements"]
     assert truth["table"]["valid pass, enrolled face"].get("pass", 0) > 0
     assert truth["table"]["manifest matches"].get("pass", 0) > 0  # trucks read from frames, manifests matched
+    link = summary["link"]
+    assert link["manifests"] > 0 and 0 < link["matched"] <= link["checked"]
     # the cargo lanes' misreads (the shipped plate models, see the notes) refer, they never pass or deny wrongly
     assert all(d["decided"] == "refer" for d in truth["disagreements"] if d["lane"].startswith("cargo")), \
         truth["disagreements"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -76,6 +78,13 @@ class LinkSite:
         self.status: dict[str, str] = {}
         self.versions: dict[str, int] = {}
         self._stop, self._done = asyncio.Event(), asyncio.Event()
+        self.checks: Counter[str] = Counter()  # the cargo lanes' manifest checks, by reason
+
+    def figures(self) -> dict[str, Any]:
+        """For the run's summary: manifests held, the lanes' manifest checks (matched among them), messages."""
+        counts = self.endpoint.counts() if self.endpoint is not None else {}
+        return {"manifests": len(self.index.by_consignment), "checked": sum(self.checks.values()),
+                "matched": self.checks["matched"], "checks": dict(self.checks), "messages": counts}
 
     async def start(self) -> None:
         cfg, state_dir = self.cfg, Path(self.cfg.state_dir)
@@ -150,6 +159,8 @@ class LinkSite:
         ev = decision.evidence.get(source) if source else None
         if self.endpoint is None or ev is None:
             return
+        if decision.officer is None:
+            self.checks[ev.reason or ""] += 1
         consignment, plates = ev.claims.get("consignment"), list(ev.claims.get("plates") or ())
         if not isinstance(consignment, str) and not plates:
             return  # nothing read that the partner knows a crossing by
