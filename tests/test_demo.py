@@ -4,9 +4,11 @@ simulated world's travellers agree with the world's truth, and its cargo lanes' 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,13 +26,18 @@ def test_the_demo_profile_has_no_simulated_evidence_source() -> None:
     assert {"barcode.pass", "face.match", "plate.vehicle", "plate.container", "link.manifest"} <= kinds
 
 
+def run_demo(profile: Path, crossings: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "gatecore.cli", "run", str(profile), "--crossings", str(crossings),
+                           "--log-format", "json", "--log-level", "warning"],
+                          capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
+
+
 @pytest.mark.usefixtures("demo_assets")
 def test_100_demo_crossings_agree_with_the_worlds_truth() -> None:
-    done = subprocess.run([sys.executable, "-m", "gatecore.cli", "run", str(DEMO), "--crossings", "100",
-                           "--log-format", "json", "--log-level", "warning"],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    summary = run_demo(DEMO, 100)
     truth = summary["truth"]
     assert truth["of"] >= 90  # every lane decision about an arrival of the world is judged
     assert len(truth["disagreements"]) == truth["of"] - truth["agree"]
@@ -43,3 +50,14 @@ def test_100_demo_crossings_agree_with_the_worlds_truth() -> None:
     # the cargo lanes' misreads (the shipped plate models, see the notes) refer, they never pass or deny wrongly
     assert all(d["decided"] == "refer" for d in truth["disagreements"] if d["lane"].startswith("cargo")), \
         truth["disagreements"]
+
+
+@pytest.mark.usefixtures("demo_assets")
+def test_the_demo_with_its_igvs_dispatches_a_trip_per_cargo_pass_and_hands_each_over() -> None:
+    from .igv_kit import SCHEMA_DIR  # skips without the official VDA 5050 schemas
+
+    summary = run_demo(Path("profiles/demo-igv.toml"), 100, {**os.environ, "GATECORE_VDA5050_SCHEMAS": str(SCHEMA_DIR)})
+    igv = summary["igv"]
+    assert igv["completed"] > 0 and igv["failed"] == 0 and igv["handed_over"] == igv["completed"]
+    assert igv["invalid_messages"] == 0
+    assert igv["trips"] <= summary["flows"]["cargo"]["decisions"].get("pass", 0)

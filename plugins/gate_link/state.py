@@ -123,6 +123,11 @@ class LinkSite:
                 tasks = [tg.create_task(ep.serve(), name=f"gate_link/{ep.me}") for ep in self._endpoints()]
                 if self.partner is not None:
                     tasks.append(tg.create_task(self._lodge(), name="gate_link/simulator"))
+                    sim = self.cfg.simulator
+                    if sim is not None and sim.hand_back_s is not None:
+                        self.partner.endpoint.listeners.append(self.partner.taken)
+                        tasks.append(tg.create_task(self.partner.hand_back(sim.hand_back_s),
+                                                    name="gate_link/simulator-hand-back"))
                 await self._stop.wait()
                 if self.endpoint is not None:
                     await self.endpoint.outbox.wait_idle(DRAIN_ON_STOP_S)
