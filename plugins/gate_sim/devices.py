@@ -167,6 +167,8 @@ class SimCamera(SimFaults, Camera):
             if frame is None:
                 frame = await asyncio.get_running_loop().run_in_executor(None, _read_image, shown)
                 self._decoded[shown] = frame
+            else:
+                await asyncio.sleep(0)  # a frame takes a moment to come, as from a real camera
             return Observation("frame", self.role, frame, meta={"seq": self.count})
         if self.files:
             path = self.files[(self.count - 1) % len(self.files)]
