@@ -61,3 +61,15 @@ def test_the_demo_with_its_igvs_dispatches_a_trip_per_cargo_pass_and_hands_each_
     assert igv["completed"] > 0 and igv["failed"] == 0 and igv["handed_over"] == igv["completed"]
     assert igv["invalid_messages"] == 0
     assert igv["trips"] <= summary["flows"]["cargo"]["decisions"].get("pass", 0)
+
+
+@pytest.mark.usefixtures("demo_assets")
+def test_the_mqtt_demo_profile_checks_clean_and_puts_the_ioc_and_the_igvs_on_a_local_broker() -> None:
+    from .igv_kit import SCHEMA_DIR  # skips without the official VDA 5050 schemas
+
+    env = {**os.environ, "GATECORE_VDA5050_SCHEMAS": str(SCHEMA_DIR)}
+    done = subprocess.run([sys.executable, "-m", "gatecore.cli", "check", "profiles/demo-mqtt.toml"],
+                          capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = Path("profiles/demo-mqtt.toml").read_text()
+    assert text.count('broker = "mqtt://127.0.0.1:1883"') == 2
