@@ -28,9 +28,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
+# The demo runs with the bridge's IGVs (profiles/demo-igv.toml) when the official VDA 5050 schemas are on this
+# machine (where gate_igv looks for them: plugins/gate_igv/README.md), else without them (profiles/demo.toml).
+VDA5050 := $(or $(GATECORE_VDA5050_SCHEMAS),$(firstword $(wildcard specs/vda5050 ../shared/specs/vda5050 /usr/share/vda5050)))
+DEMO_PROFILE := $(if $(VDA5050),profiles/demo-igv.toml,profiles/demo.toml)
+
 demo: $(STAMP)
+	$(BIN)/python -m tools.demo profiles/demo.toml   # the demo's world and assets into var/demo/ (reused when up to date)
+	@$(if $(VDA5050),,echo "no VDA 5050 schemas found (GATECORE_VDA5050_SCHEMAS): the demo runs without its IGVs")
 	@echo "officers' console: http://127.0.0.1:8780/ - account demo, password \$$GATECORE_DEMO_PASSWORD or the one printed below"
-	$(BIN)/gatecore run profiles/demo.toml --crossings 300
+	GATECORE_VDA5050_SCHEMAS=$(VDA5050) $(BIN)/gatecore run $(DEMO_PROFILE) --crossings 300
 
 system-deps:
 	$(call apt_install,$(APT_PACKAGES))
