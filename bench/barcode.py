@@ -137,6 +137,24 @@ def _readings(est: deblur.Reading | list[deblur.Blur]) -> list[deblur.Blur]:
     return est.blurs if isinstance(est, deblur.Reading) else est
 
 
+def _around(crop: np.ndarray) -> list[deblur.Blur]:
+    """The cepstrum's likelier motion reading and the 8 kernels around it (length +-15 %, angle +-5 degrees)."""
+    first = next((b for b in deblur.estimate(crop).blurs if b.kind == "motion"), None)
+    if first is None:
+        return []
+    return [deblur.Blur("motion", first.size * k, first.angle + np.radians(d))
+            for k in (1.0, 0.85, 1.15) for d in (0.0, -5.0, 5.0)]
+
+
+def _deconvolved(crop: np.ndarray, blur: deblur.Blur, how: str) -> list[np.ndarray]:
+    """The images a deconvolution ``how`` gives to the decoder."""
+    if how == "rl":
+        return [deblur.richardson_lucy(crop, blur)]
+    grey = deblur.wiener(crop, blur)
+    otsu = np.asarray(cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1], np.uint8)
+    return {"wiener": [grey], "otsu": [otsu], "either": [otsu, grey]}[how]
+
+
 def estimators(moving: Frames) -> tuple[int, list[tuple[str, int, float]]]:
     """(codes the raw decoder misses in their crops, [(method, of those read after deblurring, CPU ms per
     estimate)]) on the motion class."""
@@ -146,6 +164,10 @@ def estimators(moving: Frames) -> tuple[int, list[tuple[str, int, float]]]:
         ("gradient statistics (derivative autocorrelation), Wiener", deblur.estimate_gradient, 1, "wiener"),
         ("kernel bank (40 lines, sparsest), Wiener", deblur.estimate_bank, 1, "wiener"),
         ("cepstrum, first reading, Richardson-Lucy (8 iterations)", deblur.estimate, 1, "rl"),
+        ("cepstrum, first reading, Wiener, Otsu's threshold (the reader's)", deblur.estimate, 1, "otsu"),
+        ("cepstrum, first reading, Wiener, grey or Otsu", deblur.estimate, 1, "either"),
+        ("cepstrum and 8 kernels around it (length +-15 %, angle +-5 deg), Wiener, grey or Otsu", _around, 9,
+         "either"),
     ]
     hard = [(c, p.text) for frame, placed in moving for p in placed
             if not _decodes(c := _crop(frame, p), p.text)]
@@ -156,8 +178,7 @@ def estimators(moving: Frames) -> tuple[int, list[tuple[str, int, float]]]:
             t = time.thread_time()
             blurs = _readings(fn(crop))
             spent.append((time.thread_time() - t) * 1000)
-            undo = deblur.wiener if deconv == "wiener" else deblur.richardson_lucy
-            read += any(_decodes(undo(crop, b), text) for b in blurs[:tries])
+            read += any(_decodes(img, text) for b in blurs[:tries] for img in _deconvolved(crop, b, deconv))
         out.append((name, read, statistics.median(spent) if spent else 0.0))
     return len(hard), out
 

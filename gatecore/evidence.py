@@ -6,11 +6,11 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from gatecore.checks import Refused, checked_evidence
+from gatecore.checks import checked_evidence
 from gatecore.devices import Device, DeviceEvent
-from gatecore.notify import abandon, outcome, plugin_error, start
+from gatecore.notify import abandon, launch, outcome, plugin_error
 from gatecore.privacy import NOTHING, Reports, SafeMessage, error_text
 from gatecore.types import Evidence
 
@@ -63,16 +63,11 @@ class EvidenceSource(Protocol):
     """What ``gatecore_make_evidence_source`` returns.
 
     ``collect`` gathers the observations it needs (grab a frame, wait for a scan) and returns
-    :class:`Evidence` for ``self.source``. The lane runs it until it first waits: a source that holds its
-    answer when the crossing starts (the scan that triggered it, a manifest lodged in advance) returns it
-    without awaiting anything and costs no task at all. One that has to wait goes on in a task of its own,
-    cancelled at the source's deadline, so it must be cancellable; CPU-heavy work goes to an executor
-    (``loop.run_in_executor``). Until it first waits it runs on the event loop: it must be quick there.
-
-    Known hazard (to be fixed in the core): until its first wait, ``collect`` runs in the *lane's* task, so
-    an ``asyncio.timeout()`` or ``asyncio.TaskGroup`` entered before any ``await`` binds to the lane's task,
-    and its expiry cancels the lane instead of the source. Wait once first (``await asyncio.sleep(0)``)
-    before entering either.
+    :class:`Evidence` for ``self.source``. Each ``collect`` runs in a task of its own, cancelled at the
+    source's deadline, so it must be cancellable; what it binds to the running task (``asyncio.timeout()``,
+    an ``asyncio.TaskGroup``, ``asyncio.current_task()``) is its own, never the lane's. It runs on the event
+    loop between its awaits: each such step must be quick (a step past ``run.hook_budget_ms`` fails the
+    source); CPU-heavy work goes to an executor (``loop.run_in_executor``).
     """
 
     source: str
@@ -106,39 +101,24 @@ class SourceFailed(SafeMessage):
 
 async def gather(sources: Sequence[Source], txn: TransactionContext, overall: float, budget_s: float,
                  log: Any) -> dict[str, Evidence]:
-    """Every source's evidence, checked (:func:`gatecore.checks.checked_evidence`): a source that answers
-    without waiting costs no task; the others run concurrently as tasks, each
-    until its own deadline (a late one is missing, not a failure). The first failure, or a source that
-    keeps the event loop busy past ``budget_s`` before it first waits, raises :class:`SourceFailed`."""
+    """Every source's evidence, checked (:func:`gatecore.checks.checked_evidence`): the sources run
+    concurrently, each in a task of its own until its own deadline (a late one is missing, not a failure).
+    The first failure, or a source that keeps the event loop busy past ``budget_s`` in one step, raises
+    :class:`SourceFailed`."""
     found: dict[str, Evidence] = {}
     waiting: dict[asyncio.Task[Any], tuple[Source, float]] = {}
     try:
         for src in sources:
             t0 = time.monotonic()
-            if (task := _start(src, txn, found, budget_s)) is not None:
-                waiting[task] = (src, t0)
+            try:
+                task = launch(src.source.collect(txn), f"{txn.lane_id}/{src.name}", budget_s)
+            except BaseException as exc:  # collect itself raised: its plugin is at fault, unless we are cancelled
+                raise SourceFailed(src, plugin_error(exc)) from exc
+            waiting[task] = (src, t0)
         await _wait(waiting, txn, overall, found, log)
     finally:
         abandon(waiting)
     return {src.name: found[src.name] for src in sources if src.name in found}
-
-
-def _start(src: Source, txn: TransactionContext, found: dict[str, Evidence], budget_s: float
-           ) -> asyncio.Task[Any] | None:
-    """What ``src`` gives without waiting goes into ``found``; a source that must wait goes on as a task."""
-    t0 = time.monotonic()
-    task: asyncio.Task[Any] | None = None
-    try:
-        done, result = start(src.source.collect(txn), f"{txn.lane_id}/{src.name}")
-        task = None if done else cast("asyncio.Task[Any]", result)
-        if (took := time.monotonic() - t0) > budget_s:
-            raise Refused(f"blocked the event loop for {took * 1000:.0f} ms")
-    except BaseException as exc:  # the source's plugin is at fault, unless we are cancelled
-        abandon([task] if task is not None else [])
-        raise SourceFailed(src, plugin_error(exc)) from exc
-    if task is None:
-        found[src.name] = _accepted(src, txn, result, t0)
-    return task
 
 
 async def _wait(waiting: dict[asyncio.Task[Any], tuple[Source, float]], txn: TransactionContext, overall: float,

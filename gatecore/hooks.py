@@ -10,7 +10,6 @@ late, blocking the event loop past the budget - comes back as a :class:`HookFail
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Coroutine
@@ -20,7 +19,7 @@ from typing import Any
 import pluggy
 import structlog
 
-from gatecore.notify import outcome, plugin_error, settle, start
+from gatecore.notify import launch, outcome, plugin_error, settle
 from gatecore.privacy import SafeMessage, SafeText, error_text
 
 log = structlog.get_logger("gatecore.hooks")
@@ -105,17 +104,7 @@ class Hooks:
         """Await what :meth:`call_now` left, concurrently, under ``timeout``."""
         results: Results = []
         failures: list[HookFailure] = []
-        tasks: list[tuple[str, asyncio.Task[Any]]] = []
-        for plugin, awaitable in pending:
-            try:
-                done, value = start(_coroutine(awaitable), f"{plugin}.{name}")
-            except Exception as exc:  # noqa: BLE001 - contained
-                failures.append(HookFailure(plugin, name, exc))
-                continue
-            if not done:
-                tasks.append((plugin, value))
-            elif value is not None:
-                results.append((plugin, value))
+        tasks = [(plugin, launch(_coroutine(awaitable), f"{plugin}.{name}")) for plugin, awaitable in pending]
         late = await settle([task for _, task in tasks], timeout)
         for plugin, task in tasks:
             try:
@@ -145,7 +134,7 @@ def close(value: object) -> None:
 
 
 def _coroutine(awaitable: Awaitable[Any]) -> Coroutine[Any, Any, Any]:
-    """A coroutine to drive by hand (:func:`gatecore.notify.start`): itself, or one awaiting a future."""
+    """A coroutine for :func:`gatecore.notify.launch`: itself, or one awaiting a future."""
     return awaitable if inspect.iscoroutine(awaitable) else _awaiting(awaitable)
 
 

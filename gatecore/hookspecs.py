@@ -22,7 +22,7 @@ How the core calls hooks (:mod:`gatecore.hooks`):
   longer than ``run.hook_budget_ms`` (100 ms by default) counts as a failure of its plugin, whatever it
   returned. Do slow work in an executor, or write the hook ``async def``. (The setup hook and the
   factories run while the site is built, before any lane: they may take their time, e.g. to load models.)
-  The same holds for an evidence source until it first waits, and for device methods.
+  The same holds for each step of an evidence source between its awaits, and for device methods.
 - A plugin's failure of any kind - an exception (``CancelledError`` and ``SystemExit`` included), a
   late answer, a blocked loop, a result of the wrong type - is logged with the plugin's name and costs
   at most one lane: inside a crossing (voters, decision reporters, evidence sources, device commands)
@@ -158,8 +158,7 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Evi
     *First result wins.* Plain only. ``lane.devices`` maps roles to the lane's devices (cameras,
     readers); ``lane.site`` is the site.
 
-    The source's ``async collect(txn)`` runs under the source's deadline: one that returns without
-    awaiting (its answer at hand) costs no task, one that waits goes on in a task of its own
+    The source's ``async collect(txn)`` runs in a task of its own under the source's deadline
     (:class:`gatecore.evidence.EvidenceSource`).
     The evidence is checked where it enters the core (its ``kind`` is set to the configured kind): an
     :class:`gatecore.api.Evidence` for this source, ``confidence`` a finite number in [0, 1],

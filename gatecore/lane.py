@@ -71,7 +71,7 @@ class Lane:
     def __init__(self, info: LaneInfo, sources: Sequence[Source], services: LaneServices,
                  makers: Mapping[str, str] | None = None, budget_s: float = 0.1) -> None:
         """``makers`` names the plugin that made each device, by role (for the faults it causes);
-        ``budget_s`` is how long a source may keep the event loop busy before it first waits."""
+        ``budget_s`` is how long one step of a source may keep the event loop busy."""
         self.budget_s = budget_s
         self.info = info
         self.cfg = info.config

@@ -1,12 +1,13 @@
 """Waiting on plugin code, safely and cheaply: a bounded "something changed" signal, and a deadline on a
-plugin's coroutine that costs nothing when the coroutine does not have to wait, and that a coroutine
-which swallows its cancellation cannot hold up."""
+plugin's coroutine, run in a task of its own, that a coroutine which swallows its cancellation cannot
+hold up."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Collection, Coroutine, Generator, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import structlog
 
@@ -89,18 +90,14 @@ STUCK_AFTER_S = 1.0
 abandoned: set[asyncio.Task[Any]] = set()
 
 
-def start(coro: Coroutine[Any, Any, Any], name: str) -> tuple[bool, Any]:
-    """Run ``coro`` in the calling task until it first has to wait: ``(True, result)`` when it completed
-    at once (no task, no timer), else ``(False, task)`` with the rest going on in a task of its own.
-    What it raises at once is raised here, as :func:`contained` says."""
-    try:
-        first = coro.send(None)
-    except StopIteration as done:
-        return True, done.value
-    except BaseException as exc:
-        coro.close()
-        raise contained(exc) from exc
-    return False, asyncio.get_running_loop().create_task(_rest(coro, first), name=name)
+def launch(coro: Coroutine[Any, Any, T], name: str, budget_s: float | None = None) -> asyncio.Task[T]:
+    """Run a plugin's coroutine in a task of its own, so that what it binds to the running task
+    (``asyncio.timeout``, a ``TaskGroup``, ``current_task()``) is its own and never its caller's.
+
+    With ``budget_s``, a step of the coroutine that keeps the event loop busy longer than that fails it
+    (:class:`PluginFailed`). A ``SystemExit`` or ``KeyboardInterrupt`` it raises becomes :class:`PluginFailed`
+    instead of reaching the event loop."""
+    return asyncio.get_running_loop().create_task(_run(coro, budget_s), name=name)
 
 
 async def settle(tasks: Collection[asyncio.Task[Any]], timeout: float) -> set[asyncio.Task[Any]]:
@@ -138,24 +135,21 @@ def outcome(task: asyncio.Task[T], late: Collection[asyncio.Task[Any]], timeout:
 
 
 async def bounded(coro: Coroutine[Any, Any, T], timeout: float, name: str = "plugin call") -> T:
-    """``await coro`` within ``timeout`` seconds (``TimeoutError`` after it), through :func:`start`,
-    :func:`settle` and :func:`outcome`: free when the coroutine does not wait, and never held up by one
-    that swallows its cancellation. A ``CancelledError`` the coroutine raises by itself, and a
-    ``SystemExit`` or ``KeyboardInterrupt``, become :class:`PluginFailed`."""
-    done, value = start(coro, name)
-    if done:
-        return cast(T, value)
-    task: asyncio.Task[T] = value
+    """``await coro`` within ``timeout`` seconds (``TimeoutError`` after it), in a task of its own
+    (:func:`launch`, :func:`settle`, :func:`outcome`), never held up by one that swallows its cancellation.
+    A ``CancelledError`` the coroutine raises by itself, and a ``SystemExit`` or ``KeyboardInterrupt``,
+    become :class:`PluginFailed`."""
+    task = launch(coro, name)
     late = await settle((task,), timeout)
     return outcome(task, late, timeout)
 
 
-async def _rest(coro: Coroutine[Any, Any, T], first: Any) -> T:
+async def _run(coro: Coroutine[Any, Any, T], budget_s: float | None) -> T:
     try:
-        resumed: T = await _Resumed(coro, first)
+        result: T = await (coro if budget_s is None else _Timed(coro, budget_s))
     except (SystemExit, KeyboardInterrupt) as exc:  # must not reach the event loop
         raise PluginFailed(f"raised {type(exc).__name__}") from exc
-    return resumed
+    return result
 
 
 def _check_stuck(task: asyncio.Task[Any]) -> None:
@@ -169,33 +163,35 @@ def _ended(task: asyncio.Task[Any]) -> None:
         task.exception()  # retrieved: it was abandoned, its outcome is of no use
 
 
-class _Resumed:
-    """Awaitable that goes on running a coroutine which has already yielded ``first``.
+class _Timed:
+    """Awaitable that drives a coroutine as ``yield from`` would (every wake-up and every throw, the
+    cancellation first, goes on to it) and fails it when one of its steps runs past ``budget_s``."""
 
-    Whatever the task sends or throws (a wake-up, a cancellation) is passed on to the coroutine, as
-    ``yield from`` would do; its return value is the result.
-    """
+    __slots__ = ("_budget", "_coro")
 
-    __slots__ = ("_coro", "_first")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self._coro, self._first = coro, first
+    def __init__(self, coro: Coroutine[Any, Any, Any], budget_s: float) -> None:
+        self._coro, self._budget = coro, budget_s
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        coro, yielded = self._coro, self._first
+        coro, step = self._coro, self._coro.send
+        arg: Any = None
         while True:
+            t0 = time.monotonic()
             try:
-                sent = yield yielded
+                yielded = step(arg)
+            except StopIteration as done:
+                self._check(t0)
+                return done.value
+            self._check(t0)
+            try:
+                arg, step = (yield yielded), coro.send
             except GeneratorExit:
                 coro.close()
                 raise
             except BaseException as exc:  # noqa: BLE001 - every throw (cancellation first) goes on to coro
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration as done:
-                    return done.value
+                arg, step = exc, coro.throw
+
+    def _check(self, t0: float) -> None:
+        if (took := time.monotonic() - t0) > self._budget:
+            self._coro.close()
+            raise PluginFailed(f"blocked the event loop for {took * 1000:.0f} ms")

@@ -27,7 +27,7 @@ from gatecore.evidence import EvidenceSource, Source, TransactionContext
 from gatecore.hooks import HookFailure, Hooks, close, log_failures
 from gatecore.lane import Lane
 from gatecore.lane_parts import LaneFault
-from gatecore.notify import abandon, abandoned, bounded, plugin_error, settle, start
+from gatecore.notify import abandon, abandoned, bounded, launch, plugin_error, settle
 from gatecore.privacy import DROPPED, DROPS, SafeText, error_text, is_code
 from gatecore.profile import Profile
 from gatecore.stash import Stash
@@ -179,9 +179,7 @@ class Site:
         """Run a plugin's coroutine in a task of its own, so that one which swallows its cancellation is
         left behind at shutdown instead of holding up the site's TaskGroup."""
         try:
-            done, task = start(coro, name)
-            if done:
-                return
+            task = launch(coro, name)
             try:
                 await asyncio.wait((task,))
             finally:

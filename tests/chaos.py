@@ -31,7 +31,9 @@ from gatecore.api import (
     LaneInfo,
     LaneStateChange,
     Lights,
+    OfficerEvent,
     Outcome,
+    PartnerMessage,
     SiteView,
     StashKey,
     TransactionContext,
@@ -44,6 +46,8 @@ POINTS = ("collect", "collect_at_once", "vote", "report_decision", "lights", "di
           "report_fault", "report_state", "site_start", "site_stop")
 #: a device's own start and stop (outside any crossing)
 DEVICE_POINTS = ("device_start", "device_stop")
+#: the site's calls for plugins: messages to and from the partner gate, officers' events (outside any crossing)
+SITE_POINTS = ("partner_send", "partner_receive", "officer_event")
 MODES = ("raise", "cancel", "exit", "hang", "swallow", "block", "wrong")
 BLOCK_S = 0.15  # past the budget the chaos profiles set (run.hook_budget_ms = 50)
 
@@ -153,6 +157,9 @@ class ChaosSource:
         if at_once == "wrong":
             self.chaos.wrong += 1
             return wrong_evidence(self.source, self.chaos.wrong)  # type: ignore[no-any-return]
+        if at_once == "timeout":  # an asyncio.timeout entered before the first wait is the source's own
+            async with asyncio.timeout(0.05):
+                await asyncio.Event().wait()
         act_now(at_once, "collect_at_once") if at_once != "ok" else None
         mode = self.chaos.mode("collect", txn.lane_id)
         if mode == "wrong":
@@ -240,3 +247,21 @@ def gatecore_site_start(site: SiteView) -> Any:
 def gatecore_site_stop(site: SiteView) -> Any:
     chaos = site.stash[CHAOS]
     return _hook(chaos, "site_stop", chaos.lane)
+
+
+@hookimpl
+def gatecore_partner_send(site: SiteView, message: PartnerMessage) -> Any:
+    chaos = site.stash[CHAOS]
+    return _hook(chaos, "partner_send", chaos.lane, wrong="yes")
+
+
+@hookimpl
+def gatecore_partner_receive(site: SiteView, message: PartnerMessage) -> Any:
+    chaos = site.stash[CHAOS]
+    return _hook(chaos, "partner_receive", chaos.lane, wrong=42)
+
+
+@hookimpl
+def gatecore_report_officer_event(site: SiteView, event: OfficerEvent) -> Any:
+    chaos = site.stash[CHAOS]
+    return _hook(chaos, "officer_event", chaos.lane, wrong=42)

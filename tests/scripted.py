@@ -126,7 +126,7 @@ class WatchedBarrier(Barrier):
 
     async def open(self) -> None:
         reports = self.reports
-        last = reports.decisions[-1] if reports.decisions else None
+        last = next((d for d in reversed(reports.decisions) if d.stamp.lane_id == self.ctx.lane_id), None)
         lane_txn = self.ctx.site.stash[CURRENT_TXN].get(self.ctx.lane_id)
         reports.opens.append((lane_txn, last.txn_id if last else None))
         if last is None or last.outcome is not Outcome.PASS or last.txn_id != lane_txn:

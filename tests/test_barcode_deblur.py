@@ -18,7 +18,7 @@ from gate_barcode.deblur import (
     ESTIMATE_MS,
     UNBLUR,
     Blur,
-    Reading,
+    Memo,
     Source,
     Unblur,
     estimate,
@@ -27,7 +27,7 @@ from gate_barcode.deblur import (
 )
 from gate_barcode.ladder import LADDER
 from gate_barcode.reader import BarcodeReader, Code, ZxingBackend
-from gate_barcode.regions import focus
+from gate_barcode.regions import focus, region_kind
 
 EXAMPLES = max(1, int(os.environ.get("GATECORE_FUZZ_EXAMPLES", "2000")) // 200)  # 10 by default
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 10,
@@ -71,7 +71,7 @@ def test_the_deblurring_step_returns_the_text_of_a_frame_blurred_by_a_known_kern
         case: tuple[str, str, float, Blur]) -> None:
     frame, text = _known(case), case[1]
     assert text not in _texts(frame)
-    memo: dict[str, Reading] = {}
+    memo: Memo = {}
     whole = Source(frame, (0, 0, frame.shape[1], frame.shape[0]), (0, 0))
     variants = [step(frame) for step in (u.bind(memo, whole) for u in UNBLUR)]
     assert any(v is not None and text in _texts(v[0]) for v in variants)
@@ -123,6 +123,26 @@ def test_deconvolving_by_the_kernel_that_blurred_an_image_brings_it_closer_to_th
     assert line_kernel(9.0, np.radians(25)).sum() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("degrees", [0.0, 35.0, 90.0, 100.0])
+def test_a_matrix_code_smeared_into_stripes_is_not_taken_for_bars(degrees: float) -> None:
+    """A smear (here 10 px: along the module grid, longer ones start to pass for bars) makes a QR code's
+    gradients share a direction, as bars' do; its region is still read with the matrix formats (not with the
+    1D ones alone), while real bars stay bars."""
+    smeared = _smeared(QR, Blur("motion", 10.0, np.radians(degrees)))
+    assert region_kind(smeared)[0] != "linear"
+    assert region_kind(BARS)[0] == "linear"
+    assert region_kind(_smeared(BARS, Blur("motion", 8.0, np.radians(degrees))))[0] == "linear"
+
+
+def test_the_deblurring_rung_binarises_its_deconvolution_and_the_text_comes_back() -> None:
+    frame = _known(KNOWN[0])
+    whole = Source(frame, (0, 0, frame.shape[1], frame.shape[0]), (0, 0))
+    binarised, grey = Unblur(0).bind({}, whole)(frame), Unblur(0, binarise=False).bind({}, whole)(frame)
+    assert binarised is not None and grey is not None
+    assert set(np.unique(binarised[0])) <= {0, 255} and len(np.unique(grey[0])) > 2
+    assert KNOWN[0][1] in _texts(binarised[0])
+
+
 # --- a sharp frame is not made worse -----------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -143,7 +163,7 @@ def test_a_frame_that_decodes_at_once_is_not_deblurred() -> None:
 def test_a_deblurring_rung_predicts_its_cost_with_the_estimate_until_the_region_has_one() -> None:
     """The reader starts a deblurring rung only when the budget left covers this prediction."""
     frame = _known(KNOWN[0])
-    memo: dict[str, Reading] = {}
+    memo: Memo = {}
     first, second = (u.bind(memo, Source(frame, (100, 80, 200, 200), (100, 80))) for u in UNBLUR)
     before = first.cost_ms(frame)  # type: ignore[attr-defined]
     first(frame)
@@ -201,3 +221,14 @@ def test_burst_frames_share_their_codes_and_differ_in_their_motion() -> None:
     assert texts[0] == texts[1] == texts[2]
     motions = [[p.motion for p in placed] for _, placed in shots]
     assert motions[0] != motions[1] and not np.array_equal(shots[0][0], shots[1][0])
+
+
+@pytest.mark.parametrize("degrees", [25.0, 50.0])
+def test_a_skewed_1d_code_smeared_across_its_bars_is_read_deblurred_and_turned(degrees: float) -> None:
+    """A 1D code far off the pixel axes is turned before its first read; its deblurred crop is turned too."""
+    sharp = synth.single_code_frame("MSKU1234565", "Code128", 3.0, angle=degrees, size=(400, 480), background=200)
+    frame = _smeared(sharp, Blur("motion", 9.0, np.radians(degrees)))
+    assert BarcodeReader(budget_ms=1e6, ladder=(), full_frame_fallback=False).read(frame) == []
+    reader = BarcodeReader(budget_ms=1e6, ladder=(UNBLUR[0],), full_frame_fallback=False)
+    assert [c.text for c in reader.read(frame)] == ["MSKU1234565"]
+    assert reader.last_stats.deblurs >= 1

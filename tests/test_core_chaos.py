@@ -2,7 +2,10 @@
 each plugin-facing call misbehave on lane l1 while lane l2 beside it keeps deciding; l1 degrades (or,
 for a late source, refers), never opens without a PASS, and recovers once the plugin behaves again.
 
-Each (call, misbehaviour) pair is one case: 10 calls x up to 7 ways, 55 cases in all.
+Each (call, misbehaviour) pair is one case: 10 calls x up to 7 ways, and a source whose own
+``asyncio.timeout``, entered before it first waits, expires (it binds to the source's task, never the
+lane's): 56 cases in all. The site's own calls for plugins (to and from the partner gate, officers'
+events) misbehave in every way beside a plugin that behaves: 21 cases.
 """
 
 from __future__ import annotations
@@ -22,17 +25,20 @@ from gatecore.api import (
     Evidence,
     LaneState,
     LaneView,
+    OfficerEvent,
     Outcome,
     Presence,
     SiteView,
+    Stamp,
     TransactionContext,
     hookimpl,
 )
 from gatecore.testing import make_site, running, wait_for
 
 from . import chaos, scripted
-from .chaos import CHAOS, DEVICE_POINTS, MODES, POINTS
+from .chaos import CHAOS, DEVICE_POINTS, MODES, POINTS, SITE_POINTS
 from .conftest import SITE, chaos_lane_toml
+from .test_core_partner import Link, Owner, handover
 
 PROFILE = SITE.replace("report_timeout_ms = 500", "report_timeout_ms = 300\nhook_budget_ms = 50").replace(
     "shutdown_timeout_s = 2.0", "shutdown_timeout_s = 1.0") + chaos_lane_toml("l1") + chaos_lane_toml("l2")
@@ -42,7 +48,7 @@ IN_CROSSING = {"collect", "collect_at_once", "vote", "report_decision", "lights"
 NOT_FOR = {"lights": {"block", "wrong"}, "display": {"block", "wrong"}, "report_decision": {"wrong"},
            "report_fault": {"wrong"}, "report_state": {"wrong"}, "site_start": {"wrong"}, "site_stop": {"wrong"},
            "collect_at_once": {"hang", "swallow"}}
-CASES = [(p, m) for p in POINTS for m in MODES if m not in NOT_FOR.get(p, set())]
+CASES = [(p, m) for p in POINTS for m in MODES if m not in NOT_FOR.get(p, set())] + [("collect_at_once", "timeout")]
 
 
 def expected(point: str, mode: str) -> str:
@@ -99,6 +105,47 @@ async def test_a_misbehaving_plugin_costs_only_its_own_lane(point: str, mode: st
     opened = {txn for txn, _ in reports.opens}
     assert opened <= {d.txn_id for d in rec.decisions if d.outcome is Outcome.PASS}
     assert not any(f.stamp.lane_id == "l2" for f in rec.faults)
+
+
+class Officers:
+    """Records the officers' events (as the IOC would)."""
+
+    def __init__(self) -> None:
+        self.events: list[OfficerEvent] = []
+
+    @hookimpl
+    async def gatecore_report_officer_event(self, site: SiteView, event: OfficerEvent) -> None:
+        self.events.append(event)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("point", SITE_POINTS)
+async def test_a_misbehaving_link_owner_or_officer_reporter_loses_nothing_the_others_carry(
+        point: str, mode: str, tmp_path: Path) -> None:
+    """Beside a plugin that misbehaves in sending to the partner, handling what the partner sent or recording
+    an officer's event, the well-behaved plugin still gets the message; the caller gets an answer (within
+    run.report_timeout_ms) instead of an exception; the lanes do not notice."""
+    link, owner, officers = Link("dongxing"), Owner(), Officers()
+    site, rec = make_site(PROFILE, tmp_path, plugins={"chaos": chaos, "scripted": scripted, "link": link,
+                                                      "owner": owner, "officers": officers})
+    async with running(site):
+        site.stash[CHAOS].modes[point] = mode
+        if point == "partner_send":
+            assert await asyncio.wait_for(site.send_to_partner(handover()), 10)
+            assert len(link.sent) == 1
+        elif point == "partner_receive":
+            handled = await asyncio.wait_for(site.partner_received(handover()), 10)
+            assert handled is (mode != "wrong")  # an answer that is not True or None: not applied
+            assert len(owner.handled) == 1
+        else:
+            event = OfficerEvent(Stamp(site.id, ""), "login", "officer.7")
+            assert await asyncio.wait_for(site.report_officer_event(event), 10) is None
+            assert officers.events == [event]
+        await cross(site.lanes["l2"])
+        await cross(site.lanes["l1"])
+        site.stash[CHAOS].calm()
+    assert rec.faults == [] and site.stash[scripted.REPORTS].violations == []
+    assert {d.stamp.lane_id for d in rec.decisions if d.outcome is Outcome.PASS} == {"l1", "l2"}
 
 
 async def test_voters_get_read_only_evidence(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The lane's waiting primitives: ``bounded`` behaves like ``asyncio.timeout`` around an await, costs no task
-when the call completes at once, and is never held up by a call that swallows its cancellation."""
+"""The lane's waiting primitives: ``bounded`` behaves like ``asyncio.timeout`` around an await, runs the call
+in a task of its own, and is never held up by a call that swallows its cancellation."""
 
 from __future__ import annotations
 
@@ -27,14 +27,21 @@ class Armed:
         monkeypatch.setattr(loop, "create_task", counting)
 
 
-async def test_a_call_that_completes_at_once_starts_no_task(monkeypatch: pytest.MonkeyPatch) -> None:
-    armed = Armed(monkeypatch)
+async def test_a_call_runs_in_a_task_of_its_own_so_its_own_timeout_never_cancels_the_caller() -> None:
+    caller = asyncio.current_task()
 
-    async def at_once() -> int:
-        return 7
+    async def own_timeout() -> str:
+        assert asyncio.current_task() is not caller
+        try:
+            async with asyncio.timeout(0.02):  # entered before the first wait
+                await asyncio.Event().wait()
+        except TimeoutError:
+            return "timed out inside"
+        return "not reached"
 
-    assert await bounded(at_once(), 1.0) == 7
-    assert armed.count == 0
+    assert await bounded(own_timeout(), 1.0) == "timed out inside"
+    await asyncio.sleep(0.05)  # the caller is not cancelled later either
+    assert caller is not None and caller.cancelling() == 0
 
 
 async def test_a_call_that_waits_goes_on_in_one_task_under_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:

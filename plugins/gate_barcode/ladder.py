@@ -91,6 +91,24 @@ def rung_deskew(img: Image) -> tuple[Image, Affine] | None:
     return _rotate(img, float(angle)) if abs(angle) >= MIN_SKEW else None
 
 
+SKEWED = 15.0  # degrees off the pixel axes beyond which a 1D code is deskewed before its first read (zxing-cpp's
+# scan lines cross all of a code's bars up to about this skew; a 45-degree code none of them)
+
+
+MILD_SKEW = 30.0  # degrees off the axes up to which a deskewed 1D code that does not read is read as it is too
+
+
+def off_axis(angle: float) -> float:
+    """How far (degrees) the direction ``angle`` (radians) is from the nearest pixel axis."""
+    return abs((float(np.degrees(angle)) + 45.0) % 90.0 - 45.0)
+
+
+def deskew_by(img: Image, angle: float) -> tuple[Image, Affine] | None:
+    """``img`` rotated so that the gradient direction ``angle`` (radians) is horizontal, or None when the bars
+    are within :data:`SKEWED` of an axis (the decoder reads them as they are, turned 90 degrees if need be)."""
+    return _rotate(img, float(np.degrees(angle))) if off_axis(angle) > SKEWED else None
+
+
 def rung_square(img: Image) -> tuple[Image, Affine] | None:
     """Skewed 2D codes: rotate the module grid onto the pixel axes (edge orientation modulo 90 degrees)."""
     gx = cv2.Sobel(img, cv2.CV_32F, 1, 0)
@@ -113,5 +131,5 @@ rung_square.only = "matrix"  # type: ignore[attr-defined]
 Step = Rung | Unblur  # an Unblur is bound to each region by the reader (its blur is estimated once)
 
 #: rungs in order of yield per millisecond on the benchmark's degraded classes
-LADDER: tuple[Step, ...] = (rung_deskew, rung_square, UNBLUR[0], rung_sharpen, UNBLUR[1], rung_upscale,
-                            rung_denoise, rung_stretch, rung_binarise, rung_invert)
+LADDER: tuple[Step, ...] = (rung_deskew, rung_square, UNBLUR[0], rung_sharpen, UNBLUR[1],
+                            rung_upscale, rung_denoise, rung_stretch, rung_binarise, rung_invert)

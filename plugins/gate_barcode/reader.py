@@ -6,9 +6,10 @@ brittle (blur, noise, skewed 1D codes, low contrast). :class:`BarcodeReader` ins
 1. finds candidate regions (dense gradients on a half-resolution copy; ragged or big blobs are
    split), then adds the regions of the last frame's hits;
 2. decodes the strongest ``deblur_regions`` of them as they are (smoothed first when the frame is
-   noisy), and deblurs those still unread that look soft (``gate_barcode.deblur``: the smear's length
-   and direction, or the defocus disc, read off the region's cepstrum, then a regularised Wiener
-   deconvolution) before the weaker candidates are decoded as they are;
+   noisy; a 1D region far off the pixel axes turned upright first), and deblurs those still unread
+   that look soft (``gate_barcode.deblur``: the smear's length and direction, or the defocus disc, read
+   off the region's cepstrum, then a regularised Wiener deconvolution and Otsu's threshold) before the
+   weaker candidates are decoded as they are;
 3. for regions still unread, climbs a ladder of variants — deskewing 1D codes, squaring 2D grids,
    deblurring, sharpening (first when the frame is soft), upscaling small codes, denoising, contrast
    stretch, adaptive binarisation, inversion — one rung for every open region per round, with the
@@ -46,8 +47,22 @@ from .backends import (
     make_backend,
     to_grey,
 )
-from .deblur import Reading, Source, Unblur, nsr_for
-from .ladder import IDENTITY, LADDER, Affine, Rung, Step, rung_denoise, rung_sharpen, scale, then
+from .deblur import Memo, Source, Unblur, nsr_for
+from .ladder import (
+    IDENTITY,
+    LADDER,
+    MILD_SKEW,
+    Affine,
+    Rung,
+    Step,
+    deskew_by,
+    off_axis,
+    rung_denoise,
+    rung_deskew,
+    rung_sharpen,
+    scale,
+    then,
+)
 from .regions import candidates, centre, expand, focus, noise_level, region_kind, sharpness, widen
 
 __all__ = ["FORMATS", "ZBAR_FORMATS", "BarcodeReader", "Code", "Deduplicator", "Hints", "ReadStats", "ReaderError",
@@ -75,10 +90,11 @@ class _Region:
     crop: Image
     kind: str = "all"
     plan: list[Rung] = field(default_factory=list)  # the rungs still to try, in order
-    core: tuple[int, int, int, int] | None = None  # the box (frame pixels) before the region was widened
+    core: tuple[int, int, int, int] | None = None  # the candidate's box (frame pixels) before it was expanded
     angle: float = 0.0  # dominant gradient direction (radians)
     sharpness: float = 1.0  # judged for the strongest candidates only
     soft: bool = False  # blurred: deblurred before weaker candidates are read
+    deskewed: bool = False  # a skewed 1D region, read deskewed at once (the ladder's deskew rung is spent)
 
     def box(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.crop.shape[1], self.crop.shape[0]
@@ -115,7 +131,7 @@ class BarcodeReader:
     max_regions: int = 12
     ladder_regions: int = 6
     deblur_regions: int = 3
-    soft_below: float = 0.45
+    soft_below: float = 0.6
     soft_window: int = 256
     large_region: int = 1100
     denoise_above: float = 8.0
@@ -196,7 +212,7 @@ class BarcodeReader:
             x, y, w, h = expand(box, grey.shape)
             if w < 8 or h < 8 or self._covered((x, y, w, h), work.found.values()):
                 continue
-            region = _Region(x, y, grey[y:y + h, x:x + w])
+            region = _Region(x, y, grey[y:y + h, x:x + w], core=box)
             if work.over():
                 unread.append(region)
                 continue
@@ -206,7 +222,14 @@ class BarcodeReader:
                 img, m = then(scale(img, 0.5), m)
             region.kind, angle = region_kind(region.crop)
             hints = Hints(downscale=False, invert=False, kind=region.kind if self.narrow else "all")
-            if self._try(region, img, m, work, hints):
+            if (turned := deskew_by(img, angle) if region.kind == "linear" else None) is not None:
+                region.deskewed = True
+                upright = Hints(downscale=False, invert=False, rotate=False, kind=hints.kind)
+                if self._try(region, *then(turned, m), work, upright):
+                    continue
+            # bars a perspective leans are read as they are and misread turned upright: those up to MILD_SKEW are
+            # tried both ways
+            if (turned is None or off_axis(angle) <= MILD_SKEW) and self._try(region, img, m, work, hints):
                 continue
             if region.kind == "linear" and w * abs(np.cos(angle)) + h * abs(np.sin(angle)) < self.min_bars_px:
                 continue  # too short across its bars for any 1D code: an edge or a line, not a code
@@ -225,8 +248,11 @@ class BarcodeReader:
         """The 1D region widened across its bars (its blob may hold only part of them), or None if that
         reads it.  The widened region keeps the plan and, for deblurring, the box it was found at."""
         x, y, w, h = widen(region.box(), region.angle, work.grey.shape)
-        wide = _Region(x, y, work.grey[y:y + h, x:x + w], "linear", plan=region.plan, core=region.box())
-        return None if self._try(wide, wide.crop, IDENTITY, work, Hints(False, False, True, "linear")) else wide
+        wide = _Region(x, y, work.grey[y:y + h, x:x + w], "linear", plan=region.plan, core=region.core or region.box(),
+                       angle=region.angle, deskewed=region.deskewed)
+        turned = deskew_by(wide.crop, region.angle) if region.deskewed else None
+        img, m = turned or (wide.crop, IDENTITY)
+        return None if self._try(wide, img, m, work, Hints(False, False, turned is None, "linear")) else wide
 
     def _widen_soft(self, region: _Region, work: _Work) -> _Region | None:
         """A soft 1D region still unread after its deblurring, widened now (None once read)."""
@@ -260,22 +286,27 @@ class BarcodeReader:
                     continue
                 img, m = done
                 work.stats.rungs += 1
-                work.stats.deblurs += bool(getattr(rung, "deblur", False))
+                deblurred = bool(getattr(rung, "deblur", False))
+                work.stats.deblurs += deblurred
                 formats = getattr(rung, "formats", None)
-                hints = Hints(downscale=False, invert=False, rotate=not getattr(rung, "upright", False),
-                              kind=formats() if formats is not None else region.kind)
+                kind = formats() if formats is not None else region.kind
+                upright = bool(getattr(rung, "upright", False))
+                if deblurred and region.deskewed and kind == "linear" and (t := deskew_by(img, region.angle)):
+                    (img, m), upright = then(t, m), True  # skewed bars, deblurred: turned as at their first read
+                hints = Hints(downscale=False, invert=False, rotate=not upright, kind=kind)
                 if self._try(region, img, m, work, hints):
                     still.pop()
             regions = still
 
     def _plan(self, region: _Region, blurry: bool, grey: Image, noise: float = 0.0) -> list[Rung]:
         """This region's ladder: the rungs for its kind, sharpening first when the frame is soft; the
-        deblurring rungs share one blur estimate, made when the first of them runs, on the region as
-        detected (not widened: a widened region holds clutter beside a smeared code)."""
-        memo: dict[str, Reading] = {}
+        deblurring rungs share one blur estimate, made when the first of them runs, on the candidate's box
+        as detected (not expanded or widened: the clutter beside a smeared code costs deconvolution time and
+        misleads the estimate; the rung adds the smear's reach and a margin)."""
+        memo: Memo = {}
         source = Source(grey, region.core or region.box(), (region.x, region.y), nsr_for(noise))
         plan = [r.bind(memo, source) if isinstance(r, Unblur) else r for r in self.ladder
-                if getattr(r, "only", region.kind) == region.kind]
+                if getattr(r, "only", region.kind) == region.kind and not (region.deskewed and r is rung_deskew)]
         if rung_sharpen in plan and blurry:
             plan.remove(rung_sharpen)
             plan.insert(0, rung_sharpen)

@@ -122,12 +122,15 @@ def expand(box: tuple[int, int, int, int], shape: tuple[int, ...],
 # ---------------------------------------------------------------- ladder rungs
 
 
-def region_kind(img: Image, coherent: float = 0.45) -> tuple[str, float]:
-    """(``"linear"`` or ``"matrix"``, dominant gradient angle in radians).
+def region_kind(img: Image, coherent: float = 0.45, bar_likeness: float = 0.4) -> tuple[str, float]:
+    """(``"linear"``, ``"matrix"`` or ``"all"``, dominant gradient angle in radians).
 
     Linear when the gradients share one orientation (bars): the coherence of the structure
     tensor is ~1 for a 1D code or PDF417 and low for QR, Data Matrix and Aztec.  PDF417
-    belongs to both families, so either answer can read it.
+    belongs to both families, so either answer can read it.  A matrix code smeared by motion is
+    coherent too (its quiet axis is the motion), but unlike bars it does not stay alike 24 px
+    along that axis (:func:`along_likeness` below ``bar_likeness``); nor do short bars, so such a
+    region is ``"all"`` (both families are tried).
     """
     small = img[::2, ::2]
     gx = cv2.Sobel(small, cv2.CV_32F, 1, 0)
@@ -136,4 +139,20 @@ def region_kind(img: Image, coherent: float = 0.45) -> tuple[str, float]:
     if jxx + jyy <= 0:
         return "all", 0.0
     angle = 0.5 * float(np.arctan2(2 * jxy, jxx - jyy))
-    return ("linear" if np.hypot(jxx - jyy, 2 * jxy) / (jxx + jyy) >= coherent else "matrix"), angle
+    if np.hypot(jxx - jyy, 2 * jxy) / (jxx + jyy) < coherent:
+        return "matrix", angle
+    return ("linear" if along_likeness(small, angle + np.pi / 2, 12) >= bar_likeness else "all"), angle
+
+
+def along_likeness(img: Image, direction: float, lag: int) -> float:
+    """The correlation of ``img`` with itself shifted ``lag`` px along ``direction`` (radians): ~1 for bars
+    along it, low for a matrix code or clutter."""
+    dx, dy = round(lag * np.cos(direction)), round(lag * np.sin(direction))
+    h, w = img.shape
+    if abs(dx) >= w // 2 or abs(dy) >= h // 2:
+        return 0.0
+    a = img[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)].astype(np.float32)
+    b = img[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)].astype(np.float32)
+    a -= float(a.mean())
+    b -= float(b.mean())
+    return float((a * b).sum()) / max(float(np.sqrt((a * a).sum() * (b * b).sum())), 1e-9)

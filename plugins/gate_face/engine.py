@@ -232,4 +232,5 @@ class FaceEngine:
             return applied
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """Blocking: waits for the work already running (a gallery being saved), drops the rest."""
+        self.executor.shutdown(wait=True, cancel_futures=True)

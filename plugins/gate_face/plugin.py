@@ -222,10 +222,12 @@ async def _keep_galleries(site: SiteView, engine: FaceEngine) -> None:
 
 
 @hookimpl
-def gatecore_site_stop(site: SiteView) -> None:
+async def gatecore_site_stop(site: SiteView) -> None:
+    """Work already running in the engine's thread (a gallery being saved) ends before the site does;
+    work not started is dropped."""
     face = site.stash.get(FACE, None)
     if face is not None and face.engine is not None:
-        face.engine.close()
+        await asyncio.get_running_loop().run_in_executor(None, face.engine.close)
 
 
 @hookimpl
