@@ -37,6 +37,7 @@ demo: $(STAMP)
 	$(BIN)/python -m tools.demo profiles/demo.toml   # the demo's world and assets into var/demo/ (reused when up to date)
 	@$(if $(VDA5050),,echo "no VDA 5050 schemas found (GATECORE_VDA5050_SCHEMAS): the demo runs without its IGVs")
 	@echo "officers' console: http://127.0.0.1:8780/ - account demo, password \$$GATECORE_DEMO_PASSWORD or the one printed below"
+	rm -rf var/igv-outbox.sqlite.journal   # trips a previous run left under way: its simulated vehicles are gone
 	GATECORE_VDA5050_SCHEMAS=$(VDA5050) $(BIN)/gatecore run $(DEMO_PROFILE) --crossings 300
 
 system-deps:

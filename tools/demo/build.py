@@ -12,7 +12,7 @@ import cv2
 from gatecore.profile_read import read_profile
 
 from . import faces
-from .cargo import trucks
+from .cargo import EVAL, trucks
 from .passes import Passes, pass_frame
 from .passes import write as write_trust
 from .world import Traveller, people
@@ -46,7 +46,9 @@ def cargo_lanes(raw: dict[str, Any]) -> list[str]:
 
 
 def recipe(seed: int, lanes: dict[str, bool], cargo: list[str]) -> str:
-    what = [VERSION, seed, PER_LANE, TRUCKS_PER_LANE, lanes, cargo]
+    # the recogniser's held-out figures name each truck's weak groups in the world: a new model, a new world
+    figures = hashlib.sha256(EVAL.read_bytes()).hexdigest() if EVAL.exists() else ""
+    what = [VERSION, seed, PER_LANE, TRUCKS_PER_LANE, lanes, cargo, figures]
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
