@@ -404,6 +404,20 @@ class Source:
 Memo = dict[str, object]  # a region's blur reading ("reading")
 
 
+def reading_of(memo: Memo, source: Source) -> Reading:
+    """The blur reading of ``source``'s box, made once per ``memo`` (a region's deblurring rungs share it)."""
+    if not isinstance(got := memo.get("reading"), Reading):
+        got = memo["reading"] = estimate(source.crop()[0])
+    return got
+
+
+def smeared(reading: Reading, at_least: float = 4.0) -> bool:
+    """Whether ``reading``'s likelier blur is a motion smear of ``at_least`` px (not a defocus disc, not a
+    smear a decoder reads through)."""
+    blurs = [b for b in reading.blurs if not b.negligible]
+    return bool(blurs) and blurs[0].kind == "motion" and blurs[0].size >= at_least
+
+
 @dataclass(frozen=True)
 class Unblur:
     """A ladder rung that deconvolves a region by its ``reading``-th blur estimate (0: the likelier), binarised
@@ -424,9 +438,7 @@ class Unblur:
         """This rung for the region ``source`` describes; it ignores the crop it is given."""
 
         def reading() -> Reading:
-            if not isinstance(got := memo.get("reading"), Reading):
-                got = memo["reading"] = estimate(source.crop()[0])
-            return got
+            return reading_of(memo, source)
 
         def run(_crop: Image) -> tuple[Image, npt.NDArray[np.float64]] | None:
             blurs = [b for b in reading().blurs if not b.negligible]

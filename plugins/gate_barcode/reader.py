@@ -47,7 +47,7 @@ from .backends import (
     make_backend,
     to_grey,
 )
-from .deblur import Memo, Source, Unblur, nsr_for
+from .deblur import ESTIMATE_MS, Memo, Source, Unblur, nsr_for, reading_of, smeared
 from .ladder import (
     IDENTITY,
     LADDER,
@@ -95,6 +95,7 @@ class _Region:
     sharpness: float = 1.0  # judged for the strongest candidates only
     soft: bool = False  # blurred: deblurred before weaker candidates are read
     deskewed: bool = False  # a skewed 1D region, read deskewed at once (the ladder's deskew rung is spent)
+    memo: Memo = field(default_factory=dict)  # its blur reading, made once (deblur.reading_of)
 
     def box(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.crop.shape[1], self.crop.shape[0]
@@ -131,7 +132,9 @@ class BarcodeReader:
     max_regions: int = 12
     ladder_regions: int = 6
     deblur_regions: int = 3
-    soft_below: float = 0.6
+    soft_below: float = 0.45
+    smeared_below: float = 0.6
+    smear_px: float = 4.0
     soft_window: int = 256
     large_region: int = 1100
     denoise_above: float = 8.0
@@ -236,7 +239,8 @@ class BarcodeReader:
             region.angle = angle
             if head:
                 region.sharpness = sharpness(centre(region.crop, self.soft_window))
-                region.soft = region.sharpness < self.soft_below
+                region.soft = region.sharpness < self.soft_below or (
+                    region.sharpness < self.smeared_below and self._smeared(region, work))
             if region.kind == "linear" and not region.soft:  # a soft one is widened after its deblurring
                 if (wide := self._widened(region, work)) is None:
                     continue
@@ -244,12 +248,21 @@ class BarcodeReader:
             unread.append(region)
         return unread
 
+    def _smeared(self, region: _Region, work: _Work) -> bool:
+        """Whether the blur estimate of a region only a little soft reads a motion smear of ``smear_px``: such a
+        region is deblurred early; one softened with the whole frame (a Gaussian blur, a defocused lens) is left
+        to the ladder, where sharpening reads it for less (the estimate is kept for the ladder's rungs)."""
+        if work.left_ms() < ESTIMATE_MS:
+            return False
+        source = Source(work.grey, region.core or region.box(), (region.x, region.y))
+        return smeared(reading_of(region.memo, source), self.smear_px)
+
     def _widened(self, region: _Region, work: _Work) -> _Region | None:
         """The 1D region widened across its bars (its blob may hold only part of them), or None if that
         reads it.  The widened region keeps the plan and, for deblurring, the box it was found at."""
         x, y, w, h = widen(region.box(), region.angle, work.grey.shape)
         wide = _Region(x, y, work.grey[y:y + h, x:x + w], "linear", plan=region.plan, core=region.core or region.box(),
-                       angle=region.angle, deskewed=region.deskewed)
+                       angle=region.angle, deskewed=region.deskewed, memo=region.memo)
         turned = deskew_by(wide.crop, region.angle) if region.deskewed else None
         img, m = turned or (wide.crop, IDENTITY)
         return None if self._try(wide, img, m, work, Hints(False, False, turned is None, "linear")) else wide
@@ -303,9 +316,8 @@ class BarcodeReader:
         deblurring rungs share one blur estimate, made when the first of them runs, on the candidate's box
         as detected (not expanded or widened: the clutter beside a smeared code costs deconvolution time and
         misleads the estimate; the rung adds the smear's reach and a margin)."""
-        memo: Memo = {}
         source = Source(grey, region.core or region.box(), (region.x, region.y), nsr_for(noise))
-        plan = [r.bind(memo, source) if isinstance(r, Unblur) else r for r in self.ladder
+        plan = [r.bind(region.memo, source) if isinstance(r, Unblur) else r for r in self.ladder
                 if getattr(r, "only", region.kind) == region.kind and not (region.deskewed and r is rung_deskew)]
         if rung_sharpen in plan and blurry:
             plan.remove(rung_sharpen)
