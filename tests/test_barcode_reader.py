@@ -185,3 +185,23 @@ def test_a_big_skewed_1d_crop_is_turned_into_a_band_of_rows_that_still_reads_and
     assert text == "CONT7654321"
     centre = np.mean(np.array(pts) @ m[:, :2].T + m[:, 2], axis=0)
     assert np.allclose(centre, (550, 450), atol=40)  # the code is drawn at the frame's centre
+
+
+@pytest.mark.parametrize(("fallback_ms", "runs"), [(0.0, True), (2e6, False)])
+def test_the_whole_frame_call_starts_only_when_the_budget_left_covers_its_predicted_cost(
+        fallback_ms: float, runs: bool) -> None:
+    reader = BarcodeReader(budget_ms=1e6, fallback_ms=fallback_ms)
+    assert reader.read(np.full((480, 640), 160, np.uint8)) == []
+    assert reader.last_stats.full_frame is runs
+
+
+def test_a_noisy_frame_needs_more_budget_left_for_its_whole_frame_call() -> None:
+    """On sensor noise the call costs several times more: with 1e6 ms left a 4e5 ms prediction runs, three
+    times that does not."""
+    clean = np.full((480, 640), 160, np.uint8)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+    reader = BarcodeReader(budget_ms=1e6, fallback_ms=4e5, noisy_fallback=3.0)
+    reader.read(clean)
+    assert reader.last_stats.full_frame
+    reader.read(noisy)
+    assert not reader.last_stats.full_frame

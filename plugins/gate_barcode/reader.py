@@ -15,7 +15,8 @@ brittle (blur, noise, skewed 1D codes, low contrast). :class:`BarcodeReader` ins
    stretch, adaptive binarisation, inversion — one rung for every open region per round, with the
    formats narrowed to the region's kind (1D or 2D), until every region is read, the ladders end or
    the CPU-time budget is spent (a deblurring rung starts only if the budget left covers it);
-4. if the budget allows, ends with one half-resolution whole-frame call.
+4. if the budget left covers its predicted cost (``fallback_ms``, more on a noisy frame), ends with one
+   half-resolution whole-frame call.
 
 A region read at once costs no deblurring.  :meth:`BarcodeReader.read_burst` reads several frames of
 one crossing, the sharpest first.  Everything here is synchronous and CPU-bound: call it from an
@@ -142,6 +143,9 @@ class BarcodeReader:
     narrow: bool = True
     min_bars_px: int = 120
     full_frame_fallback: bool = True
+    fallback_ms: float = 5.0  # predicted CPU cost of the half-resolution whole-frame call: it starts only if the
+    noisy_fallback: float = 3.0  # budget left covers it (this many times more on a noisy frame, where it cost
+    # 20-26 ms and overran the budget; seed 11: no code fewer, CPU p95 36 -> 30 ms)
     last_stats: ReadStats = field(default_factory=ReadStats)
     _last_hits: list[tuple[int, int, int, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -192,7 +196,7 @@ class BarcodeReader:
             region.plan = self._plan(region, blurry, work.grey, noise)
         work.stats.ladder_cpu_ms = (time.thread_time() - work.c0) * 1000
         self._climb((unread + rest)[: self.ladder_regions], work)
-        if self.full_frame_fallback and not work.over():
+        if self.full_frame_fallback and work.left_ms() >= self.fallback_ms * (self.noisy_fallback if noisy else 1.0):
             work.stats.full_frame = True
             half, m = scale(work.grey, 0.5)
             self._collect(self.backend.decode(half, REGION), 0, 0, m, work)
