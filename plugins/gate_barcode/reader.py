@@ -4,10 +4,11 @@ A single library call over a 1080p frame is slow (15-20 ms clean, ~200 ms on a n
 brittle (blur, noise, skewed 1D codes, low contrast). :class:`BarcodeReader` instead
 
 1. finds candidate regions (dense gradients on a half-resolution copy; ragged or big blobs are
-   split), then adds the regions of the last frame's hits;
+   split, and a big blob is read after its parts), then adds the regions of the last frame's hits;
 2. decodes the strongest ``deblur_regions`` of them as they are (smoothed first when the frame is
    noisy; a 1D region far off the pixel axes turned upright first), and deblurs those still unread
-   that look soft (``gate_barcode.deblur``: the smear's length and direction, or the defocus disc, read
+   that look soft (``soft_below``, or ``smeared_below`` when the blur estimate reads a motion smear;
+   ``gate_barcode.deblur``: the smear's length and direction, or the defocus disc, read
    off the region's cepstrum, then a regularised Wiener deconvolution and Otsu's threshold) before the
    weaker candidates are decoded as they are;
 3. for regions still unread, climbs a ladder of variants — deskewing 1D codes, squaring 2D grids,
