@@ -189,6 +189,17 @@ def test_a_region_only_a_little_soft_is_left_to_the_ladder_when_its_estimate_rea
     assert reader.last_stats.deblurs == 0
 
 
+@pytest.mark.parametrize("box", [(100, 80, 200, 1), (100, 80, 0, 0), (100, 80, 15, 200)])
+def test_a_region_too_thin_for_an_estimate_gets_no_reading_and_its_deblurring_rungs_do_not_apply(
+        box: tuple[int, int, int, int]) -> None:
+    """A 1D code's last position can be a line: the reader's next frame must not fail on its box."""
+    frame = _known(KNOWN[0])
+    memo: Memo = {}
+    rungs = [u.bind(memo, Source(frame, box, box[:2])) for u in UNBLUR]
+    assert not smeared(estimate(Source(frame, box, box[:2]).crop()[0]))
+    assert [step(frame) for step in rungs] == [None, None]
+
+
 def test_a_deblurring_rung_predicts_its_cost_with_the_estimate_until_the_region_has_one() -> None:
     """The reader starts a deblurring rung only when the budget left covers this prediction."""
     frame = _known(KNOWN[0])

@@ -34,6 +34,7 @@ MIN_RADIUS = 1.0
 MAX_RADIUS = 5.0
 MAX_LENGTH = 32.0
 WINDOW = 256  # the cepstrum is taken on the crop's centre, at most this big
+MIN_SIDE = 16  # a crop thinner than this (a 1D code's last position can be a line) gives no reading
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ class Reading:
 
 
 def estimate(img: Image, coherent: float = 0.3, round_below: float = 0.42, bar_likeness: float = 0.45) -> Reading:
-    """Blur readings of the crop's cepstrum, the likelier first.
+    """Blur readings of the crop's cepstrum, the likelier first (none for a crop under ``MIN_SIDE`` px).
 
     The smear is the deepest dip of the cepstrum that a right angle does not pair (a code's module grid
     dips on both of its axes, a smear on one).  When the gradients share a direction (``coherent``), the
@@ -299,6 +300,8 @@ def estimate(img: Image, coherent: float = 0.3, round_below: float = 0.42, bar_l
     along the axis comes first.  Defocus is the deepest ring: first when it is nearly as deep as the
     deepest dip (``round_below`` of it: a disc dips at every angle, a smear at one).
     """
+    if min(img.shape) < MIN_SIDE:
+        return Reading([], False)
     centred, auto = _spectra(img)
     polar = _polar(centred)
     near = (LAGS >= MIN_LENGTH) & (LAGS <= MAX_LENGTH)
