@@ -84,6 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     summary = site.summary()
     print(_human(summary), file=sys.stderr)
+    for key in summary.keys() - CORE_SUMMARY:  # the plugins' parts (gatecore_summary), one line each
+        print(f"{key}: {json.dumps(summary[key], ensure_ascii=False)}", file=sys.stderr)
     print(json.dumps(summary), flush=True)
     return 0
 
@@ -92,6 +94,11 @@ async def _run(profile: Profile, pm: pluggy.PluginManager, args: argparse.Namesp
     site = Site(profile, pm)  # in the loop: a device may bind to it when it is made (a Modbus client does)
     await site.run(crossings=args.crossings, duration=args.duration)
     return site
+
+
+#: the keys of the summary the core itself gives (the rest are the plugins')
+CORE_SUMMARY = frozenset({"site", "stopped", "decisions", "crossings_completed", "faults", "lanes_not_built",
+                          "decision_p50_ms", "decision_p99_ms", "seconds"})
 
 
 def _human(s: dict[str, Any]) -> str:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gatecore import hookspec
 
@@ -210,6 +210,14 @@ def gatecore_site_start(site: SiteView) -> Awaitable[None] | None:
 def gatecore_site_stop(site: SiteView) -> Awaitable[None] | None:
     """The site is stopping: lanes have ended and barriers were commanded closed. Flush what you hold.
     *May be async*, awaited under the shutdown deadline."""
+
+
+@hookspec
+def gatecore_summary(site: SiteView) -> Mapping[str, Any] | None:
+    """This plugin's part of the run's summary (``Site.summary()``, the last line ``gatecore run`` prints):
+    plain JSON whose keys are added beside the core's. *Plain only*, called after the site stopped (and
+    whenever the summary is asked for); a key the core or another plugin already gave is left out and
+    logged."""
 
 
 @hookspec

@@ -396,7 +396,7 @@ class Site:
             latencies += lane.stats.decision_ms
             for outcome, n in lane.stats.decisions.items():
                 decisions[outcome] += n
-        return {
+        summary: dict[str, Any] = {
             "site": self.id,
             "stopped": self.stop_reason,
             "decisions": decisions,
@@ -407,6 +407,26 @@ class Site:
             "decision_p99_ms": round(percentile(latencies, 99), 3),
             "seconds": round(time.monotonic() - self.started, 3),
         }
+        self._plugin_summaries(summary)
+        return summary
+
+    def _plugin_summaries(self, summary: dict[str, Any]) -> None:
+        """Add each plugin's part (``gatecore_summary``); a key already given is left out and logged."""
+        # the site has stopped (no lane to hold up): no hook budget
+        results, pending, failures = self.hooks.call_now("gatecore_summary", building=True, site=self)
+        for plugin, awaitable in pending:
+            failures.append(HookFailure(plugin, "gatecore_summary", TypeError("must not be async")))
+            close(awaitable)
+        log_failures(failures)
+        for plugin, part in results:
+            if not isinstance(part, Mapping):
+                log.error("summary_not_a_map", plugin=plugin)
+                continue
+            for key, value in part.items():
+                if key in summary:
+                    log.error("summary_key_taken", plugin=plugin, key=str(key))
+                else:
+                    summary[str(key)] = value
 
 
 def percentile(values: list[float], pct: float) -> float:

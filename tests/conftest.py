@@ -27,6 +27,17 @@ def dlib_models() -> Path:
     return cached_install(Path(__file__).resolve().parents[1] / ".cache" / "face_models")
 
 
+@pytest.fixture(scope="session")
+def demo_assets() -> Path:
+    """The demo's world and assets in var/demo/ (what profiles/demo.toml names), built from its seed by
+    ``python -m tools.demo`` as ``make demo`` does, or reused when up to date."""
+    from tools.demo.build import build
+
+    root = Path(__file__).resolve().parents[1]
+    build(root / "profiles" / "demo.toml", root / "var" / "demo")
+    return root / "var" / "demo"
+
+
 @pytest.fixture
 def pm() -> pluggy.PluginManager:
     manager = make_manager()

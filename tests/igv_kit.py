@@ -46,9 +46,16 @@ NODES = {**PARKS, "j1": (20.0, 10.0), "exit-1": (40.0, 10.0), "j2": (60.0, 10.0)
          "hp": (100.0, 10.0)}
 EDGES = [(f"p{name[-1]}", name, "j1") for name in PARKS] + [("x1", "j1", "exit-1"), ("x2", "exit-1", "j2"),
                                                             ("b1", "j2", "b1"), ("b2", "b1", "hp")]
-def yard(lane: str) -> str:
-    """The yard in TOML, with one dispatch rule: ``lane``'s exit to the hand-over point."""
-    nodes = "".join(f'  {{ id = "{n}", x = {x}, y = {y}{", deviation_m = 1.0" if n == "hp" else ""} }},\n'
+#: the parameters of the pick at the lane's exit
+PICK = 'stationType = "floor", loadType = "container"'
+
+
+def yard(lane: str, pick: str = PICK, theta: float | None = None, drop: str | None = None) -> str:
+    """The yard in TOML, with one dispatch rule: ``lane``'s exit to the hand-over point (``theta``: the
+    orientation every node asks of a vehicle, if any; ``drop``: the parameters of a drop at the point)."""
+    drops = "" if drop is None else f'actions = [{{ type = "drop", parameters = {{ {drop} }} }}]\n'
+    extra = "" if theta is None else f", theta = {theta}"
+    nodes = "".join(f'  {{ id = "{n}", x = {x}, y = {y}{", deviation_m = 1.0" if n == "hp" else ""}{extra} }},\n'
                     for n, (x, y) in NODES.items())
     edges = "".join(f'  {{ id = "{i}", start = "{a}", end = "{b}", two_way = true }},\n' for i, a, b in EDGES)
     return f"""
@@ -64,11 +71,11 @@ kind = "parking"
 [plugins.gate_igv.yard.stations.exit-1]
 node = "exit-1"
 kind = "lane_exit"
-actions = [{{ type = "pick", parameters = {{ stationType = "floor", loadType = "container" }} }}]
+actions = [{{ type = "pick", parameters = {{ {pick} }} }}]
 [plugins.gate_igv.yard.stations.handover]
 node = "hp"
 kind = "handover"
-[[plugins.gate_igv.dispatch]]
+{drops}[[plugins.gate_igv.dispatch]]
 lane = "{lane}"
 stops = ["exit-1", "handover"]
 """
@@ -84,9 +91,11 @@ TIMING = {"ack_s": 0.5, "resends": 2, "cancel_s": 4, "progress_s": 6, "trip_s": 
 
 
 def section(tmp: Path, port: int | None, lane: str = "cargo-in-1", vehicles: Sequence[tuple[str, str, str]] = VEHICLES,
-            more: str = "", **timing: float) -> str:
+            more: str = "", pick: str = PICK, theta: float | None = None, drop: str | None = None, base: int = 3,
+            **timing: float) -> str:
     """``[plugins.gate_igv]`` on the broker at ``port`` (``None``: in this process) for ``vehicles``;
-    ``timing`` overrides :data:`TIMING`."""
+    ``timing`` overrides :data:`TIMING`; ``pick``, ``theta`` and ``drop``: as :func:`yard` has them; ``base``:
+    the nodes an order releases ahead."""
     times = ", ".join(f"{k} = {v}" for k, v in {**TIMING, **timing}.items())
     fleet = ", ".join(f'{{ manufacturer = "{m}", serial = "{s}", version = "{v}" }}' for m, s, v in vehicles)
     transport = f'transport = "mqtt"\nbroker = "mqtt://127.0.0.1:{port}"' if port else 'transport = "local"'
@@ -95,12 +104,12 @@ def section(tmp: Path, port: int | None, lane: str = "cargo-in-1", vehicles: Seq
 {transport}
 schemas = "{SCHEMA_DIR}"
 fleet = [{fleet}]
-base_nodes = 3
+base_nodes = {base}
 horizon_nodes = 2
 timing = {{ {times} }}
 records = {{ path = "{tmp / 'igv-outbox.sqlite'}", local_path = "{tmp / 'igv-trips.jsonl'}" }}
 {more}
-""" + yard(lane)
+""" + yard(lane, pick, theta, drop)
 
 
 FAST = SimSettings(speed=300.0, action_s=0.05, state_s=0.5, visualization_s=0.5, tick_s=0.02, cancel_s=0.05)

@@ -106,7 +106,7 @@ def model_folders(root: Path) -> str:
         (folder / "model.onnx").write_bytes(b"not a model: the tests' reader is scripted")
         (folder / "config.json").write_text("{}")
         digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
-        (folder / "recipe.json").write_text(json.dumps({"sha256": digest}))
+        (folder / "recipe.json").write_text(json.dumps({"model_sha256": digest}))
         lines.append(f'{key} = "{folder}"')
     return "\n".join(lines)
 

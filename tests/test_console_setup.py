@@ -66,6 +66,7 @@ def test_check_refuses_what_the_console_would_at_its_key(
         in line and message.format(tmp=tmp_path) in line
 
 
+@pytest.mark.usefixtures("demo_assets")
 def test_check_takes_the_demo_profile_and_a_good_accounts_file(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     accounts = write_test_accounts(tmp_path / "accounts.json")

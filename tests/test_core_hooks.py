@@ -121,3 +121,21 @@ async def test_a_wrapper_on_the_decision_report_runs_in_a_site(tmp_path: Path) -
         await cross(site)
         await wait_for(lambda: rec.decisions)
     assert rec.decisions[0].outcome is Outcome.PASS and "pass" in wrapped
+
+
+async def test_plugins_add_their_parts_to_the_summary_but_take_no_key_already_given(tmp_path: Path) -> None:
+    class Parts:
+        @hookimpl
+        def gatecore_summary(self, site: SiteView) -> dict[str, Any]:
+            return {"truth": {"agree": 1, "of": 1}, "site": "not this one"}
+
+    class Nothing:
+        @hookimpl
+        def gatecore_summary(self, site: SiteView) -> None:
+            return None
+
+    plugins = {"scripted": scripted, "parts": Parts(), "nothing": Nothing()}
+    site, _ = make_site(SITE + lane_toml(), tmp_path, plugins=plugins)
+    summary = site.summary()
+    assert summary["truth"] == {"agree": 1, "of": 1}
+    assert summary["site"] == "test/site"  # the core's own key is kept

@@ -129,6 +129,7 @@ def test_good_profile_checks_clean(write_profile: Callable[..., Path], capsys: p
     assert (code, lines) == (0, [])
 
 
+@pytest.mark.usefixtures("demo_assets")
 def test_demo_profile_checks_clean(capsys: pytest.CaptureFixture[str]) -> None:
     assert check(Path("profiles/demo.toml"), capsys)[0] == 0
 

@@ -19,6 +19,7 @@ def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*GATECORE, *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
+@pytest.mark.usefixtures("demo_assets")
 def test_demo_runs_to_its_summary() -> None:
     # 120: each referral the demo's lanes make waits for an officer (officer_timeout_ms), and nobody answers here
     done = run("run", "profiles/demo.toml", "--crossings", "120", "--log-format", "json")
@@ -37,6 +38,7 @@ def test_demo_runs_to_its_summary() -> None:
     assert all({"lane", "txn", "outcome", "latency_ms"} <= set(e) for e in decisions)
 
 
+@pytest.mark.usefixtures("demo_assets")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_the_site_cleanly_with_barriers_closed(sig: signal.Signals, tmp_path: Path) -> None:
     proc = subprocess.Popen([*GATECORE, "run", "profiles/demo.toml", "--log-format", "json", "--log-level", "debug"],

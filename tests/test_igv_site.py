@@ -40,6 +40,8 @@ async def test_fifty_consignments_cleared_make_fifty_trips_handed_over_with_ever
                                     if r["status"] == "handed_over"]) >= 50, 10)
     assert sum(1 for d in rec.decisions if d.outcome is Outcome.PASS) == 50
     assert (fleet.counts["completed"], fleet.counts["failed"], fleet.counts["handed_over"]) == (50, 0, 50)
+    igv = site.summary()["igv"]  # the run's summary has the fleet's figures
+    assert (igv["trips"], igv["completed"], igv["handed_over"]) == (50, 50, 50)
     assert sum(sim.orders for sim in sims.values()) >= 50 * 2  # each trip's base was extended at least once
     records = read_records(tmp_path / "igv-trips.jsonl")
     for record in records:

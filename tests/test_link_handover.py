@@ -64,3 +64,22 @@ async def test_a_handover_goes_to_the_partner_signed_and_one_coming_back_reaches
     jsonschema.validate(dict(back.payload), IGV_SCHEMA)
     assert (back.payload["trip"], back.payload["manufacturer"], back.payload["serialNumber"]) == \
         ("dx-trip-12", "acme", "igv-7")
+
+
+async def test_the_partner_simulator_hands_each_igv_handed_over_back_after_hand_back_s(tmp_path: Path) -> None:
+    owner = HandoverOwner()
+    text = SITE.format(state=tmp_path / "link")
+    assert "simulator = {" in text
+    site, _ = make_site(text.replace("simulator = {", "simulator = { hand_back_s = 0.2,", 1), tmp_path,
+                        plugins={"plates": plate_claims, "owner": owner})
+    async with running(site):
+        for n in (1, 2):
+            out = {"schema": "gatecore.igv.handover/1", "trip": f"trip-000{n}", "manufacturer": "acme",
+                   "serialNumber": f"igv-{n}", "version": "3.0.0", "point": "bridge-km0", "loaded": True,
+                   "t_wall": time.time()}
+            assert await site.send_to_partner(PartnerMessage(site.id, "igv.handover", out)) is True
+        await wait_for(lambda: len(owner.received) == 2, timeout=10)
+    backs = sorted((m.payload["serialNumber"], m.payload["point"]) for m in owner.received)
+    assert backs == [("igv-1", "bridge-km0"), ("igv-2", "bridge-km0")]
+    for m in owner.received:
+        jsonschema.validate(dict(m.payload), IGV_SCHEMA)

@@ -78,12 +78,16 @@ def test_a_model_folder_whose_model_is_not_the_one_its_recipe_made_is_refused(
     assert any("plugins.gate_plate.detector: " in ln and "has no recipe.json" in ln for ln in lines), lines
 
 
-def test_the_recipe_may_name_its_hash_model_sha256(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_recipe_names_its_hash_model_sha256(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Both model folders record the hash under one key, ``model_sha256``: a recipe with it under another key
+    (``sha256``) records none."""
     text = profile(site)
     folder = site / "models" / "recog"
     digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
-    (folder / "recipe.json").write_text(json.dumps({"model_sha256": digest, "seed": 1}))
-    assert run_check(site, text, capsys) == (0, [])
+    (folder / "recipe.json").write_text(json.dumps({"sha256": digest, "seed": 1}))
+    code, lines = run_check(site, text, capsys)
+    assert code == 2 and any("plugins.gate_plate.recogniser: " in ln and "records no SHA-256" in ln
+                             for ln in lines), lines
 
 
 def test_without_model_folders_the_shipped_ones_are_checked(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

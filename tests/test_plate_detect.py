@@ -36,7 +36,7 @@ def test_scenes() -> list[scenes.Scene]:
 def test_model_file_is_the_one_the_recipe_recorded() -> None:
     recipe = json.loads((DEFAULT_FOLDER / "recipe.json").read_text())
     model = DEFAULT_FOLDER / "model.onnx"
-    assert hashlib.sha256(model.read_bytes()).hexdigest() == recipe["sha256"]
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == recipe["model_sha256"]
     assert model.stat().st_size < 5_000_000
     assert recipe["seed"] != TEST_SEED and "command" in recipe
 

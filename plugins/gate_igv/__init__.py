@@ -13,9 +13,11 @@ from gate_igv.plugin import (
     gatecore_site_setup,
     gatecore_site_start,
     gatecore_site_stop,
+    gatecore_summary,
 )
 
 __all__ = [
     "gatecore_add_commands", "gatecore_check_profile", "gatecore_config_section", "gatecore_partner_receive",
     "gatecore_report_decision", "gatecore_site_setup", "gatecore_site_start", "gatecore_site_stop",
+    "gatecore_summary",
 ]

@@ -90,6 +90,8 @@ class RecordsConfig(ConfigModel):
     transport: Literal["mqtt", "local"] = Field("local", description="'mqtt': the fleet broker; 'local': a file")
     path: str = Field("var/igv-outbox.sqlite", description="SQLite file of the outbox")
     local_path: str = Field("var/igv-trips.jsonl", description="file the local transport appends to")
+    journal: str = Field("", description="directory of the trips under way and the vehicles handed over, which a "
+                         "restarted controller resumes from; default: the outbox's path + '.journal'")
     topic_prefix: str = Field("gatecore/v1", pattern=r"^[^#+\x00]+$", description="records go to "
                               "{topic_prefix}/{site}/{lane}/igv-trip")
 

@@ -20,11 +20,12 @@ import structlog
 
 from gatecore.api import PartnerMessage, error_text, new_id
 
-from . import handover, records
+from . import handover, records, resume
 from .bus import BrokerSettings, Bus, BusDown, LocalBroker, LocalBus, MqttBus
 from .client import Incoming, InvalidOutgoing, Vda5050Client, VehicleId
 from .config import IgvSection
 from .fleet import Vehicle, Vehicles
+from .journal import AWAY, TRIP, Journal, default_dir
 from .plan import plan
 from .schemas import Schemas, search
 from .trips import TICK_S, Attempt, Outcome, Trip
@@ -76,6 +77,7 @@ class FleetControl:
         self.client = Vda5050Client(self.bus, self.schemas, cfg.interface_name, "master", self._incoming,
                                     self.vehicles.expected)
         self.outbox = records.make_outbox(cfg.records.path)
+        self.journal = Journal(cfg.records.journal or default_dir(cfg.records.path))
         self.rules = {r.lane: r for r in cfg.dispatch}
         self.zones = Zones(cfg.zones) if cfg.zones is not None else None
         self.counts: Counter[str] = Counter()
@@ -91,10 +93,15 @@ class FleetControl:
 
     # -- running ---------------------------------------------------------------------------------
     async def open(self) -> None:
-        """Open the outbox (once, however many callers ask at the same time)."""
+        """Open the outbox and reload the journal (once, however many callers ask at the same time)."""
         if self._opening is None:
-            self._opening = asyncio.ensure_future(self.outbox.open())
+            self._opening = asyncio.ensure_future(self._open())
         await asyncio.shield(self._opening)
+
+    async def _open(self) -> None:
+        """The outbox, and what the journal has from before (read before a new trip can be written to it)."""
+        await self.outbox.open()
+        self._pending[:0] = await self._reload()
 
     async def serve(self) -> None:
         """Keep the broker link, deliver records, dispatch, run trips; until :meth:`stop`."""
@@ -161,7 +168,10 @@ class FleetControl:
             return None
         trip = Trip(new_id(), lane, txn, rule)
         await self.open()
-        await self.record(trip, "requested", stops=list(rule.stops))
+        # both durable before the lane acts on its PASS; at the same time, so one fsync's wait, not two (a crash
+        # in between leaves the lane's decision unacted on, and its crossing decided again)
+        await asyncio.gather(self.journal.save(TRIP, trip.id, resume.entry(trip, None)),
+                             self.record(trip, "requested", stops=list(rule.stops)))
         if self._tg is None:
             self._pending.append(trip)
         else:
@@ -172,19 +182,23 @@ class FleetControl:
     async def _run(self, trip: Trip) -> None:
         reason, vehicle = "no_vehicle", None
         try:
-            for attempt in range(1, self.cfg.attempts + 1):
-                trip.attempt = attempt
-                vehicle = await self._acquire(trip)
-                if vehicle is None:
-                    reason = "no_vehicle"
-                    break
-                outcome = await self._attempt(trip, vehicle)
+            while trip.resume is not None or trip.attempt < self.cfg.attempts:
+                if trip.resume is not None:  # under way when the controller stopped: the same vehicle again
+                    vehicle, outcome = await self._resumed(trip, trip.resume)
+                else:
+                    trip.attempt += 1
+                    vehicle = await self._acquire(trip)
+                    if vehicle is None:
+                        reason = "no_vehicle"
+                        break
+                    outcome = await self._attempt(trip, vehicle)
                 if outcome.ok:
                     await self._completed(trip, vehicle)
                     return
                 reason = outcome.reason
                 trip.tried.add(vehicle.id)
                 await self.record(trip, "attempt_failed", vehicle=vehicle, reason=reason)
+                await self.journal.save(TRIP, trip.id, resume.entry(trip, None))
                 await self._release(vehicle, outcome)
                 if outcome.loaded:
                     reason = f"{reason}_loaded"
@@ -217,11 +231,53 @@ class FleetControl:
                      self.cfg.horizon_nodes) if start is not None else None
         if route is None:
             return Outcome(False, "no_route")
-        attempt = Attempt(self, trip, vehicle, route, order_id)
+        attempt = Attempt(self, trip, vehicle, route, order_id, start)
+        await self.journal_attempt(attempt)
         await attempt.start()  # the trip is on record since its PASS: the order goes first, then the record
         await self.record(trip, "dispatched", vehicle=vehicle, order=order_id)
         log.info("igv_dispatched", trip=trip.id, lane=trip.lane, vehicle=str(vehicle.id), attempt=trip.attempt)
         return await attempt.follow()
+
+    async def _resumed(self, trip: Trip, run: dict[str, Any]) -> tuple[Vehicle, Outcome]:
+        """Follow the attempt the journal has again: its vehicle's ``state`` shows the order (followed on),
+        an older update (resent), or neither (resent, then judged as a first order is); a vehicle that
+        does not come back within ``reconnect_s`` is lost."""
+        trip.resume = None
+        vehicle = self.vehicles.get(VehicleId.parse(run["vehicle"]))
+        vehicle.trip = trip
+        start, here = resume.origin(run)
+        route = plan(self.yard, run["order"], start, trip.rule.stops, vehicle.type, here, self.cfg.base_nodes,
+                     self.cfg.horizon_nodes) if start in self.yard.nodes else None
+        if route is None:
+            return vehicle, Outcome(False, "no_route")
+        attempt = Attempt(self, trip, vehicle, route, run["order"], (start, here))
+        attempt.restore(run)
+        log.info("igv_resumed", trip=trip.id, lane=trip.lane, vehicle=str(vehicle.id), attempt=trip.attempt)
+        return vehicle, await attempt.follow()
+
+    async def _reload(self) -> list[Trip]:
+        """After a restart: the vehicles handed over stay the partner's; the trips under way go on."""
+        for key in await self.journal.load(AWAY):
+            vehicle = self.vehicles.get(VehicleId.parse(key))
+            vehicle.ours = False
+        trips: list[Trip] = []
+        for key, body in (await self.journal.load(TRIP)).items():
+            try:
+                trip = resume.restore(body, self.rules, time.time(), time.perf_counter())
+            except (KeyError, TypeError, ValueError) as exc:  # not an entry this code wrote: kept, not resumed
+                log.error("igv_journal_unreadable", trip=key, error=error_text(exc))
+                continue
+            if trip is None:
+                log.warning("igv_trip_dropped", trip=key, why="no_dispatch_rule")
+                await self.journal.drop(TRIP, key)
+                continue
+            if trip.resume is not None:
+                self.vehicles.get(VehicleId.parse(trip.resume["vehicle"])).trip = trip  # reserved for it
+            trips.append(trip)
+        return trips
+
+    async def journal_attempt(self, attempt: Attempt) -> None:
+        await self.journal.save(TRIP, attempt.trip.id, resume.entry(attempt.trip, attempt))
 
     async def _release(self, vehicle: Vehicle, outcome: Outcome) -> None:
         """After a failed attempt: cancel what the vehicle still does, then free it (or block it)."""
@@ -237,7 +293,6 @@ class FleetControl:
     async def _completed(self, trip: Trip, vehicle: Vehicle) -> None:
         seconds = round(time.perf_counter() - trip.t0, 3)
         await self.record(trip, "completed", vehicle=vehicle, seconds=seconds)
-        self.counts["completed"] += 1
         last = self.yard.stations[trip.rule.stops[-1]]
         vehicle.trip = None
         if last.kind == "handover":
@@ -250,12 +305,17 @@ class FleetControl:
                 await self._send(vehicle, "responses", responses_body(revoked))
             await self.record(trip, "handed_over", vehicle=vehicle, handover="sent" if taken else "recorded")
             self.counts["handed_over"] += 1
+            if taken:  # the partner's until it hands the vehicle back, over a restart too
+                await self.journal.save(AWAY, str(vehicle.id), {"trip": trip.id, "point": trip.rule.stops[-1]})
+        self.counts["completed"] += 1  # counted once all its records are in the outbox
+        await self.journal.drop(TRIP, trip.id)
         self.vehicles.changed.notify()
 
     async def _failed(self, trip: Trip, vehicle: Vehicle | None, reason: str) -> None:
-        self.counts["failed"] += 1
         log.warning("igv_trip_failed", trip=trip.id, lane=trip.lane, reason=reason)
         await self.record(trip, "failed", vehicle=vehicle, reason=reason)
+        self.counts["failed"] += 1
+        await self.journal.drop(TRIP, trip.id)
         await self.fault(trip.lane, f"igv_{reason}", trip.txn)
 
     # -- dispatching and taking over ---------------------------------------------------------------
@@ -282,6 +342,7 @@ class FleetControl:
     async def _take_over(self, vehicle: Vehicle) -> None:
         payload = vehicle.handed_in or {}
         vehicle.ours, vehicle.handed_in = True, None
+        await self.journal.drop(AWAY, str(vehicle.id))
         log.info("igv_taken_over", vehicle=str(vehicle.id))
         self.counts["taken_over"] += 1
         await self.put(records.YARD_LANE, str(payload["trip"]), "taken_over", vehicle, stops=[str(payload["point"])])

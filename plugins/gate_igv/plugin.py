@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 from gatecore.api import (
     ConfigModel,
@@ -97,6 +98,12 @@ async def gatecore_site_stop(site: SiteView) -> None:
         fleet.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(fleet.done.wait(), 2.0)
+
+
+@hookimpl
+def gatecore_summary(site: SiteView) -> dict[str, Any] | None:
+    fleet = site.stash.get(FLEET, None)
+    return {"igv": fleet.figures()} if fleet is not None else None
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .client import VehicleId
 from .config import DispatchRule
@@ -38,10 +38,12 @@ class Trip:
     txn: str | None
     rule: DispatchRule
     t0: float = field(default_factory=time.perf_counter)
+    t_wall: float = field(default_factory=time.time)  # when it was requested (epoch s), kept over a restart
     attempt: int = 0
     dispatch_ms: float | None = None  # PASS to the first order on the wire
     done: asyncio.Event = field(default_factory=asyncio.Event)  # set when the trip has ended, either way
     tried: set[VehicleId] = field(default_factory=set)  # vehicles whose attempt failed: not chosen again
+    resume: dict[str, Any] | None = None  # the journal's attempt under way when the controller stopped
 
 
 @dataclass
@@ -55,8 +57,11 @@ class Outcome:
 class Attempt:
     """One vehicle's attempt at a trip."""
 
-    def __init__(self, ctl: FleetControl, trip: Trip, vehicle: Vehicle, plan: Plan, order_id: str) -> None:
+    def __init__(self, ctl: FleetControl, trip: Trip, vehicle: Vehicle, plan: Plan, order_id: str,
+                 origin: tuple[str, tuple[float, float, str] | None]) -> None:
+        """``origin``: the node the route starts from and the vehicle's position off the graph, if it was."""
         self.ctl, self.trip, self.vehicle, self.plan, self.order_id = ctl, trip, vehicle, plan, order_id
+        self.origin = origin
         t = ctl.cfg.timing
         self.timing = t
         self.update_id = 0
@@ -71,6 +76,23 @@ class Attempt:
         self.deadline = time.monotonic() + t.trip_s
         self.pick_ids = {a.id for a in plan.nodes[plan.stops[0]].actions if a.type == "pick"}
         self.loaded = False
+        self.load_unknown = False  # resumed, and the vehicle's state not seen yet: it may carry the load
+        self.t_wall = time.time()
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Go on from what the journal says was sent last (after a restart): the same update, released as
+        far, its clocks counted from when the attempt began; ``state`` then says whether it arrived."""
+        self.update_id, self.stitch, self.released = int(saved["update"]), int(saved["stitch"]), int(saved["released"])
+        self.order = self.plan.order(self.order_id, self.update_id, self.stitch, self.released)
+        self.loaded = bool(saved["loaded"])
+        self.load_unknown = not self.loaded
+        self.t_wall = float(saved["t_attempt"])
+        self.deadline = time.monotonic() + self.timing.trip_s - max(0.0, time.time() - self.t_wall)
+
+    def saved(self) -> dict[str, Any]:
+        """What :meth:`restore` needs (the vehicle, order and start are the controller's to add)."""
+        return {"update": self.update_id, "stitch": self.stitch, "released": self.released, "loaded": self.loaded,
+                "t_attempt": self.t_wall}
 
     async def start(self) -> None:
         """Send the first order."""
@@ -102,6 +124,7 @@ class Attempt:
         s = self.vehicle.state
         if s is None:
             return None
+        self.load_unknown = False  # its state says: the pick is FINISHED in it, or the load is not ours
         if not self._acknowledged(s):
             return self._waiting(s, now)
         return self._progress(s, now)
@@ -113,7 +136,7 @@ class Attempt:
         self.broken_at = self.broken_at or now
         self.sent_at = self.progress_at = now
         if now - self.broken_at > self.timing.reconnect_s:
-            return Outcome(False, "vehicle_lost", self.loaded, hears=False)
+            return Outcome(False, "vehicle_lost", self.loaded or self.load_unknown, hears=False)
         return None
 
     def _acknowledged(self, s: VehicleState) -> bool:
@@ -163,7 +186,7 @@ class Attempt:
         return None
 
     def _fail(self, reason: str) -> Outcome:
-        return Outcome(False, reason, self.loaded)
+        return Outcome(False, reason, self.loaded or self.load_unknown)
 
     # -- what goes out ---------------------------------------------------------------------------
     def _extend_due(self) -> bool:
@@ -179,6 +202,7 @@ class Attempt:
         self.update_id += 1
         self.order = self.plan.order(self.order_id, self.update_id, self.stitch, self.released)
         self.acked, self.resends = False, 0
+        await self.ctl.journal_attempt(self)  # before it goes out: a restart resends it if state lacks it
         await self._send()
 
     async def _send(self) -> None:

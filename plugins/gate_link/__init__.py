@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from gatecore.api import (
     ConfigModel,
@@ -134,6 +135,12 @@ async def gatecore_report_decision(site: SiteView, decision: Decision) -> None:
     link = _link(site)
     if link is not None:
         await link.decided(decision)
+
+
+@hookimpl
+def gatecore_summary(site: SiteView) -> dict[str, Any] | None:
+    link = _link(site)
+    return {"link": link.figures()} if link is not None else None
 
 
 @hookimpl

@@ -70,6 +70,19 @@ class SimulatorConfig(ConfigModel):
     container_mismatch: float = Field(0.03, ge=0, le=1, description="share whose manifest names other containers")
     expired: float = Field(0.03, ge=0, le=1, description="share whose manifest has expired")
     flagged: float = Field(0.02, ge=0, le=1, description="share flagged by the partner")
+    hand_back_s: float | None = Field(None, gt=0, le=3600, description="hand each IGV handed over to the partner "
+                                      "back this long after it arrived (none: the partner keeps it)")
+    fleet: str | None = Field(None, description="lodge the manifests of these trucks instead (a gate_link.fleet/1 "
+                              "JSON file: consignment, plates, codes and case of each; the demo's world writes one)")
+
+    @field_validator("fleet")
+    @classmethod
+    def _a_fleet(cls, path: str | None) -> str | None:
+        if path is not None:
+            from .sim import load_fleet
+
+            load_fleet(path)  # a missing or malformed file is the profile's error, at this key
+        return path
 
 
 class LinkSection(ConfigModel):

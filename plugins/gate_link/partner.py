@@ -10,14 +10,16 @@ Silence (the partner away for hours) is the wire going down: the controller's me
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .canonical import encode, signed
 from .endpoint import Endpoint
-from .messages import draft, time_text
+from .messages import Handover, draft, time_text
+from .receiver import Outcome
 from .sim import Truck, container_code
 from .suites import PrivateKey
 
@@ -40,6 +42,23 @@ class PartnerSimulator:
         self.keys = dict(keys or {})
         self.key = endpoint.courier.key
         self.transmitted: list[bytes] = []
+        self.arrived: asyncio.Queue[tuple[float, Handover]] = asyncio.Queue()  # IGVs handed over, to hand back
+
+    def taken(self, outcomes: Sequence[Outcome]) -> None:
+        """An endpoint listener: the IGVs the controller handed over (``handover`` ``arrived``) are noted, to
+        be handed back by :meth:`hand_back` (when the simulator is told to)."""
+        for o in outcomes:
+            if isinstance(o.message, Handover) and o.status == "applied" and o.message.event == "arrived":
+                self.arrived.put_nowait((time.monotonic(), o.message))
+
+    async def hand_back(self, after_s: float) -> None:
+        """Hand every IGV handed over back ``after_s`` after it arrived, at the same point (until cancelled)."""
+        while True:
+            t, m = await self.arrived.get()
+            await asyncio.sleep(max(0.0, t + after_s - time.monotonic()))
+            now = time.time()
+            await self.endpoint.send("handover", trip=f"{m.trip}/back", version=int(now * 1000), igv=m.igv,
+                                     event="arrived", point=m.point, at=time_text(now))
 
     async def lodge(self, truck: Truck, now: float | None = None) -> str | None:
         """The manifest of ``truck`` (none for ``no_manifest``), through the outbox."""

@@ -4,11 +4,13 @@ the ``link.sim_plates`` evidence that "reads" a truck of that traffic at each cr
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, get_args
 
 from gatecore.api import Evidence, Outcome, TransactionContext, container_check_digit
 
@@ -16,6 +18,7 @@ from . import claims
 from .config import SimPlatesConfig
 
 Case = Literal["ok", "no_manifest", "container_mismatch", "expired", "flagged"]
+CASES: tuple[Case, ...] = get_args(Case)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,27 @@ def fleet(n: int, seed: int, weights: Mapping[Case, float]) -> list[Truck]:
         trucks.append(Truck(f"DX-{seed}-{i:06d}", plates, codes, rng.choices(cases, shares)[0]))
     return trucks
 
+
+
+FLEET = "gate_link.fleet/1"
+
+
+def load_fleet(path: str | Path) -> list[Truck]:
+    """The trucks of a fleet file (``{"schema": "gate_link.fleet/1", "trucks": [{"consignment", "plates",
+    "codes", "case"}, ...]}``); ValueError says what is wrong."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        if doc.get("schema") != FLEET:
+            raise ValueError(f"not a {FLEET} file")
+        trucks = [Truck(str(t["consignment"]), tuple(t["plates"]), tuple(t["codes"]), t["case"]) for t in doc["trucks"]]
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the fleet: {exc.strerror}") from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not a fleet file: {exc}") from exc
+    bad = sorted({t.case for t in trucks} - set(CASES))
+    if bad:
+        raise ValueError(f"{path}: unknown case {bad[0]!r}; cases: {', '.join(CASES)}")
+    return trucks
 
 
 class SimPlates:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -23,7 +25,7 @@ from .endpoint import Endpoint, Settings
 from .messages import Handover, Manifest, parse_time, time_text
 from .partner import PartnerSimulator
 from .receiver import Outcome
-from .sim import Truck, fleet
+from .sim import Truck, fleet, load_fleet
 from .suites import PrivateKey, generate, load_private
 from .transport import LocalBus, Wire
 from .trust import TrustList, trust_document, trusted_key
@@ -67,15 +69,22 @@ class LinkSite:
         self.cfg, self.site = cfg, site
         self.index = ManifestIndex()
         sim = cfg.simulator
-        self.trucks: list[Truck] = [] if sim is None else fleet(sim.trucks, sim.seed, {
-            "no_manifest": sim.no_manifest, "container_mismatch": sim.container_mismatch, "expired": sim.expired,
-            "flagged": sim.flagged})
+        self.trucks: list[Truck] = [] if sim is None else load_fleet(sim.fleet) if sim.fleet else fleet(
+            sim.trucks, sim.seed, {"no_manifest": sim.no_manifest, "container_mismatch": sim.container_mismatch,
+                                   "expired": sim.expired, "flagged": sim.flagged})
         self.endpoint: Endpoint | None = None
         self.partner: PartnerSimulator | None = None
         self.cargo: dict[str, str] = {}  # lane -> its manifest source (the lanes are built after setup)
         self.status: dict[str, str] = {}
         self.versions: dict[str, int] = {}
         self._stop, self._done = asyncio.Event(), asyncio.Event()
+        self.checks: Counter[str] = Counter()  # the cargo lanes' manifest checks, by reason
+
+    def figures(self) -> dict[str, Any]:
+        """For the run's summary: manifests held, the lanes' manifest checks (matched among them), messages."""
+        counts = self.endpoint.counts() if self.endpoint is not None else {}
+        return {"manifests": len(self.index.by_consignment), "checked": sum(self.checks.values()),
+                "matched": self.checks["matched"], "checks": dict(self.checks), "messages": counts}
 
     async def start(self) -> None:
         cfg, state_dir = self.cfg, Path(self.cfg.state_dir)
@@ -114,6 +123,11 @@ class LinkSite:
                 tasks = [tg.create_task(ep.serve(), name=f"gate_link/{ep.me}") for ep in self._endpoints()]
                 if self.partner is not None:
                     tasks.append(tg.create_task(self._lodge(), name="gate_link/simulator"))
+                    sim = self.cfg.simulator
+                    if sim is not None and sim.hand_back_s is not None:
+                        self.partner.endpoint.listeners.append(self.partner.taken)
+                        tasks.append(tg.create_task(self.partner.hand_back(sim.hand_back_s),
+                                                    name="gate_link/simulator-hand-back"))
                 await self._stop.wait()
                 if self.endpoint is not None:
                     await self.endpoint.outbox.wait_idle(DRAIN_ON_STOP_S)
@@ -150,6 +164,8 @@ class LinkSite:
         ev = decision.evidence.get(source) if source else None
         if self.endpoint is None or ev is None:
             return
+        if decision.officer is None:
+            self.checks[ev.reason or ""] += 1
         consignment, plates = ev.claims.get("consignment"), list(ev.claims.get("plates") or ())
         if not isinstance(consignment, str) and not plates:
             return  # nothing read that the partner knows a crossing by

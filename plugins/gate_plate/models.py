@@ -44,7 +44,7 @@ def problem(path: Path) -> str | None:
         json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return f"model folder {path}: cannot read its JSON files: {exc}"
-    wanted = recipe.get("model_sha256", recipe.get("sha256")) if isinstance(recipe, dict) else None
+    wanted = recipe.get("model_sha256") if isinstance(recipe, dict) else None
     if not isinstance(wanted, str):
         return f"{path / 'recipe.json'} records no SHA-256 of the model"
     actual = sha256_file(path / "model.onnx")

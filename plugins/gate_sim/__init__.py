@@ -9,9 +9,12 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from gatecore.api import (
     ConfigModel,
+    Decision,
     Device,
     DeviceConfig,
     DeviceContext,
@@ -28,10 +31,12 @@ from . import config as c
 from .devices import SimBarrier, SimCamera, SimDisplay, SimLights, SimPresence, SimReader
 from .evidence import SimEvidence
 from .traffic import Traffic, run_faults
-from .world import World
+from .truth import Judge
+from .world import World, load_world
 
 NAME = "gate_sim"
 WORLD = StashKey[World]()
+JUDGE = StashKey[Judge]()
 
 
 @hookimpl
@@ -53,7 +58,12 @@ def gatecore_evidence_kinds() -> Sequence[type[EvidenceConfig]]:
 def gatecore_site_setup(site: SiteView) -> None:
     """One simulated world per site (sim devices work without a ``[plugins.gate_sim]`` section)."""
     cfg = site.plugin_config(NAME)
-    site.stash[WORLD] = World(seed=cfg.seed if isinstance(cfg, c.SimSection) else 1)
+    if not isinstance(cfg, c.SimSection):
+        site.stash[WORLD] = World(seed=1)
+        return
+    site.stash[WORLD] = World(seed=cfg.seed, lines=load_world(Path(cfg.world)) if cfg.world else {})
+    if cfg.world:
+        site.stash[JUDGE] = Judge()
 
 
 @hookimpl
@@ -79,8 +89,9 @@ def gatecore_make_device(config: DeviceConfig, ctx: DeviceContext) -> Device | N
             device = SimDisplay(ctx, lane)
         case c.SimReaderConfig():
             device = SimReader(ctx, lane)
-        case c.SimCameraConfig(images=images, size=size):
-            device = SimCamera(ctx, lane, images, size, seed=zlib.crc32(f"{ctx.lane_id}/{ctx.role}".encode()))
+        case c.SimCameraConfig(images=images, size=size, shows=shows):
+            device = SimCamera(ctx, lane, images, size, seed=zlib.crc32(f"{ctx.lane_id}/{ctx.role}".encode()),
+                               shows=shows)
         case _:
             return None
     lane.devices[ctx.role] = device
@@ -92,6 +103,22 @@ def gatecore_make_evidence_source(config: EvidenceConfig, lane: LaneInfo) -> Evi
     if isinstance(config, c.SimEvidenceConfig):
         return SimEvidence(config, lane.id, lane.site.stash[WORLD].seed)
     return None
+
+
+@hookimpl
+def gatecore_report_decision(site: SiteView, decision: Decision) -> None:
+    """With a world: each lane's own decision (not an officer's later one) about the arrival at the lane."""
+    judge = site.stash.get(JUDGE, None)
+    lane = site.lanes.get(decision.stamp.lane_id)
+    if judge is None or lane is None or decision.officer is not None:
+        return
+    judge.decided(lane.config.flow or "other", decision, site.stash[WORLD].lane(lane.id).current)
+
+
+@hookimpl
+def gatecore_summary(site: SiteView) -> dict[str, Any] | None:
+    judge = site.stash.get(JUDGE, None)
+    return judge.summary(site) if judge is not None else None
 
 
 @hookimpl

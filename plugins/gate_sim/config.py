@@ -25,6 +25,8 @@ from gatecore.api import (
     Reports,
 )
 
+from .world import load_world
+
 
 class FaultPlan(ConfigModel):
     """Make one device misbehave for a while: ``fail`` (commands error), ``stall`` (commands and
@@ -46,6 +48,15 @@ class SimSection(ConfigModel):
     dwell_ms: int = Field(400, ge=0, le=60_000, description="time to pass each loop once the barrier is open")
     officer_ms: int = Field(1500, ge=0, le=600_000, description="time a referred or denied crossing takes to leave")
     faults: tuple[FaultPlan, ...] = ()
+    world: str | None = Field(None, description="the world's index (world.json, written by `python -m tools.demo`): "
+                              "who arrives at each lane it names, what they carry and what the lane should decide")
+
+    @field_validator("world")
+    @classmethod
+    def _a_world(cls, world: str | None) -> str | None:
+        if world is not None:
+            load_world(Path(world))  # a missing or malformed index is the profile's error, at this key
+        return world
 
 
 class SimPresenceConfig(DeviceConfig):
@@ -86,6 +97,9 @@ class SimCameraConfig(DeviceConfig):
     makes = Camera
     kind: Literal["sim.camera"]
     images: str | None = Field(None, description="folder of .png/.jpg files to replay in name order")
+    shows: Literal["pass", "face", "front", "rear"] | None = Field(
+        None, description="frames of what the arrival of the world (plugins.gate_sim.world) shows this camera: a "
+        "traveller's pass or face, a truck's front or rear (one after another when there are several)")
     size: tuple[int, int] = Field((640, 480), description="width, height of generated frames")
 
     @field_validator("images")

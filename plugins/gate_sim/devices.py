@@ -140,21 +140,36 @@ class SimReader(SimFaults, Reader):
 
 
 class SimCamera(SimFaults, Camera):
-    """Replays image files in name order, or generates frames (a gradient, noise and a frame counter)."""
+    """Replays image files in name order, or shows the frame of what the traveller at the lane holds up
+    (``shows``: their pass or face, from the world), or generates frames (a gradient, noise and a frame
+    counter) when there is nothing to show."""
 
     def __init__(self, ctx: DeviceContext, world: LaneWorld, images: str | None, size: tuple[int, int],
-                 seed: int) -> None:
+                 seed: int, shows: str | None = None) -> None:
         super().__init__(ctx)
         self.lane_world = world
         self.files = sorted(p for p in Path(images).iterdir()
                             if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if images else []
         self.size = size
+        self.shows = shows
         self.count = 0
         self.rng = np.random.default_rng(seed)
+        self._decoded: dict[Path, np.ndarray[Any, Any]] = {}  # the world's frames, each read once
 
     async def grab(self) -> Observation:
         await self._check()
         self.count += 1
+        arrival = self.lane_world.current
+        views = arrival.frames.get(self.shows, ()) if arrival is not None and self.shows else ()
+        if views:
+            shown = views[(self.count - 1) % len(views)]
+            frame = self._decoded.get(shown)
+            if frame is None:
+                frame = await asyncio.get_running_loop().run_in_executor(None, _read_image, shown)
+                self._decoded[shown] = frame
+            else:
+                await asyncio.sleep(0)  # a frame takes a moment to come, as from a real camera
+            return Observation("frame", self.role, frame, meta={"seq": self.count})
         if self.files:
             path = self.files[(self.count - 1) % len(self.files)]
             frame = await asyncio.get_running_loop().run_in_executor(None, _read_image, path)

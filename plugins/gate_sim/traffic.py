@@ -20,6 +20,8 @@ log = structlog.get_logger("gate_sim")
 #: How long an arrival waits for any reaction before leaving (a degraded lane, say).
 PATIENCE_S = 5.0
 REFUSALS = ("refer to officer", "denied")
+#: how often a traveller at a reader looks whether the lane is ready for the scan
+SCAN_RETRY_S = 0.02
 
 
 class Traffic:
@@ -49,6 +51,7 @@ class Traffic:
         self._since = 0  # the display's message count when the current arrival stepped up
         self._timer: asyncio.TimerHandle | None = None
         self._arrival: asyncio.TimerHandle | None = None
+        self._scan_retry: asyncio.TimerHandle | None = None
 
     def ready(self) -> bool:
         return isinstance(self.barrier, SimBarrier) and isinstance(self.trigger, SimPresence | SimReader)
@@ -61,7 +64,7 @@ class Traffic:
             await asyncio.get_running_loop().create_future()
         finally:
             self.world.watchers.remove(self._changed)
-            for handle in (self._timer, self._arrival):
+            for handle in (self._timer, self._arrival, self._scan_retry):
                 if handle is not None:
                     handle.cancel()
 
@@ -182,11 +185,30 @@ class Traffic:
             self._after(0.5, self._check_clear)
 
     def _present(self, here: bool, number: int = 0) -> None:
+        """The arrival steps up (``here``; the world's next traveller, if it has a line for this lane) or
+        has left."""
+        if here:
+            arrival = self.world.arrive(number)
+            if arrival is not None and arrival.pass_text is None and isinstance(self.trigger, SimReader):
+                return  # nothing to scan: nothing starts (the world sends no such traveller to a reader lane)
+        else:
+            arrival = None
         if isinstance(self.trigger, SimReader):
             if here:
-                self.trigger.present(f"SIM-PASS-{self.world.lane_id}-{number}")
+                text = arrival.pass_text if arrival is not None else None
+                self._scan(text or f"SIM-PASS-{self.world.lane_id}-{number}")
         elif isinstance(self.trigger, SimPresence):
             self.trigger.set(here)
+
+
+    def _scan(self, text: str, tries: int = int(PATIENCE_S / SCAN_RETRY_S)) -> None:
+        """Scan once the lane is idle again (a reader scan is one moment: a lane still closing up after the
+        previous crossing would not see it), looking again every SCAN_RETRY_S until patience runs out."""
+        assert isinstance(self.trigger, SimReader)
+        if self.lane is None or self.lane.state is LaneState.IDLE or tries <= 0:
+            self.trigger.present(text)
+        elif self.state == "waiting":
+            self._scan_retry = asyncio.get_running_loop().call_later(SCAN_RETRY_S, self._scan, text, tries - 1)
 
 
 async def run_faults(world: World, cfg: SimSection) -> None:

@@ -21,7 +21,10 @@ GROUP_WEIGHTS = {"VN/one_row": 0.15, "VN/two_row": 0.16, "CN/one_row": 0.22, "CN
 # a second mix for fine-tuning: more of the groups a first training reads worst (Han characters, vertical codes)
 HARD_WEIGHTS = {"VN/one_row": 0.05, "VN/two_row": 0.1, "CN/one_row": 0.25, "CN/two_row": 0.3,
                 "container/horizontal": 0.05, "container/vertical": 0.25}
-MIXES = {"default": GROUP_WEIGHTS, "hard": HARD_WEIGHTS}
+# fine-tuning at a new input size on detector-like crops: every group, the Han and vertical ones most
+TUNE_WEIGHTS = {"VN/one_row": 0.12, "VN/two_row": 0.13, "CN/one_row": 0.2, "CN/two_row": 0.25,
+                "container/horizontal": 0.12, "container/vertical": 0.18}
+MIXES = {"default": GROUP_WEIGHTS, "hard": HARD_WEIGHTS, "tune": TUNE_WEIGHTS}
 SHARD = 2000
 
 

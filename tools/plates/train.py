@@ -29,7 +29,7 @@ from tools.plates.degrade import PIPELINE
 from tools.plates.model import Recogniser
 from tools.plates.texts import ALPHABET
 
-HEIGHT, WIDTH, BANDS = 64, 192, 2
+WIDTH, BANDS = 192, 2
 
 
 def _targets(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,7 +100,8 @@ def _load(args: argparse.Namespace) -> Batch:
     parts = []
     for spec in args.data:
         mix, first, count = spec.split(":")
-        parts.append(cached(args.cache, args.seed, range(int(first), int(first) + int(count)), HEIGHT, WIDTH, mix))
+        parts.append(cached(args.cache, args.seed, range(int(first), int(first) + int(count)), args.height, WIDTH,
+                            mix))
     return Batch(np.concatenate([p.images for p in parts]), [t for p in parts for t in p.texts],
                  np.concatenate([p.groups for p in parts]))
 
@@ -110,7 +111,7 @@ def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float
     torch.manual_seed(args.seed)
     t0 = time.monotonic()
     data = _load(args)
-    val = make(args.seed + 1, 0, args.val, HEIGHT, WIDTH, uniform=True)
+    val = make(args.seed + 1, 0, args.val, args.height, WIDTH, uniform=True)
     print(f"data: {len(data.texts)} crops in {time.monotonic() - t0:.0f} s", flush=True)
     model = Recogniser(len(ALPHABET) + 1, len(GROUP_NAMES), BANDS)
     if args.init is not None:
@@ -148,14 +149,14 @@ def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float
     return model, scores, time.monotonic() - t0
 
 
-def export(model: Recogniser, out: Path) -> Path:
+def export(model: Recogniser, out: Path, height: int) -> Path:
     """``model.onnx`` in ``out`` (batch size free), checked against torch on a random input."""
     import onnxruntime as ort
 
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     path = out / "model.onnx"
-    x = torch.randn(2, 1, HEIGHT, WIDTH)
+    x = torch.randn(2, 1, height, WIDTH)
     torch.onnx.export(model, (x,), str(path), input_names=["image"], output_names=["log_probs", "group"],
                       dynamic_axes={"image": {0: "n"}, "log_probs": {0: "n"}, "group": {0: "n"}},
                       opset_version=17, dynamo=False)
@@ -168,14 +169,14 @@ def export(model: Recogniser, out: Path) -> Path:
     return path
 
 
-def write_config(out: Path) -> None:
+def write_config(out: Path, height: int) -> None:
     groups = []
     for name in GROUP_NAMES:
         head, layout = name.split("/")
         kind = "container" if head == "container" else "plate"
         groups.append({"name": name, "kind": kind, "country": "" if kind == "container" else head, "layout": layout})
     config = {
-        "input": {"height": HEIGHT, "width": WIDTH, "channels": 1, "colour": "grey",
+        "input": {"height": height, "width": WIDTH, "channels": 1, "colour": "grey",
                   "tall_crop": "rotated 90 degrees counter-clockwise (a vertical container code)",
                   "normalise": "per image: (x/255 - mean) / max(std, 0.02)"},
         "output": {"log_probs": "CTC log-probabilities (n, frames, 1 + len(alphabet)), class 0 the blank; "
@@ -195,6 +196,7 @@ def write_recipe(out: Path, args: argparse.Namespace, argv: list[str], scores: d
         "command": "python -m tools.plates.train " + shlex.join(argv),
         "seed": args.seed,
         "epochs": args.epochs,
+        "height": args.height,
         "batch": args.batch,
         "lr": args.lr,
         "data": {"generator": "tools.plates.dataset.make (texts -> render -> crops -> degrade)",
@@ -219,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--data", nargs="+", default=["default:0:40"],
                         help="training shards of 2000 crops, as MIX:FIRST:COUNT (mixes: tools.plates.dataset.MIXES)")
+    parser.add_argument("--height", type=int, default=64,
+                        help="input height in px (the width is 192); the shipped model's: 96")
     parser.add_argument("--val", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
@@ -228,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", type=Path, default=None, help="a model.onnx to start from (fine-tuning)")
     args = parser.parse_args(argv)
     model, scores, seconds = train(args)
-    export(model, args.out)
-    write_config(args.out)
+    export(model, args.out, args.height)
+    write_config(args.out, args.height)
     write_recipe(args.out, args, argv, scores, seconds)
     print(f"wrote {args.out}: {(args.out / 'model.onnx').stat().st_size / 1e6:.2f} MB, {seconds / 60:.1f} min")
     return 0

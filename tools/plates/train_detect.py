@@ -206,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
               "code": code, "torch": torch.__version__, "threads": 1,
               "data_cpu_seconds": generation_seconds(args.seed, args.scenes, args.strength, args.cache),
               "data_seconds_this_run": round(t_data), "train_seconds": round(time.perf_counter() - t0 - t_data),
-              "sha256": digest}
+              "model_sha256": digest}
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
-    print(json.dumps({"model": str(onnx_path), "bytes": onnx_path.stat().st_size, "sha256": digest}))
+    print(json.dumps({"model": str(onnx_path), "bytes": onnx_path.stat().st_size, "model_sha256": digest}))
     return 0
 
 
