@@ -23,6 +23,7 @@ from gate_barcode.deblur import (
     Unblur,
     estimate,
     line_kernel,
+    smeared,
     wiener,
 )
 from gate_barcode.ladder import LADDER
@@ -158,6 +159,45 @@ def test_a_frame_that_decodes_at_once_is_not_deblurred() -> None:
     frame = synth.single_code_frame("GP1:SHARP-AT-ONCE", "QRCode", 3.0, size=(480, 640))
     assert [c.text for c in reader.read(frame)] == ["GP1:SHARP-AT-ONCE"]
     assert reader.last_stats.deblurs == 0 and reader.last_stats.rungs == 0
+
+
+@pytest.mark.parametrize("case", KNOWN, ids=[f"{c[0]}-{c[3].kind}-{c[3].size:g}" for c in KNOWN])
+def test_the_estimate_calls_a_known_smear_smeared_and_a_defocus_disc_not(case: tuple[str, str, float, Blur]) -> None:
+    assert smeared(estimate(_known(case))) == (case[3].kind == "motion")
+
+
+@pytest.mark.parametrize("sigma", [1.0, 1.5, 2.0])
+def test_a_code_softened_by_a_gaussian_blur_is_not_called_smeared(sigma: float) -> None:
+    frame = synth.single_code_frame("GP1:GAUSSIAN-SOFT", "QRCode", 3.0, size=(400, 480), background=200)
+    assert not smeared(estimate(cv2.GaussianBlur(frame, (0, 0), sigma)))
+
+
+def _early_only(**kw: float) -> BarcodeReader:
+    """A reader whose only deblurring is the early one of its strongest candidates (no ladder, no fallback)."""
+    return BarcodeReader(budget_ms=1e6, ladder_regions=0, full_frame_fallback=False, **kw)  # type: ignore[arg-type]
+
+
+def test_a_region_only_a_little_soft_is_deblurred_early_when_its_estimate_reads_a_smear() -> None:
+    frame, text = _known(KNOWN[0]), KNOWN[0][1]
+    assert [c.text for c in _early_only(soft_below=0.0, smeared_below=1e9).read(frame)] == [text]
+    assert _early_only(soft_below=0.0, smeared_below=0.0).read(frame) == []  # judged by sharpness alone: not soft
+
+
+def test_a_region_only_a_little_soft_is_left_to_the_ladder_when_its_estimate_reads_defocus() -> None:
+    reader = _early_only(soft_below=0.0, smeared_below=1e9)
+    reader.read(_known(KNOWN[-1]))
+    assert reader.last_stats.deblurs == 0
+
+
+@pytest.mark.parametrize("box", [(100, 80, 200, 1), (100, 80, 0, 0), (100, 80, 15, 200)])
+def test_a_region_too_thin_for_an_estimate_gets_no_reading_and_its_deblurring_rungs_do_not_apply(
+        box: tuple[int, int, int, int]) -> None:
+    """A 1D code's last position can be a line: the reader's next frame must not fail on its box."""
+    frame = _known(KNOWN[0])
+    memo: Memo = {}
+    rungs = [u.bind(memo, Source(frame, box, box[:2])) for u in UNBLUR]
+    assert not smeared(estimate(Source(frame, box, box[:2]).crop()[0]))
+    assert [step(frame) for step in rungs] == [None, None]
 
 
 def test_a_deblurring_rung_predicts_its_cost_with_the_estimate_until_the_region_has_one() -> None:

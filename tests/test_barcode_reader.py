@@ -7,17 +7,20 @@ import numpy as np
 import pytest
 
 from gate_barcode import synth
+from gate_barcode.ladder import BAND_ROWS, deskew_by
 from gate_barcode.reader import (
     FORMATS,
     BarcodeReader,
     Code,
     Deduplicator,
+    Hints,
     ReaderError,
     ZbarBackend,
     ZxingBackend,
     make_backend,
     to_grey,
 )
+from gate_barcode.regions import region_kind
 
 # format -> (payload written, (format read, text read)); EAN/UPC read back with check digits
 ROUND_TRIP = {
@@ -170,3 +173,35 @@ def test_a_pass_held_in_front_of_the_camera_is_one_scan() -> None:
 
 def test_zxing_backend_is_the_reader_default() -> None:
     assert isinstance(BarcodeReader().backend, ZxingBackend)
+
+
+@pytest.mark.parametrize("angle", [30, -55])
+def test_a_big_skewed_1d_crop_is_turned_into_a_band_of_rows_that_still_reads_and_maps_back(angle: float) -> None:
+    """Turning a big crop whole overran the budget: only the middle BAND_ROWS rows of the upright bars are made."""
+    frame = synth.single_code_frame("CONT7654321", "Code128", 2.5, angle=angle, size=(900, 1100))
+    img, m = deskew_by(frame, region_kind(frame)[1])  # type: ignore[misc]  # the reader's own angle
+    assert img.shape[0] == BAND_ROWS < frame.shape[0]
+    (_, _, text, _, pts), = ZxingBackend().decode(img, Hints(False, False, False, "linear"))
+    assert text == "CONT7654321"
+    centre = np.mean(np.array(pts) @ m[:, :2].T + m[:, 2], axis=0)
+    assert np.allclose(centre, (550, 450), atol=40)  # the code is drawn at the frame's centre
+
+
+@pytest.mark.parametrize(("fallback_ms", "runs"), [(0.0, True), (2e6, False)])
+def test_the_whole_frame_call_starts_only_when_the_budget_left_covers_its_predicted_cost(
+        fallback_ms: float, runs: bool) -> None:
+    reader = BarcodeReader(budget_ms=1e6, fallback_ms=fallback_ms)
+    assert reader.read(np.full((480, 640), 160, np.uint8)) == []
+    assert reader.last_stats.full_frame is runs
+
+
+def test_a_noisy_frame_needs_more_budget_left_for_its_whole_frame_call() -> None:
+    """On sensor noise the call costs several times more: with 1e6 ms left a 4e5 ms prediction runs, three
+    times that does not."""
+    clean = np.full((480, 640), 160, np.uint8)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+    reader = BarcodeReader(budget_ms=1e6, fallback_ms=4e5, noisy_fallback=3.0)
+    reader.read(clean)
+    assert reader.last_stats.full_frame
+    reader.read(noisy)
+    assert not reader.last_stats.full_frame

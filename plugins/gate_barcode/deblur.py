@@ -34,6 +34,7 @@ MIN_RADIUS = 1.0
 MAX_RADIUS = 5.0
 MAX_LENGTH = 32.0
 WINDOW = 256  # the cepstrum is taken on the crop's centre, at most this big
+MIN_SIDE = 16  # a crop thinner than this (a 1D code's last position can be a line) gives no reading
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ class Reading:
 
 
 def estimate(img: Image, coherent: float = 0.3, round_below: float = 0.42, bar_likeness: float = 0.45) -> Reading:
-    """Blur readings of the crop's cepstrum, the likelier first.
+    """Blur readings of the crop's cepstrum, the likelier first (none for a crop under ``MIN_SIDE`` px).
 
     The smear is the deepest dip of the cepstrum that a right angle does not pair (a code's module grid
     dips on both of its axes, a smear on one).  When the gradients share a direction (``coherent``), the
@@ -299,6 +300,8 @@ def estimate(img: Image, coherent: float = 0.3, round_below: float = 0.42, bar_l
     along the axis comes first.  Defocus is the deepest ring: first when it is nearly as deep as the
     deepest dip (``round_below`` of it: a disc dips at every angle, a smear at one).
     """
+    if min(img.shape) < MIN_SIDE:
+        return Reading([], False)
     centred, auto = _spectra(img)
     polar = _polar(centred)
     near = (LAGS >= MIN_LENGTH) & (LAGS <= MAX_LENGTH)
@@ -404,6 +407,20 @@ class Source:
 Memo = dict[str, object]  # a region's blur reading ("reading")
 
 
+def reading_of(memo: Memo, source: Source) -> Reading:
+    """The blur reading of ``source``'s box, made once per ``memo`` (a region's deblurring rungs share it)."""
+    if not isinstance(got := memo.get("reading"), Reading):
+        got = memo["reading"] = estimate(source.crop()[0])
+    return got
+
+
+def smeared(reading: Reading, at_least: float = 4.0) -> bool:
+    """Whether ``reading``'s likelier blur is a motion smear of ``at_least`` px (not a defocus disc, not a
+    smear a decoder reads through)."""
+    blurs = [b for b in reading.blurs if not b.negligible]
+    return bool(blurs) and blurs[0].kind == "motion" and blurs[0].size >= at_least
+
+
 @dataclass(frozen=True)
 class Unblur:
     """A ladder rung that deconvolves a region by its ``reading``-th blur estimate (0: the likelier), binarised
@@ -424,9 +441,7 @@ class Unblur:
         """This rung for the region ``source`` describes; it ignores the crop it is given."""
 
         def reading() -> Reading:
-            if not isinstance(got := memo.get("reading"), Reading):
-                got = memo["reading"] = estimate(source.crop()[0])
-            return got
+            return reading_of(memo, source)
 
         def run(_crop: Image) -> tuple[Image, npt.NDArray[np.float64]] | None:
             blurs = [b for b in reading().blurs if not b.negligible]

@@ -71,12 +71,18 @@ def rung_binarise(img: Image) -> tuple[Image, Affine]:
 MIN_SKEW = 4.0  # degrees below which a deskew rung is skipped
 
 
-def _rotate(img: Image, angle: float) -> tuple[Image, Affine]:
-    """Rotate by ``angle`` degrees into a canvas that holds the whole input."""
+BAND_ROWS = 256  # rows of a turned 1D crop kept about its middle: bars upright need no more of their length
+
+
+def _rotate(img: Image, angle: float, rows: int | None = None) -> tuple[Image, Affine]:
+    """Rotate by ``angle`` degrees into a canvas that holds the whole input, or only its middle ``rows`` rows
+    (the cost of a turn grows with the canvas: a big widened crop turned whole overran the budget)."""
     h, w = img.shape
     rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     c, s = abs(rot[0, 0]), abs(rot[0, 1])
     nw, nh = int(h * s + w * c), int(h * c + w * s)
+    if rows is not None:
+        nh = min(nh, rows)
     rot[0, 2] += nw / 2 - w / 2
     rot[1, 2] += nh / 2 - h / 2
     out = cv2.warpAffine(img, rot, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -88,7 +94,7 @@ def rung_deskew(img: Image) -> tuple[Image, Affine] | None:
     gx = cv2.Sobel(img, cv2.CV_32F, 1, 0)
     gy = cv2.Sobel(img, cv2.CV_32F, 0, 1)
     angle = 0.5 * np.degrees(np.arctan2(2 * float((gx * gy).sum()), float((gx * gx - gy * gy).sum())))
-    return _rotate(img, float(angle)) if abs(angle) >= MIN_SKEW else None
+    return _rotate(img, float(angle), BAND_ROWS) if abs(angle) >= MIN_SKEW else None
 
 
 SKEWED = 15.0  # degrees off the pixel axes beyond which a 1D code is deskewed before its first read (zxing-cpp's
@@ -106,7 +112,7 @@ def off_axis(angle: float) -> float:
 def deskew_by(img: Image, angle: float) -> tuple[Image, Affine] | None:
     """``img`` rotated so that the gradient direction ``angle`` (radians) is horizontal, or None when the bars
     are within :data:`SKEWED` of an axis (the decoder reads them as they are, turned 90 degrees if need be)."""
-    return _rotate(img, float(np.degrees(angle))) if off_axis(angle) > SKEWED else None
+    return _rotate(img, float(np.degrees(angle)), BAND_ROWS) if off_axis(angle) > SKEWED else None
 
 
 def rung_square(img: Image) -> tuple[Image, Affine] | None:

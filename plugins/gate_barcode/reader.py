@@ -4,10 +4,11 @@ A single library call over a 1080p frame is slow (15-20 ms clean, ~200 ms on a n
 brittle (blur, noise, skewed 1D codes, low contrast). :class:`BarcodeReader` instead
 
 1. finds candidate regions (dense gradients on a half-resolution copy; ragged or big blobs are
-   split), then adds the regions of the last frame's hits;
+   split, and a big blob is read after its parts), then adds the regions of the last frame's hits;
 2. decodes the strongest ``deblur_regions`` of them as they are (smoothed first when the frame is
    noisy; a 1D region far off the pixel axes turned upright first), and deblurs those still unread
-   that look soft (``gate_barcode.deblur``: the smear's length and direction, or the defocus disc, read
+   that look soft (``soft_below``, or ``smeared_below`` when the blur estimate reads a motion smear;
+   ``gate_barcode.deblur``: the smear's length and direction, or the defocus disc, read
    off the region's cepstrum, then a regularised Wiener deconvolution and Otsu's threshold) before the
    weaker candidates are decoded as they are;
 3. for regions still unread, climbs a ladder of variants — deskewing 1D codes, squaring 2D grids,
@@ -15,7 +16,8 @@ brittle (blur, noise, skewed 1D codes, low contrast). :class:`BarcodeReader` ins
    stretch, adaptive binarisation, inversion — one rung for every open region per round, with the
    formats narrowed to the region's kind (1D or 2D), until every region is read, the ladders end or
    the CPU-time budget is spent (a deblurring rung starts only if the budget left covers it);
-4. if the budget allows, ends with one half-resolution whole-frame call.
+4. if the budget left covers its predicted cost (``fallback_ms``, more on a noisy frame), ends with one
+   half-resolution whole-frame call.
 
 A region read at once costs no deblurring.  :meth:`BarcodeReader.read_burst` reads several frames of
 one crossing, the sharpest first.  Everything here is synchronous and CPU-bound: call it from an
@@ -47,7 +49,7 @@ from .backends import (
     make_backend,
     to_grey,
 )
-from .deblur import Memo, Source, Unblur, nsr_for
+from .deblur import ESTIMATE_MS, Memo, Source, Unblur, nsr_for, reading_of, smeared
 from .ladder import (
     IDENTITY,
     LADDER,
@@ -95,6 +97,7 @@ class _Region:
     sharpness: float = 1.0  # judged for the strongest candidates only
     soft: bool = False  # blurred: deblurred before weaker candidates are read
     deskewed: bool = False  # a skewed 1D region, read deskewed at once (the ladder's deskew rung is spent)
+    memo: Memo = field(default_factory=dict)  # its blur reading, made once (deblur.reading_of)
 
     def box(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.crop.shape[1], self.crop.shape[0]
@@ -131,7 +134,9 @@ class BarcodeReader:
     max_regions: int = 12
     ladder_regions: int = 6
     deblur_regions: int = 3
-    soft_below: float = 0.6
+    soft_below: float = 0.45
+    smeared_below: float = 0.6
+    smear_px: float = 4.0
     soft_window: int = 256
     large_region: int = 1100
     denoise_above: float = 8.0
@@ -139,6 +144,9 @@ class BarcodeReader:
     narrow: bool = True
     min_bars_px: int = 120
     full_frame_fallback: bool = True
+    fallback_ms: float = 5.0  # predicted CPU cost of the half-resolution whole-frame call: it starts only if the
+    noisy_fallback: float = 3.0  # budget left covers it (this many times more on a noisy frame, where it cost
+    # 20-26 ms and overran the budget; seed 11: no code fewer, CPU p95 36 -> 30 ms)
     last_stats: ReadStats = field(default_factory=ReadStats)
     _last_hits: list[tuple[int, int, int, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -189,7 +197,7 @@ class BarcodeReader:
             region.plan = self._plan(region, blurry, work.grey, noise)
         work.stats.ladder_cpu_ms = (time.thread_time() - work.c0) * 1000
         self._climb((unread + rest)[: self.ladder_regions], work)
-        if self.full_frame_fallback and not work.over():
+        if self.full_frame_fallback and work.left_ms() >= self.fallback_ms * (self.noisy_fallback if noisy else 1.0):
             work.stats.full_frame = True
             half, m = scale(work.grey, 0.5)
             self._collect(self.backend.decode(half, REGION), 0, 0, m, work)
@@ -236,7 +244,8 @@ class BarcodeReader:
             region.angle = angle
             if head:
                 region.sharpness = sharpness(centre(region.crop, self.soft_window))
-                region.soft = region.sharpness < self.soft_below
+                region.soft = region.sharpness < self.soft_below or (
+                    region.sharpness < self.smeared_below and self._smeared(region, work))
             if region.kind == "linear" and not region.soft:  # a soft one is widened after its deblurring
                 if (wide := self._widened(region, work)) is None:
                     continue
@@ -244,12 +253,21 @@ class BarcodeReader:
             unread.append(region)
         return unread
 
+    def _smeared(self, region: _Region, work: _Work) -> bool:
+        """Whether the blur estimate of a region only a little soft reads a motion smear of ``smear_px``: such a
+        region is deblurred early; one softened with the whole frame (a Gaussian blur, a defocused lens) is left
+        to the ladder, where sharpening reads it for less (the estimate is kept for the ladder's rungs)."""
+        if work.left_ms() < ESTIMATE_MS:
+            return False
+        source = Source(work.grey, region.core or region.box(), (region.x, region.y))
+        return smeared(reading_of(region.memo, source), self.smear_px)
+
     def _widened(self, region: _Region, work: _Work) -> _Region | None:
         """The 1D region widened across its bars (its blob may hold only part of them), or None if that
         reads it.  The widened region keeps the plan and, for deblurring, the box it was found at."""
         x, y, w, h = widen(region.box(), region.angle, work.grey.shape)
         wide = _Region(x, y, work.grey[y:y + h, x:x + w], "linear", plan=region.plan, core=region.core or region.box(),
-                       angle=region.angle, deskewed=region.deskewed)
+                       angle=region.angle, deskewed=region.deskewed, memo=region.memo)
         turned = deskew_by(wide.crop, region.angle) if region.deskewed else None
         img, m = turned or (wide.crop, IDENTITY)
         return None if self._try(wide, img, m, work, Hints(False, False, turned is None, "linear")) else wide
@@ -303,9 +321,8 @@ class BarcodeReader:
         deblurring rungs share one blur estimate, made when the first of them runs, on the candidate's box
         as detected (not expanded or widened: the clutter beside a smeared code costs deconvolution time and
         misleads the estimate; the rung adds the smear's reach and a margin)."""
-        memo: Memo = {}
         source = Source(grey, region.core or region.box(), (region.x, region.y), nsr_for(noise))
-        plan = [r.bind(memo, source) if isinstance(r, Unblur) else r for r in self.ladder
+        plan = [r.bind(region.memo, source) if isinstance(r, Unblur) else r for r in self.ladder
                 if getattr(r, "only", region.kind) == region.kind and not (region.deskewed and r is rung_deskew)]
         if rung_sharpen in plan and blurry:
             plan.remove(rung_sharpen)
