@@ -11,7 +11,6 @@ late, blocking the event loop past the budget - comes back as a :class:`HookFail
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pluggy
 import structlog
 
-from gatecore.notify import launch, outcome, plugin_error, settle
+from gatecore.notify import Step, launch, outcome, plugin_error, settle
 from gatecore.privacy import SafeMessage, SafeText, error_text
 
 log = structlog.get_logger("gatecore.hooks")
@@ -78,15 +77,14 @@ class Hooks:
         pending: list[tuple[str, Awaitable[Any]]] = []
         failures: list[HookFailure] = []
         for plugin, caller in self.callers(name):
-            t0 = time.perf_counter()
+            timer = Step()
             try:
                 out = caller(**kwargs)
             except BaseException as exc:  # noqa: BLE001 - a plugin's failure of any kind is contained
                 failures.append(HookFailure(plugin, name, plugin_error(exc)))
                 continue
-            took = time.perf_counter() - t0
             value = out if first else (out[0] if out else None)
-            if took > self.budget_s and not building:
+            if not building and (took := timer.blocked(self.budget_s)) is not None:
                 close(value)
                 failures.append(HookFailure(plugin, name, PluginBlocked(
                     f"blocked the event loop for {took * 1000:.0f} ms (budget {self.budget_s * 1000:g} ms)")))

@@ -4,11 +4,12 @@ in a task of its own, and is never held up by a call that swallows its cancellat
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
-from gatecore.notify import Notifier, PluginFailed, abandoned, bounded
+from gatecore.notify import Notifier, PluginFailed, abandoned, bounded, launch
 from gatecore.testing import wait_for
 
 
@@ -161,3 +162,35 @@ async def test_notifier_wakes_the_waiter_or_times_out() -> None:
     loop.call_later(0.01, notifier.notify)
     await asyncio.wait_for(notifier.wait(5.0), 1.0)  # woken by the notice, not by its own timeout
     await notifier.wait(0.01)  # nobody notifies: ends by itself
+
+
+class Usage:
+    """Stands in for this thread's (CPU seconds, involuntary switches): the values each call returns."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *values: tuple[float, int]) -> None:
+        self.values = list(values)
+        monkeypatch.setattr("gatecore.notify._usage", lambda: self.values.pop(0) if len(self.values) > 1
+                            else self.values[0])
+
+
+async def sleeps_in_the_loop() -> str:
+    time.sleep(0.06)  # noqa: ASYNC251 - the plugin bug under test: the event loop waits on it
+    return "done"
+
+
+async def test_a_step_that_blocks_the_loop_in_a_blocking_call_fails_the_coroutine() -> None:
+    task = launch(sleeps_in_the_loop(), "blocks", budget_s=0.02)
+    with pytest.raises(PluginFailed, match="blocked the event loop"):
+        await task
+
+
+async def test_a_step_the_system_preempted_is_not_the_plugins_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    Usage(monkeypatch, (1.0, 5), (1.001, 6))  # switched out once, 1 ms of its own CPU
+    assert await launch(sleeps_in_the_loop(), "preempted", budget_s=0.02) == "done"
+
+
+async def test_a_step_that_computes_past_the_budget_fails_even_when_preempted_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    Usage(monkeypatch, (1.0, 5), (1.05, 6))  # switched out, and 50 ms of its own CPU
+    with pytest.raises(PluginFailed, match="blocked the event loop"):
+        await launch(sleeps_in_the_loop(), "computes", budget_s=0.02)
