@@ -182,6 +182,8 @@ async def test_an_officer_watches_six_lanes_resolves_referrals_and_a_viewer_acts
 
         card = await step(page.referral, "bl1-egate-4")
         first = card.get_attribute("data-txn")
+        evidence = await step(lambda: card.find_element(By.CSS_SELECTOR, "table.evidence").text)
+        assert "weights [pass " in evidence and "object Object" not in evidence  # a nested summary, readable
         await step(page.shot, "console")
         await step(card.find_element(By.CSS_SELECTOR, '[data-action="pass"]').click)
         await wait_for(lambda: any(d.officer and d.txn_id == first for d in recorder.decisions), timeout=WAIT_S)

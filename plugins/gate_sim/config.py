@@ -17,6 +17,7 @@ from gatecore.api import (
     DeviceConfig,
     Display,
     EvidenceConfig,
+    Group,
     Identifier,
     LaneConfig,
     Lights,
@@ -113,7 +114,8 @@ class SimCameraConfig(DeviceConfig):
 class SimEvidenceConfig(EvidenceConfig):
     """SIMULATED evidence: outcomes drawn at random with these weights, after a random latency."""
 
-    reports: ClassVar[Reports] = Reports(["simulated"], simulated=FLAG, latency_ms=NUMBER)
+    reports: ClassVar[Reports] = Reports(["simulated"], simulated=FLAG, latency_ms=NUMBER,
+                                         weights=Group(**{"pass": NUMBER, "deny": NUMBER, "refer": NUMBER}))
     kind: Literal["sim.evidence"]
     pass_weight: float = Field(0.9, ge=0)
     deny_weight: float = Field(0.02, ge=0)

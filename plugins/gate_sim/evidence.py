@@ -21,7 +21,7 @@ class SimEvidence:
         self.cum_weights = list(accumulate([config.pass_weight, config.deny_weight, config.refer_weight]))
 
     async def collect(self, txn: TransactionContext) -> Evidence:
-        """With no latency configured the verdict is at hand: returned without waiting (no task)."""
+        """With no latency configured the verdict is at hand: returned without waiting."""
         low, high = self.config.latency_ms
         delay = self.rng.uniform(low, high) / 1000 if high > 0 else 0.0
         if delay:
@@ -38,5 +38,7 @@ class SimEvidence:
             confidence=self.rng.uniform(0.5, 1.0),
             reason="simulated",
             claims={"identity_ref": ref, "simulated": True},
-            summary={"simulated": True, "latency_ms": round(delay * 1000, 3)},
+            summary={"simulated": True, "latency_ms": round(delay * 1000, 3),
+                     "weights": {"pass": self.config.pass_weight, "deny": self.config.deny_weight,
+                                 "refer": self.config.refer_weight}},
         )

@@ -98,12 +98,25 @@
   }
 
   // -- referrals ----------------------------------------------------------------------------
+  // an evidence summary as text: "key value" pairs; a nested map in brackets, a list joined by "/"
+  function summaryText(value) {
+    if (typeof value === "number") return String(+value.toFixed(3));
+    if (Array.isArray(value)) return value.map(summaryText).join("/");
+    if (value !== null && typeof value === "object") {
+      return Object.entries(value).map(([k, v]) => {
+        const text = summaryText(v);
+        return v !== null && typeof v === "object" && !Array.isArray(v) ? `${k} [${text}]` : `${k} ${text}`;
+      }).join(", ");
+    }
+    return String(value);
+  }
+
   function evidenceTable(referral) {
     const rows = referral.evidence.map((ev) => el("tr", {},
       el("td", { text: ev.source }), el("td", { class: "outcome " + (ev.outcome || "none"), text: ev.outcome || "-" }),
       el("td", { text: ev.confidence.toFixed(2) }), el("td", { text: ev.reason || "" }),
       el("td", { text: ev.elapsed_ms.toFixed(0) + " ms" }),
-      el("td", { text: Object.entries(ev.summary).map(([k, v]) => `${k} ${typeof v === "number" ? +v.toFixed(3) : v}`).join(", ") })));
+      el("td", { text: summaryText(ev.summary) })));
     for (const source of referral.missing) {
       rows.push(el("tr", { class: "missing" }, el("td", { text: source }), el("td", { colSpan: 5, text: "missing or late" })));
     }
