@@ -21,8 +21,9 @@ How the core calls hooks (:mod:`gatecore.hooks`):
 - A plain (not async) implementation runs on the event loop and **must not block**: a call that takes
   longer than ``run.hook_budget_ms`` (100 ms by default) counts as a failure of its plugin, whatever it
   returned (a blocking call or computing counts; time the operating system gave other work while the
-  call's own CPU time stayed within the budget does not: :class:`gatecore.notify.Step`). Do slow work in an executor, or write the hook ``async def``. (The setup hook and the
-  factories run while the site is built, before any lane: they may take their time, e.g. to load models.)
+  call's own CPU time stayed within the budget does not: :class:`gatecore.notify.Step`). Do slow work
+  in an executor, or write the hook ``async def``. (The setup hook and the factories run while the site
+  is built, before any lane: they may take their time, e.g. to load models.)
   The same holds for each step of an evidence source between its awaits, and for device methods.
 - A plugin's failure of any kind - an exception (``CancelledError`` and ``SystemExit`` included), a
   late answer, a blocked loop, a result of the wrong type - is logged with the plugin's name and costs
