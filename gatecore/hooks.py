@@ -10,6 +10,7 @@ late, blocking the event loop past the budget - comes back as a :class:`HookFail
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 import pluggy
 import structlog
 
-from gatecore.notify import Step, launch, outcome, plugin_error, settle
+from gatecore.notify import Step, outcome, plugin_error, settle, start
 from gatecore.privacy import SafeMessage, SafeText, error_text
 
 log = structlog.get_logger("gatecore.hooks")
@@ -102,7 +103,17 @@ class Hooks:
         """Await what :meth:`call_now` left, concurrently, under ``timeout``."""
         results: Results = []
         failures: list[HookFailure] = []
-        tasks = [(plugin, launch(_coroutine(awaitable), f"{plugin}.{name}")) for plugin, awaitable in pending]
+        tasks: list[tuple[str, asyncio.Task[Any]]] = []
+        for plugin, awaitable in pending:
+            try:
+                done, value = start(_coroutine(awaitable), f"{plugin}.{name}")
+            except Exception as exc:  # noqa: BLE001 - contained
+                failures.append(HookFailure(plugin, name, exc))
+                continue
+            if not done:
+                tasks.append((plugin, value))
+            elif value is not None:
+                results.append((plugin, value))
         late = await settle([task for _, task in tasks], timeout)
         for plugin, task in tasks:
             try:

@@ -25,6 +25,12 @@ How the core calls hooks (:mod:`gatecore.hooks`):
   in an executor, or write the hook ``async def``. (The setup hook and the factories run while the site
   is built, before any lane: they may take their time, e.g. to load models.)
   The same holds for each step of an evidence source between its awaits, and for device methods.
+- An evidence source's ``collect`` runs in a task of its own: an ``asyncio.timeout()`` or ``TaskGroup``
+  in it is its own. An async hook implementation and a device method run in the *caller's* task until
+  they first wait (a call that completes at once costs no task: a task for each would make the core's CPU
+  per crossing about half as much again, bench/core_latency.py). There, enter no ``asyncio.timeout()``
+  or ``TaskGroup`` before the first ``await`` (``await asyncio.sleep(0)`` first): it would bind to the
+  caller, whose cancellation it then is.
 - A plugin's failure of any kind - an exception (``CancelledError`` and ``SystemExit`` included), a
   late answer, a blocked loop, a result of the wrong type - is logged with the plugin's name and costs
   at most one lane: inside a crossing (voters, decision reporters, evidence sources, device commands)

@@ -8,7 +8,7 @@ import asyncio
 import resource
 import time
 from collections.abc import Collection, Coroutine, Generator, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 
@@ -127,6 +127,22 @@ STUCK_AFTER_S = 1.0
 abandoned: set[asyncio.Task[Any]] = set()
 
 
+def start(coro: Coroutine[Any, Any, Any], name: str) -> tuple[bool, Any]:
+    r"""Run ``coro`` in the calling task until it first has to wait: ``(True, result)`` when it completed
+    at once (no task, no timer), else ``(False, task)`` with the rest going on in a task of its own.
+    What it raises at once is raised here, as :func:`contained` says. For the core's hook calls, where a
+    task for each would double the core's CPU per crossing (bench/core_latency.py); evidence sources,
+    which may enter ``asyncio.timeout`` before they first wait, are :func:`launch`\ ed instead."""
+    try:
+        first = coro.send(None)
+    except StopIteration as done:
+        return True, done.value
+    except BaseException as exc:
+        coro.close()
+        raise contained(exc) from exc
+    return False, asyncio.get_running_loop().create_task(_run(coro, None, first), name=name)
+
+
 def launch(coro: Coroutine[Any, Any, T], name: str, budget_s: float | None = None) -> asyncio.Task[T]:
     """Run a plugin's coroutine in a task of its own, so that what it binds to the running task
     (``asyncio.timeout``, a ``TaskGroup``, ``current_task()``) is its own and never its caller's.
@@ -176,14 +192,20 @@ async def bounded(coro: Coroutine[Any, Any, T], timeout: float, name: str = "plu
     (:func:`launch`, :func:`settle`, :func:`outcome`), never held up by one that swallows its cancellation.
     A ``CancelledError`` the coroutine raises by itself, and a ``SystemExit`` or ``KeyboardInterrupt``,
     become :class:`PluginFailed`."""
-    task = launch(coro, name)
+    done, value = start(coro, name)
+    if done:
+        return cast(T, value)
+    task: asyncio.Task[T] = value
     late = await settle((task,), timeout)
     return outcome(task, late, timeout)
 
 
-async def _run(coro: Coroutine[Any, Any, T], budget_s: float | None) -> T:
+_NOT_STARTED: Any = object()  # a coroutine's first step may yield None (a bare yield, asyncio.sleep(0))
+
+
+async def _run(coro: Coroutine[Any, Any, T], budget_s: float | None, first: Any = _NOT_STARTED) -> T:
     try:
-        result: T = await (coro if budget_s is None else _Timed(coro, budget_s))
+        result: T = await (coro if budget_s is None and first is _NOT_STARTED else _Timed(coro, budget_s, first))
     except (SystemExit, KeyboardInterrupt) as exc:  # must not reach the event loop
         raise PluginFailed(f"raised {type(exc).__name__}") from exc
     return result
@@ -204,22 +226,27 @@ class _Timed:
     """Awaitable that drives a coroutine as ``yield from`` would (every wake-up and every throw, the
     cancellation first, goes on to it) and fails it when one of its steps runs past ``budget_s``."""
 
-    __slots__ = ("_budget", "_coro")
+    __slots__ = ("_budget", "_coro", "_first")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], budget_s: float) -> None:
-        self._coro, self._budget = coro, budget_s
+    def __init__(self, coro: Coroutine[Any, Any, Any], budget_s: float | None, first: Any) -> None:
+        """``first``: what the coroutine yielded in a first step already run (:func:`start`)."""
+        self._coro, self._budget, self._first = coro, budget_s, first
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro, step = self._coro, self._coro.send
         arg: Any = None
+        yielded, started = self._first, self._first is not _NOT_STARTED
         while True:
-            timer = Step()
-            try:
-                yielded = step(arg)
-            except StopIteration as done:
+            if started:
+                started = False
+            else:
+                timer = Step() if self._budget is not None else None
+                try:
+                    yielded = step(arg)
+                except StopIteration as done:
+                    self._check(timer)
+                    return done.value
                 self._check(timer)
-                return done.value
-            self._check(timer)
             try:
                 arg, step = (yield yielded), coro.send
             except GeneratorExit:
@@ -228,7 +255,7 @@ class _Timed:
             except BaseException as exc:  # noqa: BLE001 - every throw (cancellation first) goes on to coro
                 arg, step = exc, coro.throw
 
-    def _check(self, timer: Step) -> None:
-        if (took := timer.blocked(self._budget)) is not None:
+    def _check(self, timer: Step | None) -> None:
+        if timer is not None and self._budget is not None and (took := timer.blocked(self._budget)) is not None:
             self._coro.close()
             raise PluginFailed(f"blocked the event loop for {took * 1000:.0f} ms")

@@ -1,5 +1,6 @@
-"""The lane's waiting primitives: ``bounded`` behaves like ``asyncio.timeout`` around an await, runs the call
-in a task of its own, and is never held up by a call that swallows its cancellation."""
+"""The lane's waiting primitives: ``bounded`` behaves like ``asyncio.timeout`` around an await, costs no task
+when the call completes at once, and is never held up by a call that swallows its cancellation; ``launch``
+(for evidence sources) runs a call in a task of its own from its first step."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class Armed:
         monkeypatch.setattr(loop, "create_task", counting)
 
 
-async def test_a_call_runs_in_a_task_of_its_own_so_its_own_timeout_never_cancels_the_caller() -> None:
+async def test_a_launched_call_runs_in_a_task_of_its_own_so_its_own_timeout_never_cancels_the_caller() -> None:
     caller = asyncio.current_task()
 
     async def own_timeout() -> str:
@@ -40,9 +41,19 @@ async def test_a_call_runs_in_a_task_of_its_own_so_its_own_timeout_never_cancels
             return "timed out inside"
         return "not reached"
 
-    assert await bounded(own_timeout(), 1.0) == "timed out inside"
+    assert await launch(own_timeout(), "source") == "timed out inside"
     await asyncio.sleep(0.05)  # the caller is not cancelled later either
     assert caller is not None and caller.cancelling() == 0
+
+
+async def test_a_call_that_completes_at_once_starts_no_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    armed = Armed(monkeypatch)
+
+    async def at_once() -> int:
+        return 7
+
+    assert await bounded(at_once(), 1.0) == 7
+    assert armed.count == 0
 
 
 async def test_a_call_that_waits_goes_on_in_one_task_under_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
