@@ -1,6 +1,7 @@
 """Waiting on plugin code, safely and cheaply: a bounded "something changed" signal, and a deadline on a
-plugin's coroutine, run in a task of its own, that a coroutine which swallows its cancellation cannot
-hold up."""
+plugin's coroutine that costs nothing when the coroutine does not have to wait (:func:`start`), or that
+runs it in a task of its own from its first step (:func:`launch`, for evidence sources), and that a
+coroutine which swallows its cancellation cannot hold up."""
 
 from __future__ import annotations
 
@@ -188,10 +189,10 @@ def outcome(task: asyncio.Task[T], late: Collection[asyncio.Task[Any]], timeout:
 
 
 async def bounded(coro: Coroutine[Any, Any, T], timeout: float, name: str = "plugin call") -> T:
-    """``await coro`` within ``timeout`` seconds (``TimeoutError`` after it), in a task of its own
-    (:func:`launch`, :func:`settle`, :func:`outcome`), never held up by one that swallows its cancellation.
-    A ``CancelledError`` the coroutine raises by itself, and a ``SystemExit`` or ``KeyboardInterrupt``,
-    become :class:`PluginFailed`."""
+    """``await coro`` within ``timeout`` seconds (``TimeoutError`` after it), through :func:`start`,
+    :func:`settle` and :func:`outcome`: free when the coroutine does not wait, and never held up by one
+    that swallows its cancellation. A ``CancelledError`` the coroutine raises by itself, and a
+    ``SystemExit`` or ``KeyboardInterrupt``, become :class:`PluginFailed`."""
     done, value = start(coro, name)
     if done:
         return cast(T, value)
@@ -224,7 +225,8 @@ def _ended(task: asyncio.Task[Any]) -> None:
 
 class _Timed:
     """Awaitable that drives a coroutine as ``yield from`` would (every wake-up and every throw, the
-    cancellation first, goes on to it) and fails it when one of its steps runs past ``budget_s``."""
+    cancellation first, goes on to it), resuming one whose first step already ran when given ``first``;
+    with ``budget_s``, it fails the coroutine when one of its steps runs past the budget."""
 
     __slots__ = ("_budget", "_coro", "_first")
 
