@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("gatecore.outbox")
 
+#: How long the calls under way may go on when the delivery loop is cancelled, before they are cancelled.
+STOP_GRACE_S = 1.0
+
 
 class TransportError(Exception):
     """The transport cannot deliver right now (not connected, connection lost); the outbox backs off.
@@ -77,6 +80,7 @@ class Delivery:
         self.failed = False  # the transport failed: wait for every call to end, then back off
         self.down_until = 0.0
         self.read_at = 0.0
+        self.marking: set[asyncio.Future[None]] = set()  # commits of confirmed records under way
 
     async def run(self) -> None:
         box = self.box
@@ -101,10 +105,20 @@ class Delivery:
                 if self.complete and not self.queue and (timed_out or now - self.read_at >= box.rescan_s):
                     self.reread = True
         finally:
-            for task in self.calls:
-                task.cancel()
-            if self.calls:
-                await asyncio.wait(self.calls, timeout=5)
+            await self._finish()
+
+    async def _finish(self) -> None:
+        """On the way out: let the calls under way end (``STOP_GRACE_S``), cancel the rest, and commit what
+        was confirmed, so a record the peer has is not sent again after a clean stop."""
+        if self.calls:
+            await asyncio.wait(self.calls, timeout=STOP_GRACE_S)
+        for task in self.calls:
+            task.cancel()
+        if self.calls:
+            await asyncio.wait(self.calls, timeout=5)
+        self._collect()
+        if self.marking:
+            await asyncio.wait(self.marking, timeout=5)
 
     def more(self) -> None:
         """``put`` has committed records: read on."""
@@ -183,6 +197,8 @@ class Delivery:
             self.box.delivered += len(delivered)
             self.link_failures = 0
             done = self.box._store.submit(partial(store.mark_delivered, when=time.time(), seqs=delivered))
+            self.marking.add(done)
+            done.add_done_callback(self.marking.discard)
             done.add_done_callback(_log_failure)
         if self.failed and not self.calls:
             self.failed, self.reread = False, True
