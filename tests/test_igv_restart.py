@@ -9,6 +9,7 @@ the restart."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +84,26 @@ async def test_a_trip_under_way_when_the_controller_stops_completes_once_after_a
         assert ids == sorted(set(ids)), (topic, ids)
     assert len(orders) > 2  # the order and its first update before the restart, more updates after it
     assert not [(t, e) for t, m in seen.messages if t.startswith("uagv/") for e in reference_errors(t, m)]
+
+
+async def test_a_vehicle_left_driving_an_order_no_trip_follows_is_cancelled_before_it_takes_a_trip(
+        tmp_path: Path, broker: Broker) -> None:
+    """The controller stopped with an order under way and its journal entry is gone (a controller that died
+    while cancelling, a lost journal): the next one cancels the order, then the vehicle is free again."""
+    async with sims_running(broker.port, (A,), SLOW, ("park-1",)) as sims:
+        sim = sims["igv-a"]
+        await stopped_mid_trip(tmp_path, broker, sim, lambda: sim.orders >= 1)
+        shutil.rmtree(default_dir(str(tmp_path / "igv-outbox.sqlite")))
+        assert sim.nodes  # still driving the order
+
+        second, rec = new_site(tmp_path, broker)
+        again = second.stash[FLEET]
+        vehicle = again.vehicles.get(sim.vehicle)
+        async with running(second, timeout=20):
+            await wait_for(lambda: vehicle.state is not None and vehicle.state.idle and vehicle.blocked is None, 15)
+            assert sim.cancelled and not sim.nodes
+            assert vehicle.why_not(0.0) is None  # free for the next trip
+    assert not rec.faults
 
 
 async def test_a_vehicle_gone_while_the_controller_was_down_fails_the_trip_within_reconnect_s(

@@ -65,6 +65,13 @@ async def _guarded(coro: Awaitable[Any]) -> None:
         log.error("igv_task_crashed", error=error_text(exc))
 
 
+def orphaned(vehicle: Vehicle) -> bool:
+    """Ours, online, reserved for no trip and not blocked, yet its state shows an order under way."""
+    s = vehicle.state
+    return (vehicle.ours and vehicle.online and vehicle.trip is None and vehicle.blocked is None
+            and vehicle.handed_in is None and s is not None and bool(s.order_id) and not s.idle)
+
+
 class FleetControl:
     def __init__(self, cfg: IgvSection, site_id: str, *, partner: PartnerSend = _no_partner,
                  fault: FaultReport = _no_fault, broker: LocalBroker | None = None) -> None:
@@ -346,6 +353,17 @@ class FleetControl:
                     await self._take_over(vehicle)
                 elif vehicle.blocked == "lost" and vehicle.online and vehicle.state is not None:
                     vehicle.blocked = None if await self.cancel(vehicle) else "unresponsive"
+                elif orphaned(vehicle):
+                    await self._cancel_orphan(vehicle)
+
+    async def _cancel_orphan(self, vehicle: Vehicle) -> None:
+        """A vehicle of ours drives an order that no trip follows: one a controller stopped while cancelling
+        it, or whose journal was lost. It is cancelled before it may take a trip (it could not while busy)."""
+        assert vehicle.state is not None
+        log.warning("igv_order_orphaned", vehicle=str(vehicle.id), order=vehicle.state.order_id)
+        vehicle.blocked = "orphaned"
+        vehicle.blocked = None if await self.cancel(vehicle) else "unresponsive"
+        self.vehicles.changed.notify()
 
     def _assign(self) -> None:
         for trip, future in list(self.waiting):
