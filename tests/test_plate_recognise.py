@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gate_plate import models
-from gate_plate.recognise import DEFAULT_FOLDER, Recogniser, ctc_greedy, first_char
+from gate_plate.recognise import DEFAULT_FOLDER, Recogniser, ctc_greedy, first_char, repair_code
 from gatecore.api import valid_container_code
 from tools.plates import texts
 from tools.plates.crops import make_crop
@@ -162,3 +162,36 @@ def test_greedy_ctc_collapses_repeats_but_keeps_letters_split_by_a_blank() -> No
     text, confidence = ctc_greedy(log_probs, alphabet)
     assert text == "AAB"
     assert confidence == pytest.approx(0.9**3)
+
+
+def code_frames(text: str, alphabet: str, second: dict[int, tuple[str, float]]) -> np.ndarray:
+    """CTC log-probabilities reading ``text`` one frame per character, a blank between; ``second`` gives some
+    characters a runner-up (position -> (character, probability)), the read one keeping 0.6."""
+    frames = np.full((2 * len(text), len(alphabet) + 1), 1e-4)
+    for i, c in enumerate(text):
+        frames[2 * i, alphabet.index(c) + 1] = 0.6
+        if i in second:
+            frames[2 * i, alphabet.index(second[i][0]) + 1] = second[i][1]
+        frames[2 * i + 1, 0] = 0.9
+    return np.log(frames)
+
+
+def test_a_code_failing_its_check_digit_takes_the_likeliest_substitution_that_makes_it_valid() -> None:
+    alphabet = texts.ALPHABET
+    assert valid_container_code("MSKU1234565") and not valid_container_code("MSKU1284565")
+    # position 6 read 8, with 3 (valid) a close second; position 9 read 6, with 0 (invalid) closer still
+    log_probs = code_frames("MSKU1284565", alphabet, {6: ("3", 0.3), 9: ("0", 0.5)})
+    assert "".join(c for c, _ in repair_code(log_probs, alphabet, 0.1)) == "MSKU1234565"
+    assert repair_code(log_probs, alphabet, 0.1)[6] == ("3", pytest.approx(0.3))
+
+
+def test_a_code_is_left_as_read_when_valid_or_when_no_likely_substitute_of_the_right_kind_fixes_it() -> None:
+    alphabet = texts.ALPHABET
+    valid = code_frames("MSKU1234565", alphabet, {6: ("8", 0.5)})
+    assert "".join(c for c, _ in repair_code(valid, alphabet, 0.1)) == "MSKU1234565"
+    unlikely = code_frames("MSKU1284565", alphabet, {6: ("3", 0.03)})  # 5 % of the read 8's probability
+    assert "".join(c for c, _ in repair_code(unlikely, alphabet, 0.1)) == "MSKU1284565"
+    letter = code_frames("MSKU1284565", alphabet, {6: ("B", 0.5)})  # no letter in the serial
+    assert "".join(c for c, _ in repair_code(letter, alphabet, 0.1)) == "MSKU1284565"
+    short = code_frames("MSKU128456", alphabet, {6: ("3", 0.5)})
+    assert "".join(c for c, _ in repair_code(short, alphabet, 0.1)) == "MSKU128456"

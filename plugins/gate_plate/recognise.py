@@ -5,7 +5,9 @@ The model folder (``models/recog/`` beside this file by default) holds ``model.o
 input size, alphabet, the groups (kind/country/layout) the model tells apart. A crop taller than it is wide is
 a vertical container code: it is turned a quarter turn counter-clockwise (its first character on the left)
 before reading, as in training. A ``province`` entry in the config names the folder (under this one) of the
-province head (``gate_plate.province``), which reads the first character of the crops read as Chinese plates.
+province head (``gate_plate.province``), which reads the first character of the crops read as Chinese plates;
+a ``check_digit_repair`` entry lets a container code whose check digit fails take the likeliest single
+substitution that makes it valid (``repair_code``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gatecore.api import normalise_plate
+from gatecore.api import normalise_plate, valid_container_code
 
 from .province import ProvinceHead, open_model
 
@@ -83,19 +85,51 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return np.asarray(e / e.sum(axis=-1, keepdims=True))
 
 
+def _runs(log_probs: np.ndarray) -> list[tuple[int, int]]:
+    """Best path of one ``(T, classes)`` CTC output (class 0 blank): each character's class and the frame of
+    its run where it is likeliest."""
+    best = log_probs.argmax(axis=1).tolist()
+    runs: list[tuple[int, int]] = []
+    prev = 0
+    for t, k in enumerate(best):
+        if k != 0 and k != prev:
+            runs.append((k, t))
+        elif k != 0 and log_probs[t, k] > log_probs[runs[-1][1], k]:
+            runs[-1] = (k, t)
+        prev = k
+    return runs
+
+
 def ctc_chars(log_probs: np.ndarray, alphabet: str) -> list[tuple[str, float]]:
     """Best path of one ``(T, classes)`` CTC output (class 0 blank): each character read and its peak
     probability over the frames of its run."""
-    best = log_probs.argmax(axis=1)
-    peak = np.exp(log_probs.max(axis=1))
-    chars: list[tuple[str, float]] = []
-    prev = 0
-    for k, p in zip(best.tolist(), peak.tolist(), strict=True):
-        if k != 0 and k != prev:
-            chars.append((alphabet[k - 1], p))
-        elif k != 0:
-            chars[-1] = (chars[-1][0], max(chars[-1][1], p))
-        prev = k
+    return [(alphabet[k - 1], float(np.exp(log_probs[t, k]))) for k, t in _runs(log_probs)]
+
+
+def repair_code(log_probs: np.ndarray, alphabet: str, min_ratio: float) -> list[tuple[str, float]]:
+    """The best-path read of a container code; when it has the 11 characters of one but its ISO 6346 check
+    digit fails, the likeliest single substitution that makes it valid, among characters of the right kind (a
+    letter in the first four places, a digit after) that the network gave at least ``min_ratio`` of the read
+    character's probability at its frame (the confidence then takes the substitute's probability)."""
+    runs = _runs(log_probs)
+    chars = [(alphabet[k - 1], float(np.exp(log_probs[t, k]))) for k, t in runs]
+    text = "".join(c for c, _ in chars)
+    if len(text) != 11 or valid_container_code(text):
+        return chars
+    frames = log_probs[[t for _, t in runs], 1:]  # (11, len(alphabet)): the characters' frames, blank left out
+    read = np.array([k - 1 for k, _ in runs])
+    ratio = np.exp(frames - frames[np.arange(len(read)), read][:, None])
+    letters = np.array(["A" <= c <= "Z" for c in alphabet])
+    digits = np.array(["0" <= c <= "9" for c in alphabet])
+    kind = np.where((np.arange(len(read)) < 4)[:, None], letters[None], digits[None])
+    ratio[np.arange(len(read)), read] = 0.0
+    ratio[~kind] = 0.0
+    for i, j in zip(*np.unravel_index(np.argsort(-ratio, axis=None), ratio.shape), strict=True):
+        if ratio[i, j] < min_ratio:
+            break
+        if valid_container_code(text[:i] + alphabet[j] + text[i + 1:]):
+            chars[i] = (alphabet[j], float(np.exp(frames[i, j])))
+            break
     return chars
 
 
@@ -131,6 +165,8 @@ class Recogniser:
         self._input = self._session.get_inputs()[0].name
         head = config.get("province")
         self.province = ProvinceHead(folder / head["folder"], threads) if head else None
+        repair = config.get("check_digit_repair")
+        self.repair_ratio: float | None = float(repair["min_ratio"]) if repair else None
 
     def read(self, crop_bgr: np.ndarray) -> CropRead:
         """The read of one crop (any size); ``ValueError`` if it is not an image."""
@@ -144,8 +180,10 @@ class Recogniser:
         x = standardise(np.stack([_resize(g, self.height, self.width) for g in greys]))[:, None]
         log_probs, group_logits = self._session.run(None, {self._input: x})
         group_p = _softmax(group_logits)
-        chars = [ctc_chars(lp, self.alphabet) for lp in log_probs]
         groups = [self.groups[int(gp.argmax())] for gp in group_p]
+        chars = [repair_code(lp, self.alphabet, self.repair_ratio)
+                 if g["kind"] == "container" and self.repair_ratio is not None else ctc_chars(lp, self.alphabet)
+                 for lp, g in zip(log_probs, groups, strict=True)]
         if self.province is not None:
             self._read_provinces(greys, groups, chars)
         return [CropRead(normalise_plate("".join(c for c, _ in cs)), g["kind"], g["country"], g["layout"],
