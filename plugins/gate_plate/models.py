@@ -3,7 +3,8 @@ checked without loading them, and the plate reader made from them.
 
 A folder holds ``model.onnx``, the ``config.json`` inference reads and the ``recipe.json`` training wrote,
 with the SHA-256 of the ``model.onnx`` it made: a folder whose model is not the one its recipe made is
-refused (``gatecore check`` says so at the profile's key)."""
+refused (``gatecore check`` says so at the profile's key). A head the config names (the recogniser's
+``province`` folder) is a model folder too, checked the same way."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def problem(path: Path) -> str | None:
         return f"model folder {path} has no {', '.join(missing)}"
     try:
         recipe: Any = json.loads((path / "recipe.json").read_text(encoding="utf-8"))
-        json.loads((path / "config.json").read_text(encoding="utf-8"))
+        config: Any = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return f"model folder {path}: cannot read its JSON files: {exc}"
     wanted = recipe.get("model_sha256") if isinstance(recipe, dict) else None
@@ -50,6 +51,9 @@ def problem(path: Path) -> str | None:
     actual = sha256_file(path / "model.onnx")
     if actual != wanted.lower():
         return f"{path / 'model.onnx'} has SHA-256 {actual[:16]}..., its recipe.json says {wanted[:16]}..."
+    head = config.get("province") if isinstance(config, dict) else None
+    if isinstance(head, dict) and isinstance(head.get("folder"), str):  # the recogniser's province head
+        return problem(path / head["folder"])
     return None
 
 

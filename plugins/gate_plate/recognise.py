@@ -4,12 +4,14 @@ confidence out (onnxruntime on the CPU; blocking, so the plugin runs it in an ex
 The model folder (``models/recog/`` beside this file by default) holds ``model.onnx`` and ``config.json``:
 input size, alphabet, the groups (kind/country/layout) the model tells apart. A crop taller than it is wide is
 a vertical container code: it is turned a quarter turn counter-clockwise (its first character on the left)
-before reading, as in training.
+before reading, as in training. A ``province`` entry in the config names the folder (under this one) of the
+province head (``gate_plate.province``), which reads the first character of the crops read as Chinese plates;
+a ``check_digit_repair`` entry lets a container code whose check digit fails take the likeliest single
+substitution that makes it valid (``repair_code``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +19,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-import onnxruntime as ort  # type: ignore[import-untyped]
 
-from gatecore.api import normalise_plate
+from gatecore.api import normalise_plate, valid_container_code
+
+from .province import ProvinceHead, open_model
 
 DEFAULT_FOLDER = Path(__file__).parent / "models" / "recog"
 
@@ -46,9 +49,8 @@ def check_crop(crop: Any) -> np.ndarray:
     return crop
 
 
-def to_grey(crop: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The model's view of a crop, uint8 ``height`` x ``width``: grey, a tall crop turned counter-clockwise,
-    resized (area filter when shrinking)."""
+def grey_of(crop: np.ndarray) -> np.ndarray:
+    """A crop in grey at its own size (uint8), a tall crop turned counter-clockwise."""
     crop = check_crop(crop)
     if crop.ndim == 3 and crop.shape[2] == 1:
         crop = crop[:, :, 0]
@@ -56,8 +58,18 @@ def to_grey(crop: np.ndarray, height: int, width: int) -> np.ndarray:
                                                      else cv2.COLOR_BGR2GRAY)
     if grey.shape[0] > grey.shape[1]:
         grey = cv2.rotate(grey, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return grey
+
+
+def _resize(grey: np.ndarray, height: int, width: int) -> np.ndarray:
     shrink = grey.shape[0] > height or grey.shape[1] > width
     return cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def to_grey(crop: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The model's view of a crop, uint8 ``height`` x ``width``: grey, a tall crop turned counter-clockwise,
+    resized (area filter when shrinking)."""
+    return _resize(grey_of(crop), height, width)
 
 
 def standardise(grey: np.ndarray) -> np.ndarray:
@@ -73,46 +85,88 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return np.asarray(e / e.sum(axis=-1, keepdims=True))
 
 
+def _runs(log_probs: np.ndarray) -> list[tuple[int, int]]:
+    """Best path of one ``(T, classes)`` CTC output (class 0 blank): each character's class and the frame of
+    its run where it is likeliest."""
+    best = log_probs.argmax(axis=1).tolist()
+    runs: list[tuple[int, int]] = []
+    prev = 0
+    for t, k in enumerate(best):
+        if k != 0 and k != prev:
+            runs.append((k, t))
+        elif k != 0 and log_probs[t, k] > log_probs[runs[-1][1], k]:
+            runs[-1] = (k, t)
+        prev = k
+    return runs
+
+
+def ctc_chars(log_probs: np.ndarray, alphabet: str) -> list[tuple[str, float]]:
+    """Best path of one ``(T, classes)`` CTC output (class 0 blank): each character read and its peak
+    probability over the frames of its run."""
+    return [(alphabet[k - 1], float(np.exp(log_probs[t, k]))) for k, t in _runs(log_probs)]
+
+
+def repair_code(log_probs: np.ndarray, alphabet: str, min_ratio: float) -> list[tuple[str, float]]:
+    """The best-path read of a container code; when it has the 11 characters of one but its ISO 6346 check
+    digit fails, the likeliest single substitution that makes it valid, among characters of the right kind (a
+    letter in the first four places, a digit after) that the network gave at least ``min_ratio`` of the read
+    character's probability at its frame (the confidence then takes the substitute's probability)."""
+    runs = _runs(log_probs)
+    chars = [(alphabet[k - 1], float(np.exp(log_probs[t, k]))) for k, t in runs]
+    text = "".join(c for c, _ in chars)
+    if len(text) != 11 or valid_container_code(text):
+        return chars
+    frames = log_probs[[t for _, t in runs], 1:]  # (11, len(alphabet)): the characters' frames, blank left out
+    read = np.array([k - 1 for k, _ in runs])
+    ratio = np.exp(frames - frames[np.arange(len(read)), read][:, None])
+    letters = np.array(["A" <= c <= "Z" for c in alphabet])
+    digits = np.array(["0" <= c <= "9" for c in alphabet])
+    kind = np.where((np.arange(len(read)) < 4)[:, None], letters[None], digits[None])
+    ratio[np.arange(len(read)), read] = 0.0
+    ratio[~kind] = 0.0
+    for i, j in zip(*np.unravel_index(np.argsort(-ratio, axis=None), ratio.shape), strict=True):
+        if ratio[i, j] < min_ratio:
+            break
+        if valid_container_code(text[:i] + alphabet[j] + text[i + 1:]):
+            chars[i] = (alphabet[j], float(np.exp(frames[i, j])))
+            break
+    return chars
+
+
 def ctc_greedy(log_probs: np.ndarray, alphabet: str) -> tuple[str, float]:
     """Best path of one ``(T, classes)`` CTC output (class 0 blank): the text and the product of each
     character's peak probability."""
-    best = log_probs.argmax(axis=1)
-    peak = np.exp(log_probs.max(axis=1))
-    chars, conf, prev, run_peak = [], 1.0, 0, 0.0
-    for k, p in zip(best.tolist(), peak.tolist(), strict=True):
-        if k != prev and prev != 0:
-            conf *= run_peak
-        if k != prev:
-            run_peak = 0.0
-            if k != 0:
-                chars.append(alphabet[k - 1])
-        run_peak = max(run_peak, p) if k != 0 else run_peak
-        prev = k
-    if prev != 0:
-        conf *= run_peak
-    return "".join(chars), conf if chars else 0.0
+    chars = ctc_chars(log_probs, alphabet)
+    return "".join(c for c, _ in chars), float(np.prod([p for _, p in chars])) if chars else 0.0
+
+
+def first_char(chars: list[tuple[str, float]], read: tuple[str, float], classes: str) -> list[tuple[str, float]]:
+    """``chars`` with the province head's ``read`` of the first character: in place of the first one if that is
+    one the head knows (a province or special character); before them if they start with a Latin letter (the
+    authority letter: the sequence missed the province); else unchanged (a digit first is no Chinese plate's
+    start: a plate the group head took for Chinese)."""
+    if chars and chars[0][0] in classes:
+        return [read, *chars[1:]]
+    if chars and "A" <= chars[0][0] <= "Z":
+        return [read, *chars]
+    return chars
 
 
 class Recogniser:
-    """Reads rectified crops with the model in ``folder`` (the shipped one by default)."""
+    """Reads rectified crops with the model in ``folder`` (the shipped one by default); the first character
+    of a Chinese plate from the province head its config names (``gate_plate.province``), if any."""
 
     def __init__(self, folder: Path | None = None, threads: int = 1) -> None:
         folder = Path(folder) if folder is not None else DEFAULT_FOLDER
-        config_path, model_path = folder / "config.json", folder / "model.onnx"
-        if not config_path.is_file() or not model_path.is_file():
-            raise FileNotFoundError(f"no recogniser model in {folder} (needs model.onnx and config.json)")
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config, self._session = open_model(folder, "recogniser", threads)
         self.height, self.width = int(config["input"]["height"]), int(config["input"]["width"])
         self.alphabet: str = config["alphabet"]
         self.groups: list[dict[str, str]] = config["groups"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ValueError(f"cannot load the recogniser model {model_path}: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
+        head = config.get("province")
+        self.province = ProvinceHead(folder / head["folder"], threads) if head else None
+        repair = config.get("check_digit_repair")
+        self.repair_ratio: float | None = float(repair["min_ratio"]) if repair else None
 
     def read(self, crop_bgr: np.ndarray) -> CropRead:
         """The read of one crop (any size); ``ValueError`` if it is not an image."""
@@ -122,14 +176,28 @@ class Recogniser:
         """The reads of several crops in one model run, in order; ``ValueError`` if any is not an image."""
         if not crops:
             return []
-        x = standardise(np.stack([to_grey(c, self.height, self.width) for c in crops]))[:, None]
+        greys = [grey_of(c) for c in crops]
+        x = standardise(np.stack([_resize(g, self.height, self.width) for g in greys]))[:, None]
         log_probs, group_logits = self._session.run(None, {self._input: x})
         group_p = _softmax(group_logits)
-        return [self._decode(lp, gp) for lp, gp in zip(log_probs, group_p, strict=True)]
+        groups = [self.groups[int(gp.argmax())] for gp in group_p]
+        chars = [repair_code(lp, self.alphabet, self.repair_ratio)
+                 if g["kind"] == "container" and self.repair_ratio is not None else ctc_chars(lp, self.alphabet)
+                 for lp, g in zip(log_probs, groups, strict=True)]
+        if self.province is not None:
+            self._read_provinces(greys, groups, chars)
+        return [CropRead(normalise_plate("".join(c for c, _ in cs)), g["kind"], g["country"], g["layout"],
+                         float(np.prod([p for _, p in cs]) * gp.max()) if cs else 0.0)
+                for cs, g, gp in zip(chars, groups, group_p, strict=True)]
 
-    def _decode(self, log_probs: np.ndarray, group_p: np.ndarray) -> CropRead:
-        text, conf = ctc_greedy(log_probs, self.alphabet)
-        g = int(group_p.argmax())
-        group = self.groups[g]
-        return CropRead(normalise_plate(text), group["kind"], group["country"], group["layout"],
-                        float(conf * group_p[g]))
+    def _read_provinces(self, greys: list[np.ndarray], groups: list[dict[str, str]],
+                        chars: list[list[tuple[str, float]]]) -> None:
+        """The first character of each Chinese plate from the province head, in ``chars``."""
+        head = self.province
+        assert head is not None
+        which = [i for i, g in enumerate(groups) if g["country"] == "CN" and g["layout"] in head.cuts]
+        if not which:
+            return
+        views = standardise(np.stack([head.view(greys[i], groups[i]["layout"]) for i in which]))[:, None]
+        for i, read in zip(which, head.classify(views), strict=True):
+            chars[i] = first_char(chars[i], read, head.classes)
