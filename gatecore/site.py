@@ -111,9 +111,7 @@ class Site:
 
     def set_manual(self, lane_id: str, manual: bool, officer: str, reason: str) -> str | None:
         lane = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
-        if lane is None:
-            return "no such lane"
-        return lane.enter_manual(officer, reason) if manual else lane.leave_manual(officer, reason)
+        return "no such lane" if lane is None else lane.set_manual(bool(manual), officer, reason)
 
     async def report_officer_event(self, event: OfficerEvent) -> str | None:
         problem = event.problem() if isinstance(event, OfficerEvent) else "not an OfficerEvent"
@@ -333,14 +331,21 @@ class Site:
 
     async def _start_device(self, lane: Lane, device: Device) -> None:
         """Start one device; one that cannot start leaves its lane degraded, not the site down."""
-        try:
-            await bounded(device.start(), self.profile.run.shutdown_timeout_s, f"{lane.cfg.id}/{device.role}/start")
-        except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
-            error = plugin_error(exc)
-            log.error("device_start_failed", lane=lane.cfg.id, device=device.role,
-                      plugin=lane.makers.get(device.role), error=error_text(error))
+        error = await self._device_call(lane, device, "start", self.profile.run.shutdown_timeout_s)
+        if error is not None:
             with contextlib.suppress(Exception):
                 device.set_online(False, f"start failed: {type(error).__name__}")
+
+    async def _device_call(self, lane: Lane, device: Device, step: str, timeout: float) -> BaseException | None:
+        """``device.start()`` or ``device.stop()`` within ``timeout``: its failure is logged and returned."""
+        try:
+            await bounded(getattr(device, step)(), timeout, f"{lane.cfg.id}/{device.role}/{step}")
+        except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
+            error = plugin_error(exc)
+            log.error("device_start_failed" if step == "start" else "device_stop_failed", lane=lane.cfg.id,
+                      device=device.role, plugin=lane.makers.get(device.role), error=error_text(error))
+            return error
+        return None
 
     async def _start(self) -> None:
         await asyncio.gather(*(self._start_device(lane, device) for lane in self._lanes.values()
@@ -368,12 +373,7 @@ class Site:
         await self.hooks.call("gatecore_site_stop", max(0.01, deadline - time.monotonic()), site=self)
         for lane in self._lanes.values():
             for device in lane.info.devices.values():
-                try:
-                    await bounded(device.stop(), max(0.01, deadline - time.monotonic()),
-                                  f"{lane.cfg.id}/{device.role}/stop")
-                except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
-                    plugin_error(exc)  # our own cancellation goes on
-                    log.error("device_stop_failed", lane=lane.cfg.id, device=device.role, error=error_text(exc))
+                await self._device_call(lane, device, "stop", max(0.01, deadline - time.monotonic()))
         for task in self._background:
             task.cancel()
         if left := self._background | abandoned:
