@@ -308,9 +308,13 @@ class Lane:
         verdict = combine(self.policy, [s.name for s in self.sources], evidence, votes, list(self._offline))
         decision = Decision(self._stamp(), txn.txn_id, verdict.outcome, verdict.reasons, tuple(votes),
                             evidence, verdict.missing, (time.monotonic() - txn.started) * 1000, self.declared)
+        self.stats.decision_ms.append(decision.latency_ms)
+        return await self._record(decision)
+
+    async def _record(self, decision: Decision) -> Decision:
+        """``decision`` is the crossing's, counted and recorded by every decision reporter."""
         self.decision = decision
         self.stats.decisions[decision.outcome.value] += 1
-        self.stats.decision_ms.append(decision.latency_ms)
         await self.services.report_decision(decision)
         return decision
 
@@ -335,13 +339,9 @@ class Lane:
             if self._resolution is None:
                 return referral
             outcome, officer, reason = self._resolution
-            decision = Decision(self._stamp(), txn.txn_id, outcome, (SafeText(f"officer: {reason}"),),
-                                referral.votes, referral.evidence, referral.missing,
-                                (time.monotonic() - txn.started) * 1000, self.declared, officer)
-            self.decision = decision
-            self.stats.decisions[outcome.value] += 1
-            await self.services.report_decision(decision)
-            return decision
+            return await self._record(Decision(
+                self._stamp(), txn.txn_id, outcome, (SafeText(f"officer: {reason}"),), referral.votes,
+                referral.evidence, referral.missing, (time.monotonic() - txn.started) * 1000, self.declared, officer))
         finally:
             self.referral = None
 
