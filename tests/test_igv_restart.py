@@ -3,7 +3,8 @@ under way from the journal beside its outbox and follows the same vehicle on the
 update it sent last, so the trip completes once, with its hand-over and exactly one completion record;
 a vehicle that did not stay is lost within ``reconnect_s`` and the trip ends with a fault, never a stall
 (as one with the load: nothing since the restart says it was not picked, so no second vehicle is sent
-for it); a vehicle handed over to the partner stays the partner's until it is handed back."""
+for it); a vehicle handed over to the partner stays the partner's until it is handed back; header ids count on over
+the restart."""
 
 from __future__ import annotations
 
@@ -77,6 +78,10 @@ async def test_a_trip_under_way_when_the_controller_stops_completes_once_after_a
     seen = wire.stop()
     orders = [m for t, m in seen.messages if t.endswith("/igv-a/order")]
     assert {m["orderId"] for m in orders} == {order}
+    for topic in ("order", "instantActions"):  # counted on over the restart, never from 0 again
+        ids = [m["headerId"] for t, m in seen.messages if t.endswith(f"/igv-a/{topic}")]
+        assert ids == sorted(set(ids)), (topic, ids)
+    assert len(orders) > 2  # the order and its first update before the restart, more updates after it
     assert not [(t, e) for t, m in seen.messages if t.startswith("uagv/") for e in reference_errors(t, m)]
 
 
@@ -136,4 +141,5 @@ async def test_a_journal_entry_it_cannot_read_is_kept_and_the_fleet_runs_on(tmp_
         await wait_for(lambda: fleet.vehicles.get(SIM).state is not None, 5)
         await clear_one(site)
         await wait_for(lambda: fleet.counts["completed"] == 1, 20)
-    assert entries(journal) == kept == ["trip-bad.json", "trip-partial.json"]
+    trips = [name for name in entries(journal) if name.startswith("trip-")]  # beside the header reservations
+    assert trips == kept == ["trip-bad.json", "trip-partial.json"]

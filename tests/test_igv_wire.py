@@ -6,6 +6,7 @@ topic; timestamps, QoS and retain flags are each version's."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import orjson
 import pytest
 
 from gate_igv.bus import Bus
-from gate_igv.client import InvalidOutgoing, Vda5050Client, VehicleId
+from gate_igv.client import HEADER_BLOCK, InvalidOutgoing, Reserve, Vda5050Client, VehicleId
 from gate_igv.config import YardConfig
 from gate_igv.plan import plan
 from gate_igv.vehicle_wire import Snapshot, connection_body, factsheet_body, state_body, visualization_body
@@ -49,9 +50,10 @@ class Recording(Bus):
         self.published.append((topic, payload, qos, retain))
 
 
-def master(got: list[Any] | None = None, expected: Version | None = None) -> Vda5050Client:
+def master(got: list[Any] | None = None, expected: Version | None = None, reserve: Reserve | None = None
+           ) -> Vda5050Client:
     return Vda5050Client(Recording(), SCHEMAS, "uagv", "master", (got if got is not None else []).append,
-                         lambda _: expected)
+                         lambda _: expected, reserve)
 
 
 def an_order(version: Version) -> Order:
@@ -117,6 +119,30 @@ async def test_header_ids_count_per_topic_and_vehicle_from_zero() -> None:
            for t, p, _, _ in client.bus.published]  # type: ignore[attr-defined]
     assert ids == [("igv-1", "instantActions", 0), ("igv-1", "instantActions", 1), ("igv-2", "instantActions", 0),
                    ("igv-1", "instantActions", 2), ("igv-1", "order", 0)]
+
+
+async def test_header_ids_are_sent_only_below_a_reservation_and_a_resumed_client_counts_on_above_them() -> None:
+    reservations: list[tuple[str, str, int]] = []
+
+    async def reserve(vehicle: VehicleId, topic: str, n: int) -> None:
+        await asyncio.sleep(0.01)  # a durable write: other sends wait for it
+        reservations.append((vehicle.serial, topic, n))
+
+    version = VERSIONS["2.1.0"]
+    body = instant_body(version, [Action("stateRequest", "s")])
+    client = master(reserve=reserve)
+    await asyncio.gather(*(client.send(VID, version, "instantActions", body) for _ in range(HEADER_BLOCK + 5)))
+    sent = [orjson.loads(p)["headerId"] for _, p, _, _ in client.bus.published]  # type: ignore[attr-defined]
+    assert sent == list(range(HEADER_BLOCK + 5))
+    assert reservations == [("igv-1", "instantActions", HEADER_BLOCK), ("igv-1", "instantActions", 2 * HEADER_BLOCK)]
+
+    again = master(reserve=reserve)
+    again.resume_headers({(VID, "instantActions"): reservations[-1][2]})
+    await again.send(VID, version, "instantActions", body)
+    await again.send(VID, version, "order", order_body(version, an_order(version)))
+    ids = [orjson.loads(p)["headerId"] for _, p, _, _ in again.bus.published]  # type: ignore[attr-defined]
+    assert ids == [2 * HEADER_BLOCK, 0] and ids[0] > max(sent)  # a topic without a reservation starts at 0
+    assert reservations[-2:] == [("igv-1", "instantActions", 3 * HEADER_BLOCK), ("igv-1", "order", HEADER_BLOCK)]
 
 
 @pytest.mark.parametrize(("version", "pattern"), [("2.0.0", r"\.\d{2}Z$"), ("2.1.0", r"\.\d{2}Z$"),

@@ -103,3 +103,44 @@ def test_a_missing_or_malformed_world_index_is_a_clear_error(tmp_path: Path) -> 
         load_world(tmp_path / "bad.json")
     with pytest.raises(ProfileError, match=r"plugins\.gate_sim\.world"):
         make_site(SITE.format(world=tmp_path / "bad.json"), tmp_path)
+
+
+def test_a_lane_degraded_by_the_fault_plan_is_judged_against_refer_while_the_fault_lasts_and_shortly_after(
+) -> None:
+    from gate_sim.truth import RECOVERY_S, expected
+    from gate_sim.world import Arrival, LaneWorld
+    from gatecore.api import Decision, Outcome, Stamp
+
+    arrival = Arrival("a-1", ("pass",), "valid")
+    lane = LaneWorld("egate")
+    lane.fault("barrier", True, 10.0)
+    lane.fault("barrier", False, 12.0)
+
+    def decision(*reasons: str) -> Decision:
+        return Decision(Stamp("test/world", "egate"), "t", Outcome.REFER, reasons, (), {}, (), 1.0)
+
+    degraded = decision("lane fault: barrier: offline")
+    assert expected(arrival, degraded, lane, 11.0) == (("refer",), "valid, lane degraded by the scheduled fault")
+    assert expected(arrival, degraded, lane, 12.0 + RECOVERY_S / 2)[0] == ("refer",)  # recovering
+    assert expected(arrival, degraded, lane, 12.0 + RECOVERY_S + 0.1) == (("pass",), "valid")  # long healed
+    assert expected(arrival, degraded, lane, 9.0) == (("pass",), "valid")  # before the plan's fault
+    assert expected(arrival, decision("lane fault: lights: offline"), lane, 11.0) == (("pass",), "valid")
+    assert expected(arrival, decision("pass: refer"), lane, 11.0) == (("pass",), "valid")  # not degraded
+
+
+async def test_decisions_made_degraded_by_a_scheduled_fault_count_as_agreeing_when_they_refer(tmp_path: Path) -> None:
+    """The plan drops the barrier 1 s in, while the first arrival's pass takes 1.5 s to check (arrivals come
+    every 50 ms on average, seeded): the transaction under way refers degraded."""
+    faults = '[[plugins.gate_sim.faults]]\nlane = "egate"\nrole = "barrier"\nmode = "drop"\nat_s = 1.0\nfor_s = 1.0\n'
+    profile = (SITE.format(world=write_world(tmp_path)).replace("[[lanes]]", faults + "[[lanes]]", 1)
+               .replace("deadline_ms = 1000", "deadline_ms = 4000")
+               .replace("latency_ms = [0, 0]", "latency_ms = [1500, 1500]"))
+    site, rec = make_site(profile, tmp_path)
+    await site.run(crossings=3, duration=8)
+    truth = site.summary()["truth"]
+    degraded = [d for d in rec.decisions if any(r.startswith("lane fault: barrier") for r in d.reasons)]
+    assert degraded and all(d.outcome.value == "refer" for d in degraded)
+    rows = {why: n for why, n in truth["table"].items() if why.endswith("lane degraded by the scheduled fault")}
+    assert sum(sum(n.values()) for n in rows.values()) == len(degraded)
+    assert all(set(n) == {"refer"} for n in rows.values())
+    assert not [d for d in truth["disagreements"] if d["truth"].endswith("scheduled fault")]

@@ -105,17 +105,20 @@ class ZxingBackend:
 
     def __init__(self, formats: Sequence[str] = FORMATS) -> None:
         self.formats = tuple(formats)
+        # format names, turned into zxing-cpp's flags per call (~10 us): a flags object kept for the process's
+        # life is still alive when the interpreter exits, and nanobind reports every one of them as a leak
         self._formats = {
-            "all": zxingcpp.barcode_formats_from_str(",".join(self.formats)),
-            "linear": zxingcpp.barcode_formats_from_str(",".join(f for f in self.formats if f in LINEAR)),
-            "matrix": zxingcpp.barcode_formats_from_str(",".join(f for f in self.formats if f in MATRIX)),
+            "all": ",".join(self.formats),
+            "linear": ",".join(f for f in self.formats if f in LINEAR),
+            "matrix": ",".join(f for f in self.formats if f in MATRIX),
         }
 
     def decode(self, img: Image, hints: Hints = WHOLE) -> list[Found]:
         """All codes in ``img`` that ``hints`` allow."""
         out = []
-        for r in zxingcpp.read_barcodes(img, formats=self._formats[hints.kind], try_downscale=hints.downscale,
-                                        try_invert=hints.invert, try_rotate=hints.rotate):
+        formats = zxingcpp.barcode_formats_from_str(self._formats[hints.kind])
+        for r in zxingcpp.read_barcodes(img, formats=formats, try_downscale=hints.downscale, try_invert=hints.invert,
+                                        try_rotate=hints.rotate):
             name = r.format.name
             if name not in self.formats and name == "EAN13" and "UPCA" in self.formats:
                 name = "UPCA"

@@ -9,9 +9,10 @@ topic or a header.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -74,16 +75,29 @@ def timestamp(version: Version, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((t - whole) * 10 ** digits):0{digits}d}Z"
 
 
+#: Header ids a client reserves ahead (``reserve``): one durable write per this many messages of a topic.
+HEADER_BLOCK = 1000
+Reserve = Callable[["VehicleId", str, int], Awaitable[None]]
+
+
 class Vda5050Client:
     """One side of VDA 5050 over a :class:`Bus`. ``handler`` gets each valid incoming message;
     ``expected(vehicle)`` is the version a vehicle is known to speak (``None``: whatever valid version its
-    messages carry)."""
+    messages carry).
+
+    The standard counts a topic's header ids up by one with each message sent. So that they keep rising
+    over a restart, a client with ``reserve`` sends an id only below a reservation made durable first:
+    ``reserve(vehicle, topic, n)`` must store that ids below ``n`` may have been used, and a restarted
+    client is given those with :meth:`resume_headers`."""
 
     def __init__(self, bus: Bus, schemas: Schemas, interface: str, role: Role,
                  handler: Callable[[Incoming], None],
-                 expected: Callable[[VehicleId], Version | None] = lambda _: None) -> None:
+                 expected: Callable[[VehicleId], Version | None] = lambda _: None,
+                 reserve: Reserve | None = None) -> None:
         self.bus, self.schemas, self.interface, self.role = bus, schemas, interface, role
-        self.handler, self.expected = handler, expected
+        self.handler, self.expected, self.reserve = handler, expected, reserve
+        self._reserved: dict[tuple[VehicleId, str], int] = {}
+        self._reserving = asyncio.Lock()
         self.publishes = PUBLISHES[role]
         self.accepts = PUBLISHES["vehicle" if role == "master" else "master"]
         self._header_ids: dict[tuple[VehicleId, str], int] = {}
@@ -118,6 +132,19 @@ class Vda5050Client:
             raise InvalidOutgoing(f"{topic} for VDA 5050 {version.full} fails its schema: {'; '.join(errors)}")
         return orjson.dumps(message)
 
+    def resume_headers(self, reserved: Mapping[tuple[VehicleId, str], int]) -> None:
+        """Go on from the reservations of the run before: a topic's next message gets the id reserved."""
+        for key, n in reserved.items():
+            self._header_ids[key] = max(self._header_ids.get(key, -1), n - 1)
+
+    async def _reserve(self, vehicle: VehicleId, topic: str) -> None:
+        key = (vehicle, topic)
+        async with self._reserving:
+            following = self._header_ids.get(key, -1) + 1
+            if self.reserve is not None and following >= self._reserved.get(key, 0):
+                await self.reserve(vehicle, topic, following + HEADER_BLOCK)
+                self._reserved[key] = following + HEADER_BLOCK
+
     def header_id(self, vehicle: VehicleId, topic: str) -> int:
         """The header id of the last message sent on ``topic`` (0 before the first)."""
         return max(0, self._header_ids.get((vehicle, topic), 0))
@@ -125,6 +152,8 @@ class Vda5050Client:
     async def send(self, vehicle: VehicleId, version: Version, topic: str, body: Mapping[str, Any]) -> None:
         """Publish ``body`` on ``topic`` with its header, QoS and retain flag (:class:`gate_igv.bus.BusDown`
         when the bus is down)."""
+        if self.reserve is not None:
+            await self._reserve(vehicle, topic)
         payload = self.encode(vehicle, version, topic, body)
         await self.bus.publish(self.topic(vehicle, version, topic), payload, version.qos(topic), topic in RETAINED)
         self.sent[topic] += 1

@@ -25,7 +25,7 @@ from .bus import BrokerSettings, Bus, BusDown, LocalBroker, LocalBus, MqttBus
 from .client import Incoming, InvalidOutgoing, Vda5050Client, VehicleId
 from .config import IgvSection
 from .fleet import Vehicle, Vehicles
-from .journal import AWAY, TRIP, Journal, default_dir
+from .journal import AWAY, HEADERS, TRIP, Journal, default_dir
 from .plan import plan
 from .schemas import Schemas, search
 from .trips import TICK_S, Attempt, Outcome, Trip
@@ -75,7 +75,7 @@ class FleetControl:
         self.broker = broker or (LocalBroker() if cfg.transport == "local" else None)
         self.bus = make_bus(cfg, site_id, self.broker)
         self.client = Vda5050Client(self.bus, self.schemas, cfg.interface_name, "master", self._incoming,
-                                    self.vehicles.expected)
+                                    self.vehicles.expected, self._reserve_headers)
         self.outbox = records.make_outbox(cfg.records.path)
         self.journal = Journal(cfg.records.journal or default_dir(cfg.records.path))
         self.rules = {r.lane: r for r in cfg.dispatch}
@@ -229,7 +229,7 @@ class FleetControl:
         order_id = f"{trip.id}.{trip.attempt}"
         route = plan(self.yard, order_id, start[0], trip.rule.stops, vehicle.type, start[1], self.cfg.base_nodes,
                      self.cfg.horizon_nodes) if start is not None else None
-        if route is None:
+        if route is None or start is None:
             return Outcome(False, "no_route")
         attempt = Attempt(self, trip, vehicle, route, order_id, start)
         await self.journal_attempt(attempt)
@@ -255,8 +255,26 @@ class FleetControl:
         log.info("igv_resumed", trip=trip.id, lane=trip.lane, vehicle=str(vehicle.id), attempt=trip.attempt)
         return vehicle, await attempt.follow()
 
+    async def _reserve_headers(self, vehicle: VehicleId, topic: str, n: int) -> None:
+        try:
+            await self.journal.save(HEADERS, f"{vehicle}/{topic}", {"next": n})
+        except OSError as exc:  # the ids still rise in this run; only a restart could repeat some
+            log.error("igv_journal_write_failed", what="headers", error=error_text(exc))
+
+    def _resume_headers(self, entries: dict[str, dict[str, Any]]) -> None:
+        reserved = {}
+        for key, body in entries.items():
+            vehicle, _, topic = key.rpartition("/")
+            try:
+                reserved[VehicleId.parse(vehicle), topic] = int(body["next"])
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("igv_journal_unreadable", headers=key, error=error_text(exc))
+        self.client.resume_headers(reserved)
+
     async def _reload(self) -> list[Trip]:
-        """After a restart: the vehicles handed over stay the partner's; the trips under way go on."""
+        """After a restart: header ids go on from those reserved; the vehicles handed over stay the partner's;
+        the trips under way go on."""
+        self._resume_headers(await self.journal.load(HEADERS))
         for key in await self.journal.load(AWAY):
             vehicle = self.vehicles.get(VehicleId.parse(key))
             vehicle.ours = False

@@ -2,7 +2,8 @@
 way (its lane, transaction, attempt, the vehicles already tried, and once dispatched the vehicle, the order
 id, where the route started, the update sent last and how far it released) and each vehicle handed over to
 the partner side. One small JSON file per entry in a directory, replaced atomically (written beside it,
-fsync'd, renamed) off the event loop, removed when the trip ends or the vehicle is taken back.
+fsync'd, renamed) off the event loop, removed when the trip ends or the vehicle is taken back. And, per
+vehicle and topic, the header ids reserved (:class:`gate_igv.client.Vda5050Client`), so that they keep rising.
 
 The trip records say what happened; the journal says what is still going on. A trip's end is recorded
 before its entry is removed, so a crash in between resumes a trip that is done: the vehicle's ``state``
@@ -21,7 +22,7 @@ from urllib.parse import quote, unquote
 import structlog
 
 log = structlog.get_logger("gate_igv")
-TRIP, AWAY = "trip", "away"
+TRIP, AWAY, HEADERS = "trip", "away", "headers"
 
 
 def default_dir(outbox_path: str) -> str:
@@ -81,4 +82,4 @@ class Journal:
         return out
 
 
-__all__ = ["AWAY", "TRIP", "Journal", "default_dir"]
+__all__ = ["AWAY", "HEADERS", "TRIP", "Journal", "default_dir"]

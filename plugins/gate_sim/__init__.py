@@ -6,6 +6,7 @@ cameras replaying files or generated frames, Poisson traffic per lane, and fault
 
 from __future__ import annotations
 
+import asyncio
 import random
 import zlib
 from collections.abc import Sequence
@@ -112,7 +113,8 @@ def gatecore_report_decision(site: SiteView, decision: Decision) -> None:
     lane = site.lanes.get(decision.stamp.lane_id)
     if judge is None or lane is None or decision.officer is not None:
         return
-    judge.decided(lane.config.flow or "other", decision, site.stash[WORLD].lane(lane.id).current)
+    world = site.stash[WORLD].lane(lane.id)
+    judge.decided(lane.config.flow or "other", decision, world.current, world, asyncio.get_running_loop().time())
 
 
 @hookimpl

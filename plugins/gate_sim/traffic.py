@@ -223,3 +223,4 @@ async def run_faults(world: World, cfg: SimSection) -> None:
         if isinstance(device, SimFaults):
             log.warning("sim_fault", lane=plan.lane, role=plan.role, mode=mode or "healed")
             device.inject(mode)
+            world.lane(plan.lane).fault(plan.role, mode is not None, loop.time())

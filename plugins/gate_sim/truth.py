@@ -8,7 +8,22 @@ from typing import Any
 
 from gatecore.api import Decision, SiteView
 
-from .world import Arrival
+from .world import Arrival, LaneWorld
+
+#: How long after the fault plan heals a device a lane may still decide degraded by it (probe, recovery).
+RECOVERY_S = 5.0
+FAULT_REASON = "lane fault: "
+
+
+def expected(arrival: Arrival, decision: Decision, lane: LaneWorld | None, now: float) -> tuple[tuple[str, ...], str]:
+    """What the lane should have decided about ``arrival``: the world's truth, except that a lane which decided
+    degraded (a lane fault among the reasons) because of a device the profile's fault plan took off should have
+    referred - failing safe is the right outcome there, and a pass would be wrong."""
+    if lane is not None:
+        roles = [r.removeprefix(FAULT_REASON).split(":")[0] for r in decision.reasons if r.startswith(FAULT_REASON)]
+        if any(lane.faulted(role, now, RECOVERY_S) for role in roles):
+            return ("refer",), f"{arrival.why}, lane degraded by the scheduled fault"
+    return arrival.expect, arrival.why
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -31,21 +46,25 @@ class Judge:
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     flow_truth: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
-    def decided(self, flow: str, decision: Decision, arrival: Arrival | None) -> None:
+    def decided(self, flow: str, decision: Decision, arrival: Arrival | None, lane: LaneWorld | None = None,
+                now: float = 0.0) -> None:
+        """One lane decision; ``lane`` (the arrival's lane of the world) and ``now`` (loop time) tell whether
+        the fault plan had one of its devices off (:func:`expected`)."""
         outcome = decision.outcome.value
         self.by_flow[flow][outcome] += 1
         self.latency[flow].append(decision.latency_ms)
         if arrival is None:
             return
+        expect, why = expected(arrival, decision, lane, now)
         self.judged += 1
         self.flow_truth[flow]["of"] += 1
-        self.table[arrival.why][outcome] += 1
-        if outcome in arrival.expect:
+        self.table[why][outcome] += 1
+        if outcome in expect:
             self.agree += 1
             self.flow_truth[flow]["agree"] += 1
         else:
-            self.disagreements.append({"lane": decision.stamp.lane_id, "who": arrival.id, "truth": arrival.why,
-                                       "expected": "/".join(arrival.expect), "decided": outcome,
+            self.disagreements.append({"lane": decision.stamp.lane_id, "who": arrival.id, "truth": why,
+                                       "expected": "/".join(expect), "decided": outcome,
                                        "reasons": list(decision.reasons), **({"note": arrival.note}
                                                                               if arrival.note else {})})
 

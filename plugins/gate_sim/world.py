@@ -67,6 +67,17 @@ class LaneWorld:
     watchers: list[Callable[[], None]] = field(default_factory=list)
     line: list[Arrival] = field(default_factory=list)
     current: Arrival | None = None  # who is at the lane now
+    faults: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # role -> (on, healed) loop time
+
+    def fault(self, role: str, on: bool, now: float) -> None:
+        """The fault plan took ``role``'s device off (``on``) or healed it, at loop time ``now``."""
+        since = self.faults.get(role, (now, None))[0]
+        self.faults[role] = (now, None) if on else (since, now)
+
+    def faulted(self, role: str, now: float, recovery_s: float) -> bool:
+        """Whether the plan had ``role``'s device faulty at ``now`` or healed it less than ``recovery_s`` before."""
+        on, healed = self.faults.get(role, (None, None))
+        return on is not None and on <= now and (healed is None or now - healed < recovery_s)
 
     def arrive(self, number: int) -> Arrival | None:
         """The ``number``-th arrival (from 1) steps up: the next of the line, which starts again when through."""

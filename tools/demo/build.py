@@ -19,7 +19,8 @@ from .world import Traveller, people
 
 SCHEMA = "gate_sim.world/1"
 FLEET = "gate_link.fleet/1"
-VERSION = 3  # of this builder: a new one builds again
+#: the builder's sources and the plate renderers it draws trucks with: a change to any of them builds again
+SOURCES = sorted([*Path(__file__).parent.glob("*.py"), *(Path(__file__).parents[1] / "plates").glob("*.py")])
 #: the lane cameras' frames are JPEG, as a camera's would be
 JPEG = [cv2.IMWRITE_JPEG_QUALITY, 90]
 PER_LANE = 150  # travellers in each e-gate's line (the line starts again from its front when they are through)
@@ -48,7 +49,8 @@ def cargo_lanes(raw: dict[str, Any]) -> list[str]:
 def recipe(seed: int, lanes: dict[str, bool], cargo: list[str]) -> str:
     # the recogniser's held-out figures name each truck's weak groups in the world: a new model, a new world
     figures = hashlib.sha256(EVAL.read_bytes()).hexdigest() if EVAL.exists() else ""
-    what = [VERSION, seed, PER_LANE, TRUCKS_PER_LANE, lanes, cargo, figures]
+    code = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES)).hexdigest()
+    what = [code, seed, PER_LANE, TRUCKS_PER_LANE, lanes, cargo, figures]
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -17,7 +17,7 @@ TRUTH = {"ok": (["pass"], "manifest matches"), "no_manifest": (["refer"], "no ma
          "container_mismatch": (["refer"], "manifest names other containers"),
          "expired": (["refer"], "manifest expired"), "flagged": (["deny"], "consignment flagged by the partner")}
 CN_SHARE = 0.6  # of the trucks, Chinese (the rest Vietnamese)
-FRONT_VIEWS, REAR_VIEWS = 1, 4  # frames of each truck per camera, as it rolls up
+FRONT_VIEWS, REAR_VIEWS = 3, 4  # frames of each truck per camera, as it rolls up
 EVAL = Path(__file__).resolve().parents[2] / "plugins" / "gate_plate" / "models" / "recog" / "eval.json"
 JPEG = [cv2.IMWRITE_JPEG_QUALITY, 90]
 WEAK = 0.95  # a group read exactly less often than this is named in a disagreement's note
