@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,8 @@ def test_100_demo_crossings_agree_with_the_worlds_truth() -> None:
 def test_the_demo_with_its_igvs_dispatches_a_trip_per_cargo_pass_and_hands_each_over() -> None:
     from .igv_kit import SCHEMA_DIR  # skips without the official VDA 5050 schemas
 
+    # as `make demo` does: trips a previous run left under way had simulated vehicles that are gone
+    shutil.rmtree("var/igv-outbox.sqlite.journal", ignore_errors=True)
     summary = run_demo(Path("profiles/demo-igv.toml"), 100, {**os.environ, "GATECORE_VDA5050_SCHEMAS": str(SCHEMA_DIR)})
     igv = summary["igv"]
     assert igv["completed"] > 0 and igv["failed"] == 0 and igv["handed_over"] == igv["completed"]
