@@ -61,9 +61,6 @@ class Hooks:
         self._callers[name] = (impls, callers)
         return callers
 
-    def implemented(self, name: str) -> bool:
-        return bool(self.callers(name))
-
     def call_now(self, name: str, first: bool = False, building: bool = False, **kwargs: Any
                  ) -> tuple[Results, list[tuple[str, Awaitable[Any]]], list[HookFailure]]:
         """Call every plugin's ``name`` now: the plain results, the awaitables still to await, the
