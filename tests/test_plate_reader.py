@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gate_plate.detect import Detector
-from gate_plate.reader import PlateReader, SceneRead
+from gate_plate.detect import Detector, Region
+from gate_plate.reader import PlateReader, SceneRead, grow
 from gate_plate.recognise import CropRead, Recogniser
+from gatecore.api import valid_container_code
 from tools.plates import scenes
 from tools.plates.eval_scenes import match
+from tools.plates.render import render_container
+from tools.plates.texts import container_code
 
 TEST_SEED = 9292  # used by no training and no evaluation
 
@@ -67,3 +70,40 @@ def test_a_frame_with_nothing_to_read_gives_an_empty_list(reader: PlateReader) -
 def test_an_empty_or_corrupt_frame_is_a_clear_value_error(reader: PlateReader, bad: object) -> None:
     with pytest.raises(ValueError, match="image"):
         reader.read(bad)  # type: ignore[arg-type]
+
+
+def _painted(layout: str, seed: int) -> tuple[np.ndarray, str, np.ndarray]:
+    """A container code painted on a wall, in a frame with room around it: the frame, the code, its corners."""
+    sample = container_code(np.random.default_rng(seed), layout)
+    painted = render_container(sample, char_h=28, rng=np.random.default_rng(seed))
+    frame = np.full((painted.image.shape[0] + 200, painted.image.shape[1] + 200, 3), 90, np.uint8)
+    frame[100:100 + painted.image.shape[0], 100:100 + painted.image.shape[1]] = painted.image
+    return frame, sample.text, np.asarray(painted.text_corners, np.float64) + 100
+
+
+@pytest.mark.parametrize(("layout", "keep"), [("horizontal", (0.42, 1.0)), ("horizontal", (0.0, 0.86)),
+                                              ("vertical", (0.0, 0.88))])
+def test_a_code_detected_short_of_a_group_is_read_whole_from_the_region_grown(
+        reader: PlateReader, layout: str, keep: tuple[float, float]) -> None:
+    """The owner code or the boxed check digit, painted apart, left out of the region: what is read is short
+    of 11 characters and invalid, and the reader reads it whole from the region grown along the text."""
+    for seed in range(3):
+        frame, text, (tl, tr, br, bl) = _painted(layout, seed)
+        a, b = keep
+        if layout == "horizontal":
+            part = (tl + a * (tr - tl), tl + b * (tr - tl), bl + b * (br - bl), bl + a * (br - bl))
+        else:
+            part = (tl + a * (bl - tl), tr + a * (br - tr), tr + b * (br - tr), tl + b * (bl - tl))
+        region = Region(tuple((float(x), float(y)) for x, y in part), "container", 0.9)
+        short = reader.recogniser.read(reader.detector.rectify(frame, region))
+        assert len(short.text) < 11 and not valid_container_code(short.text)
+        read, grown = reader._grown(frame, short, region)
+        assert read.text == text and valid_container_code(read.text)
+        assert grown.size[0 if layout == "horizontal" else 1] > region.size[0 if layout == "horizontal" else 1]
+
+
+def test_a_region_grows_along_its_text_before_and_after() -> None:
+    wide = Region(((10.0, 10.0), (110.0, 10.0), (110.0, 30.0), (10.0, 30.0)), "container", 1.0)
+    assert grow(wide, 0.5, 0.25).corners == ((-40.0, 10.0), (135.0, 10.0), (135.0, 30.0), (-40.0, 30.0))
+    tall = Region(((10.0, 10.0), (30.0, 10.0), (30.0, 210.0), (10.0, 210.0)), "container", 1.0)
+    assert grow(tall, 0.1, 0.0).corners == ((10.0, -10.0), (30.0, -10.0), (30.0, 210.0), (10.0, 210.0))

@@ -269,6 +269,8 @@ class Detector:
         if not parts:
             return quad
         again = fit_quad(np.concatenate(parts)) / zoom + origin
+        if max(_quad_size(again)) < cfg.get("min_kept", 0.0) * max(width, height):
+            return quad  # found again shorter: a piece of the text (a group of a code) lost in the window
         return again if _iou(again, quad) >= 0.3 else quad
 
     def rectify(self, frame_bgr: Array, region: Region) -> Array:

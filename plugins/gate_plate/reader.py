@@ -10,10 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from gate_plate.detect import Corners, Detector, as_bgr
+from gate_plate.detect import Corners, Detector, Region, as_bgr
 from gate_plate.recognise import CropRead, Recogniser
+from gatecore.api import valid_container_code
 
 Array = np.ndarray[Any, Any]
+CODE_LENGTH = 11  # an ISO 6346 code: owner code, category, serial number, check digit
+GROUP_GAP = 1.5  # the space between a code's painted groups, in characters (a region grown misses none)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,36 @@ class PlateReader:
             return []
         crops = [self.detector.rectify(frame, region) for region in regions]
         reads = self.recogniser.read_batch(crops)
+        for i, (r, region) in enumerate(zip(reads, regions, strict=True)):
+            if region.kind == "container" and 0 < len(r.text) < CODE_LENGTH and not valid_container_code(r.text):
+                reads[i], regions[i] = self._grown(frame, r, region)
         out = [SceneRead(text=r.text, kind=r.kind, country=r.country, layout=r.layout, confidence=r.confidence,
                          box=region.box, corners=region.corners, detection_score=region.score)
                for r, region in zip(reads, regions, strict=True) if r.text and r.confidence >= self.min_confidence]
         return sorted(out, key=lambda s: -(s.confidence * s.detection_score))
+
+    def _grown(self, frame: Array, read: CropRead, region: Region) -> tuple[CropRead, Region]:
+        """A container code read short of its 11 characters, and so invalid: the detector missed a group of it
+        (the owner code, or the boxed check digit, painted apart). Read again with the region grown along the
+        text by the characters missing (and again with a group's space), before it, after it or half each; a
+        read that is a valid code (its check digit right) replaces the first, the most confident one if several
+        are. On the generated scenes (seed 2, 200) it reads 63 % of horizontal codes instead of 53 %."""
+        missing = CODE_LENGTH - len(read.text)
+        shares = [chars / len(read.text) for chars in (missing * 1.1, missing + GROUP_GAP)]
+        options = [grow(region, *side) for share in shares for side in ((share, 0.0), (0.0, share), (share / 2,) * 2)]
+        again = self.recogniser.read_batch([self.detector.rectify(frame, o) for o in options])
+        valid = [(r, o) for r, o in zip(again, options, strict=True) if valid_container_code(r.text)]
+        return max(valid, key=lambda v: v[0].confidence) if valid else (read, region)
+
+
+def grow(region: Region, before: float, after: float) -> Region:
+    """``region`` longer along its text by ``before`` and ``after`` times its length (a vertical code: along
+    its column, top first)."""
+    tl, tr, br, bl = np.asarray(region.corners, np.float64)
+    if region.vertical:
+        left, right = bl - tl, br - tr
+        corners = (tl - before * left, tr - before * right, br + after * right, bl + after * left)
+    else:
+        top, bottom = tr - tl, br - bl
+        corners = (tl - before * top, tr + after * top, br + after * bottom, bl - before * bottom)
+    return Region(tuple((float(x), float(y)) for x, y in corners), region.kind, region.score)
