@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pluggy
 
@@ -50,32 +50,34 @@ def reading_limits(args: argparse.Namespace) -> ReadLimits:
     return ReadLimits(max_bytes=args.max_profile_bytes, include_dirs=tuple(args.include_dir))
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _loaded(args: argparse.Namespace, out: TextIO, tally: bool = False) -> tuple[Profile, pluggy.PluginManager] | None:
+    """The profile the command line names, or ``None`` once its problems are printed to ``out`` (with
+    ``tally``, also how many, to stderr)."""
     try:
-        profile, _ = load(args.profile, reading_limits(args))
+        return load(args.profile, reading_limits(args))
     except ProfileError as exc:
         for issue in exc.issues:
-            print(issue)
-        print(f"{args.profile}: {len(exc.issues)} error(s)", file=sys.stderr)
-        return EXIT_INVALID
+            print(issue, file=out)
+        if tally:
+            print(f"{args.profile}: {len(exc.issues)} error(s)", file=sys.stderr)
     except PluginError as exc:
-        print(f"{args.profile}:1:1: plugins: {exc}")
+        print(f"{args.profile}:1:1: plugins: {exc}", file=out)
+    return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    if (loaded := _loaded(args, sys.stdout, tally=True)) is None:
         return EXIT_INVALID
-    kinds = sum(len(lane.devices) for lane in profile.lanes)
-    print(f"{args.profile}: ok ({len(profile.lanes)} lanes, {kinds} devices)", file=sys.stderr)
+    lanes = loaded[0].lanes
+    print(f"{args.profile}: ok ({len(lanes)} lanes, {sum(len(lane.devices) for lane in lanes)} devices)",
+          file=sys.stderr)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        profile, pm = load(args.profile, reading_limits(args))
-    except ProfileError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    if (loaded := _loaded(args, sys.stderr)) is None:
         return EXIT_INVALID
-    except PluginError as exc:
-        print(f"{args.profile}:1:1: plugins: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+    profile, pm = loaded
     logs.configure(args.log_level or profile.logging.level, args.log_format or profile.logging.format)
     try:
         site = asyncio.run(_run(profile, pm, args))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -55,49 +56,33 @@ class EvidenceConfig(ConfigModel):
     deadline_ms: int = Field(1000, gt=0, le=60_000, description="time this source may take")
 
 
+@dataclass(frozen=True, slots=True)
 class SecretRef:
     """A reference to a secret: ``env:NAME`` or ``file:PATH``. Secrets are never written in a profile.
 
     Validation checks that the secret can be read; :meth:`reveal` reads it when it is needed.
     """
 
-    __slots__ = ("ref",)
-
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-
-    @property
-    def scheme(self) -> str:
-        return self.ref.split(":", 1)[0]
-
-    @property
-    def target(self) -> str:
-        return self.ref.split(":", 1)[1]
+    ref: str
 
     def reveal(self) -> str:
-        if self.scheme == "env":
-            value = os.environ.get(self.target)
+        scheme, _, target = self.ref.partition(":")
+        if scheme == "env":
+            value = os.environ.get(target)
             if value is None:
-                raise LookupError(f"environment variable {self.target} is not set")
+                raise LookupError(f"environment variable {target} is not set")
             return value
-        return Path(self.target).read_text(encoding="utf-8").strip()
+        return Path(target).read_text(encoding="utf-8").strip()
 
     def check(self) -> str | None:
         """Why the secret cannot be read, or None."""
         try:
             self.reveal()
-        except (LookupError, OSError) as exc:
-            return str(exc) if isinstance(exc, LookupError) else f"cannot read {self.target}: {exc.strerror}"
+        except LookupError as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"cannot read {self.ref.partition(':')[2]}: {exc.strerror}"
         return None
-
-    def __repr__(self) -> str:
-        return f"SecretRef({self.ref!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SecretRef) and other.ref == self.ref
-
-    def __hash__(self) -> int:
-        return hash(self.ref)
 
     @classmethod
     def parse(cls, value: Any) -> SecretRef:

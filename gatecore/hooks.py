@@ -1,12 +1,7 @@
-"""Calling plugins: every hook goes through pluggy's own hook callers, one plugin at a time.
-
-Each plugin's implementation is called through a pluggy subset caller that holds that plugin alone
-(and every wrapper), so pluggy's wrappers, tracing and hook-call monitoring see every call, and one
-plugin's failure costs no other plugin its call. What a plain implementation returns is used at once;
-what an ``async def`` implementation returns is awaited under a deadline (:mod:`gatecore.notify`). Every
-way a plugin can break the contract - raising (``CancelledError`` and ``SystemExit`` included), being
-late, blocking the event loop past the budget - comes back as a :class:`HookFailure` naming the plugin.
-"""
+"""Calling plugins: every hook goes through pluggy's own hook callers, one plugin at a time, so wrappers,
+tracing and monitoring see every call (the rules, for plugin authors: :mod:`gatecore.hookspecs`). A plain
+result is used at once, an ``async def`` one awaited under a deadline (:mod:`gatecore.notify`); every way a
+plugin breaks the contract (raising, being late, blocking the loop) is a :class:`HookFailure` naming it."""
 
 from __future__ import annotations
 
@@ -65,9 +60,6 @@ class Hooks:
             name, [other.plugin for other in plain if other.plugin is not impl.plugin])) for impl in reversed(plain)]
         self._callers[name] = (impls, callers)
         return callers
-
-    def implemented(self, name: str) -> bool:
-        return bool(self.callers(name))
 
     def call_now(self, name: str, first: bool = False, building: bool = False, **kwargs: Any
                  ) -> tuple[Results, list[tuple[str, Awaitable[Any]]], list[HookFailure]]:

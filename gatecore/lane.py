@@ -24,7 +24,7 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
@@ -44,7 +44,7 @@ from gatecore.devices import (
     Scanned,
 )
 from gatecore.evidence import Source, SourceFailed, TransactionContext, gather
-from gatecore.lane_parts import LaneFault, LaneServices, LaneStats, ReadOnlyLane
+from gatecore.lane_parts import LaneFault, LaneStats, ReadOnlyLane
 from gatecore.notify import Notifier, bounded, plugin_error
 from gatecore.policy import combine
 from gatecore.privacy import SafeText, error_text
@@ -62,13 +62,16 @@ from gatecore.types import (
 )
 from gatecore.views import LaneInfo
 
+if TYPE_CHECKING:
+    from gatecore.site import Site
+
 log = structlog.get_logger("gatecore.lane")
 
 Command = Callable[[], Coroutine[Any, Any, None]]
 
 
 class Lane:
-    def __init__(self, info: LaneInfo, sources: Sequence[Source], services: LaneServices,
+    def __init__(self, info: LaneInfo, sources: Sequence[Source], services: Site,
                  makers: Mapping[str, str] | None = None, budget_s: float = 0.1) -> None:
         """``makers`` names the plugin that made each device, by role (for the faults it causes);
         ``budget_s`` is how long one step of a source may keep the event loop busy."""
@@ -101,21 +104,17 @@ class Lane:
         self._log = log.bind(lane=self.cfg.id)
         #: what each source's kind may report outside the controller, by source name
         self.declared = MappingProxyType({src.name: src.reports for src in self.sources})
-        # the lane's devices by what they do, resolved once (a lane's devices never change)
-        barrier = self.device(self.cfg.barrier)
-        if not isinstance(barrier, Barrier):
-            raise TypeError(f"lane {self.cfg.id}: device {self.cfg.barrier!r} is not a barrier")
-        self.barrier: Barrier = barrier
-        lights, display = self.device(self.cfg.lights), self.device(self.cfg.display)
+        # the lane's devices by what they do, resolved once (a lane's devices never change; the site
+        # checked that the barrier is one)
+        devices = info.devices
+        self.barrier = cast(Barrier, devices[self.cfg.barrier])
+        lights, display = devices.get(self.cfg.lights or ""), devices.get(self.cfg.display or "")
         self._lights = lights if isinstance(lights, Lights) else None
         self._display = display if isinstance(display, Display) else None
-        self._presence = {role: dev for role, dev in info.devices.items() if isinstance(dev, Presence)}
-        self._exit_role = self.cfg.exit if self.device(self.cfg.exit) else None
+        self._presence = {role: dev for role, dev in devices.items() if isinstance(dev, Presence)}
+        self._exit_role = self.cfg.exit if self.cfg.exit in devices else None
 
     # -- devices -----------------------------------------------------------------------------
-    def device(self, role: str | None) -> Device | None:
-        return self.info.devices.get(role) if role else None
-
     def _occupied(self, role: str | None) -> bool:
         dev = self._presence.get(role) if role else None
         return dev is not None and dev.occupied
@@ -140,9 +139,6 @@ class Lane:
         until = self._until
         if until is None or self._faults or self._offline or until():
             self._events.notify()
-
-    def _notify(self) -> None:
-        self._events.notify()
 
     async def _changed(self, timeout: float, until: Callable[[], bool] | None = None) -> None:
         """Wait for the next device event, at most ``timeout`` seconds. With ``until``, only an event
@@ -196,7 +192,7 @@ class Lane:
 
     def stop(self) -> None:
         self._stopping = True
-        self._notify()
+        self._events.notify()
 
     # -- officers ----------------------------------------------------------------------------
     def resolve(self, txn_id: str, outcome: Outcome, officer: str, reason: str) -> str | None:
@@ -216,19 +212,12 @@ class Lane:
                        reason=reason if problem is None else None, refused=problem is not None)
         if problem is None:
             self._resolution = (outcome, officer, reason)
-            self._notify()
+            self._events.notify()
         return problem
 
-    def enter_manual(self, officer: str, reason: str) -> str | None:
-        """An officer takes the lane: the transaction in progress is abandoned, nothing is commanded; the
-        state record names the officer. ``None`` when done, else why refused."""
-        return self._set_manual(True, officer, reason)
-
-    def leave_manual(self, officer: str, reason: str) -> str | None:
-        """An officer gives the lane back: it recovers (barrier closed and confirmed) and goes idle."""
-        return self._set_manual(False, officer, reason)
-
-    def _set_manual(self, manual: bool, officer: str, reason: str) -> str | None:
+    def set_manual(self, manual: bool, officer: str, reason: str) -> str | None:
+        """An officer takes the lane (the transaction in progress is abandoned, nothing is commanded) or
+        gives it back (it recovers, barrier closed, then idle). ``None`` when done, else why refused."""
         problem = officer_problem(officer, reason)
         if problem is None and self._manual is manual:
             problem = f"the lane is {'in' if manual else 'not in'} manual mode already"
@@ -236,7 +225,7 @@ class Lane:
                        reason=reason if problem is None else None, refused=problem is not None)
         if problem is None:
             self._manual, self._officer = manual, (officer, reason)
-            self._notify()
+            self._events.notify()
         return problem
 
     # -- the main loop -----------------------------------------------------------------------
@@ -319,9 +308,13 @@ class Lane:
         verdict = combine(self.policy, [s.name for s in self.sources], evidence, votes, list(self._offline))
         decision = Decision(self._stamp(), txn.txn_id, verdict.outcome, verdict.reasons, tuple(votes),
                             evidence, verdict.missing, (time.monotonic() - txn.started) * 1000, self.declared)
+        self.stats.decision_ms.append(decision.latency_ms)
+        return await self._record(decision)
+
+    async def _record(self, decision: Decision) -> Decision:
+        """``decision`` is the crossing's, counted and recorded by every decision reporter."""
         self.decision = decision
         self.stats.decisions[decision.outcome.value] += 1
-        self.stats.decision_ms.append(decision.latency_ms)
         await self.services.report_decision(decision)
         return decision
 
@@ -346,13 +339,9 @@ class Lane:
             if self._resolution is None:
                 return referral
             outcome, officer, reason = self._resolution
-            decision = Decision(self._stamp(), txn.txn_id, outcome, (SafeText(f"officer: {reason}"),),
-                                referral.votes, referral.evidence, referral.missing,
-                                (time.monotonic() - txn.started) * 1000, self.declared, officer)
-            self.decision = decision
-            self.stats.decisions[outcome.value] += 1
-            await self.services.report_decision(decision)
-            return decision
+            return await self._record(Decision(
+                self._stamp(), txn.txn_id, outcome, (SafeText(f"officer: {reason}"),), referral.votes,
+                referral.evidence, referral.missing, (time.monotonic() - txn.started) * 1000, self.declared, officer))
         finally:
             self.referral = None
 

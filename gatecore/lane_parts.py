@@ -1,5 +1,5 @@
-"""What a lane is made of besides its state machine: the fault that degrades it, the services it needs
-from its site, its counters, and the read-only view of it that plugins get."""
+"""What a lane is made of besides its state machine: the fault that degrades it, its counters, and the
+read-only view of it that plugins get."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from gatecore.config import LaneConfig
 from gatecore.devices import Barrier, Device
-from gatecore.evidence import TransactionContext
 from gatecore.privacy import SafeText
-from gatecore.types import Decision, Evidence, Fault, LaneState, LaneStateChange, Outcome, Vote
+from gatecore.types import Decision, LaneState, Outcome
 
 if TYPE_CHECKING:
     from gatecore.lane import Lane
@@ -27,19 +26,6 @@ class LaneFault(Exception):
         super().__init__(message)
         self.message = SafeText(message)
         self.kind, self.device, self.plugin = kind, device, plugin
-
-
-class LaneServices(Protocol):
-    """What a lane needs from its site (the site implements this through the plugin hooks)."""
-
-    async def vote(self, txn: TransactionContext, evidence: Mapping[str, Evidence], timeout: float) -> list[Vote]:
-        """Every voter's votes; raises :class:`LaneFault` naming a voter that failed."""
-    async def report_decision(self, decision: Decision) -> None:
-        """Every reporter has recorded ``decision``; raises :class:`LaneFault` naming one that did not."""
-    async def report_fault(self, fault: Fault) -> None: ...
-    def report_state(self, change: LaneStateChange) -> None: ...
-    @property
-    def wants_states(self) -> bool: ...
 
 
 @dataclass

@@ -59,19 +59,12 @@ def _wake_up(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def cancelled_by_us() -> bool:
-    """Whether the running task has been asked to cancel (so a ``CancelledError`` is really ours)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
 def contained(exc: BaseException) -> BaseException:
     """What a plugin raised, as the core handles it: a cancellation we did not ask for and an attempt
     to end the process become :class:`PluginFailed`; a cancellation of the caller goes on."""
     if isinstance(exc, asyncio.CancelledError):
-        if cancelled_by_us():
-            return exc
-        return PluginFailed("raised CancelledError")
+        task = asyncio.current_task()  # asked to cancel: the cancellation is really ours
+        return exc if task is not None and task.cancelling() > 0 else PluginFailed("raised CancelledError")
     if isinstance(exc, SystemExit | KeyboardInterrupt | GeneratorExit):
         return PluginFailed(f"raised {type(exc).__name__}")
     return exc

@@ -68,33 +68,25 @@ def error_text(exc: BaseException) -> SafeText:
 
 # -- what a plugin declares -------------------------------------------------------------------------
 
-class Number:
-    """A finite ``int`` or ``float`` (not a boolean): a score, a count, a timing."""
+class _Plain:
+    """A field type without parameters: :data:`NUMBER`, :data:`FLAG` or :data:`REF`."""
 
-    __slots__ = ()
+    __slots__ = ("name",)
 
-    def __repr__(self) -> str:
-        return "NUMBER"
-
-
-class Flag:
-    """A boolean."""
-
-    __slots__ = ()
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return "FLAG"
+        return self.name
 
 
-class Ref:
-    """A reference to a person, a pass or a document (a text or an integer): it leaves only as
-    HMAC-SHA256 keyed with the reporter's key (:func:`keyed_ref`; gate_ioc's ``doc_salt``), and not at
-    all when the reporter has no key."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "REF"
+#: A finite ``int`` or ``float`` (not a boolean): a score, a count, a timing.
+NUMBER = _Plain("NUMBER")
+#: A boolean.
+FLAG = _Plain("FLAG")
+#: A reference to a person, a pass or a document (a text or an integer): it leaves only as HMAC-SHA256
+#: keyed with the reporter's key (:func:`keyed_ref`; gate_ioc's ``doc_salt``), and not at all without one.
+REF = _Plain("REF")
 
 
 class Codes:
@@ -121,8 +113,7 @@ class Group:
         return f"Group({', '.join(f'{k}={v!r}' for k, v in self.fields.items())})"
 
 
-Field = Number | Flag | Ref | Codes | Group
-NUMBER, FLAG, REF = Number(), Flag(), Ref()
+Field = _Plain | Codes | Group
 
 
 class Reports:
@@ -162,7 +153,7 @@ def _fields(fields: Mapping[str, Any]) -> Mapping[str, Field]:
     for name, spec in fields.items():
         if not _FIELD.fullmatch(name):
             raise ValueError(f"{name!r} is not a field name (letters, digits and _, at most 64)")
-        if not isinstance(spec, Number | Flag | Ref | Codes | Group):
+        if not isinstance(spec, _Plain | Codes | Group):
             raise TypeError(f"field {name!r}: {spec!r} is not NUMBER, FLAG, REF, Codes(...) or Group(...)")
     return dict(fields)
 
@@ -248,7 +239,7 @@ def _declared(values: Mapping[str, Any], fields: Mapping[str, Field], key: bytes
         if isinstance(spec, Group) and isinstance(value, Mapping):
             out[name], n = _declared(value, spec.fields, key)
             dropped += n
-        elif isinstance(spec, Ref) and isinstance(value, str | int) and not isinstance(value, bool):
+        elif spec is REF and isinstance(value, str | int) and not isinstance(value, bool):
             if key is not None:
                 out[name] = keyed_ref(str(value), key)
         elif spec is not None and _fits(spec, value):
@@ -259,8 +250,8 @@ def _declared(values: Mapping[str, Any], fields: Mapping[str, Field], key: bytes
 
 
 def _fits(spec: Field, value: Any) -> bool:
-    if isinstance(spec, Number):
+    if spec is NUMBER:
         return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if isinstance(spec, Flag):
+    if spec is FLAG:
         return isinstance(value, bool)
     return isinstance(spec, Codes) and isinstance(value, str) and value in spec.values

@@ -103,11 +103,8 @@ def load_profile(path: str | Path, pm: pluggy.PluginManager, limits: ReadLimits 
 def validate_profile(path: str | Path, raw: dict[str, Any], origins: dict[KeyPath, Origin],
                      pm: pluggy.PluginManager) -> Profile:
     """Validate what :func:`read_profile` read against the plugins in ``pm``; raises :class:`ProfileError`."""
-    models = build_models(pm)
-    issues = _Validator(raw, origins, models, str(path)).run()
-    if issues:
-        raise ProfileError(issues)
-    profile = Profile(Path(path), models.root.model_validate(raw), origins)
+    root = _Validator(raw, origins, build_models(pm), str(path)).run()
+    profile = Profile(Path(path), root, origins)
     extra: list[ProfileIssue] = []
     for found in pm.hook.gatecore_check_profile(profile=profile):
         extra += [profile.issue(tuple(key), message) for key, message in found or ()]
@@ -125,17 +122,20 @@ class _Validator:
     def add(self, path: KeyPath, message: str) -> None:
         self.issues.append(issue_at(self.origins, self.path, path, message))
 
-    def run(self) -> list[ProfileIssue]:
+    def run(self) -> BaseModel:
+        """The validated document; raises :class:`ProfileError` with every problem found."""
         self.check_lanes()
         self.check_plugins()
         try:
-            self.models.root.model_validate(self.raw)
+            root = self.models.root.model_validate(self.raw)
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 path, message = describe_error(err, self.raw, self.models)
                 if not any(path[:n] in self.unknown_kinds for n in range(len(path) + 1)):
                     self.add(path, message)
-        return self.issues
+        if self.issues:
+            raise ProfileError(self.issues)
+        return root
 
     def check_plugins(self) -> None:
         known = self.models.plugin_names

@@ -122,21 +122,21 @@ def _real_path(loc: tuple[int | str, ...], raw: Any, tags: Mapping[str, Any]) ->
     return tuple(out)
 
 
-def _model_at(models: ModelSet, raw: Any, path: KeyPath) -> type[BaseModel] | None:
-    """The model that validates the table at ``path`` (to list its known keys)."""
-    annotation: Any = models.root
-    node = raw
-    for part in path:
-        if isinstance(part, int):
-            annotation = _element(annotation)
-            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
-            continue
-        model = _resolve(annotation, node)
-        if model is None or part not in model.model_fields:
+def _model_at(loc: tuple[int | str, ...], root: type[BaseModel], tags: Mapping[str, Any]) -> type[BaseModel] | None:
+    """The model that validates the table at pydantic's ``loc`` (union tags included), to list its keys."""
+    node: Any = root
+    for part in loc:
+        node = _strip(node)
+        if isinstance(part, int) and typing.get_origin(node) is tuple:
+            node = typing.get_args(node)[0]
+        elif typing.get_origin(node) in (Union, types.UnionType):
+            node = tags.get(str(part))  # a discriminated union: ``part`` is the tag
+        elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
+            node = node.model_fields[str(part)].annotation
+        else:
             return None
-        annotation = model.model_fields[part].annotation
-        node = node.get(part) if isinstance(node, dict) else None
-    return _resolve(annotation, node)
+    node = _strip(node)
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
 
 
 def _strip(annotation: Any) -> Any:
@@ -151,31 +151,14 @@ def _strip(annotation: Any) -> Any:
             return annotation
 
 
-def _element(annotation: Any) -> Any:
-    annotation = _strip(annotation)
-    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is tuple else annotation
-
-
-def _resolve(annotation: Any, value: Any) -> type[BaseModel] | None:
-    """The model a value of this annotation is validated with (a union member picked by ``kind``)."""
-    annotation = _strip(annotation)
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        kind = value.get("kind") if isinstance(value, dict) else None
-        for member in typing.get_args(annotation):
-            field = getattr(member, "model_fields", {}).get("kind")
-            if field is not None and kind in typing.get_args(field.annotation):
-                return member  # type: ignore[no-any-return]
-        return None
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-
-
 def describe_error(err: ErrorDetails, raw: Any, models: ModelSet) -> tuple[KeyPath, str]:
-    path = _real_path(tuple(err["loc"]), raw, {**models.device_kinds, **models.evidence_kinds})
+    tags = {**models.device_kinds, **models.evidence_kinds}
+    path = _real_path(tuple(err["loc"]), raw, tags)
     kind, msg, found = err["type"], err["msg"], err.get("input")
     if kind == "missing":
         return path, f"missing required key {path[-1]!r}" if path else "missing required key"
     if kind == "extra_forbidden":
-        model = _model_at(models, raw, path[:-1])
+        model = _model_at(tuple(err["loc"])[:-1], models.root, tags)
         known = sorted(model.model_fields) if model else []
         name = str(path[-1])
         hint = suggest(name, known) or (f"; known keys: {', '.join(known)}" if known else "")

@@ -77,7 +77,8 @@ class Site:
         self._pending: list[tuple[Coroutine[Any, Any, Any], str]] = []
         self._stop = asyncio.Event()
         self._states: asyncio.Queue[list[tuple[str, Any]]] = asyncio.Queue()
-        self._want_states = self.hooks.implemented("gatecore_report_lane_state")
+        #: whether any plugin listens to lane state changes (records are only made then)
+        self.wants_states = bool(self.hooks.callers("gatecore_report_lane_state"))
         self._report_timeout = profile.run.report_timeout_ms / 1000
         self._crossings_target: int | None = None
         self._crossings = 0
@@ -111,9 +112,7 @@ class Site:
 
     def set_manual(self, lane_id: str, manual: bool, officer: str, reason: str) -> str | None:
         lane = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
-        if lane is None:
-            return "no such lane"
-        return lane.enter_manual(officer, reason) if manual else lane.leave_manual(officer, reason)
+        return "no such lane" if lane is None else lane.set_manual(bool(manual), officer, reason)
 
     async def report_officer_event(self, event: OfficerEvent) -> str | None:
         problem = event.problem() if isinstance(event, OfficerEvent) else "not an OfficerEvent"
@@ -214,11 +213,6 @@ class Site:
     async def report_fault(self, fault: Fault) -> None:
         await self.hooks.call("gatecore_report_fault", self._report_timeout, site=self, fault=fault)
 
-    @property
-    def wants_states(self) -> bool:
-        """Whether any plugin listens to lane state changes (records are only made then)."""
-        return self._want_states
-
     def report_state(self, change: LaneStateChange) -> None:
         """Called in order on the lane's own step; async implementations are awaited by a site task."""
         _, pending, failures = self.hooks.call_now("gatecore_report_lane_state", site=self, change=change)
@@ -226,12 +220,11 @@ class Site:
         if pending:
             self._states.put_nowait(pending)
 
+    # -- what plugins ask of the site (documented in SiteView) -----------------------------------
     async def share_state(self, update: SharedState) -> None:
-        """Hand a snapshot or delta of shared state to the transports (``gatecore_share_state``)."""
         await self.hooks.call("gatecore_share_state", self._report_timeout, site=self, update=update)
 
     async def apply_state(self, update: SharedState) -> bool:
-        """Apply an update that arrived (``gatecore_apply_state``); False when nobody could apply it."""
         results, _ = await self.hooks.call("gatecore_apply_state", self._report_timeout, site=self, update=update)
         applied = bool(results) and all(result is True for _, result in results)
         log.info("shared_state", shared=update.name, kind=update.kind, version=update.version, applied=applied,
@@ -239,7 +232,6 @@ class Site:
         return applied
 
     async def plugin_fault(self, lane_id: str, plugin: str, code: str, txn_id: str | None = None) -> None:
-        """A fault a plugin found on a lane (:meth:`gatecore.api.SiteView.plugin_fault`)."""
         if lane_id not in self._lanes:
             raise ValueError(f"no lane {lane_id!r} in site {self.id}")
         what = code if isinstance(code, str) and is_code(code) else DROPPED
@@ -251,14 +243,12 @@ class Site:
         await self.report_fault(fault)
 
     async def send_to_partner(self, message: PartnerMessage) -> bool:
-        """Hand ``message`` to the links (``gatecore_partner_send``); True when one of them took it."""
         results, _ = await self.hooks.call("gatecore_partner_send", self._report_timeout, site=self, message=message)
         taken = [plugin for plugin, result in results if result is True]
         log.info("partner_message_out", kind=message.kind, plugin=taken, applied=bool(taken))
         return bool(taken)
 
     async def partner_received(self, message: PartnerMessage) -> bool:
-        """A message from the partner (``gatecore_partner_receive``); True when a plugin handled it."""
         results, _ = await self.hooks.call("gatecore_partner_receive", self._report_timeout, site=self,
                                            message=message)
         handled = bool(results) and all(result is True for _, result in results)
@@ -333,19 +323,26 @@ class Site:
 
     async def _start_device(self, lane: Lane, device: Device) -> None:
         """Start one device; one that cannot start leaves its lane degraded, not the site down."""
-        try:
-            await bounded(device.start(), self.profile.run.shutdown_timeout_s, f"{lane.cfg.id}/{device.role}/start")
-        except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
-            error = plugin_error(exc)
-            log.error("device_start_failed", lane=lane.cfg.id, device=device.role,
-                      plugin=lane.makers.get(device.role), error=error_text(error))
+        error = await self._device_call(lane, device, "start", self.profile.run.shutdown_timeout_s)
+        if error is not None:
             with contextlib.suppress(Exception):
                 device.set_online(False, f"start failed: {type(error).__name__}")
+
+    async def _device_call(self, lane: Lane, device: Device, step: str, timeout: float) -> BaseException | None:
+        """``device.start()`` or ``device.stop()`` within ``timeout``: its failure is logged and returned."""
+        try:
+            await bounded(getattr(device, step)(), timeout, f"{lane.cfg.id}/{device.role}/{step}")
+        except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
+            error = plugin_error(exc)
+            log.error("device_start_failed" if step == "start" else "device_stop_failed", lane=lane.cfg.id,
+                      device=device.role, plugin=lane.makers.get(device.role), error=error_text(error))
+            return error
+        return None
 
     async def _start(self) -> None:
         await asyncio.gather(*(self._start_device(lane, device) for lane in self._lanes.values()
                                for device in lane.info.devices.values()))
-        if self._want_states:
+        if self.wants_states:
             self.spawn(self._state_reporter(), "site/state-reporter")
         for lane_id, why in self.broken.items():
             await self.report_fault(Fault(Stamp(self.id, lane_id), "lane_not_built", why))
@@ -368,12 +365,7 @@ class Site:
         await self.hooks.call("gatecore_site_stop", max(0.01, deadline - time.monotonic()), site=self)
         for lane in self._lanes.values():
             for device in lane.info.devices.values():
-                try:
-                    await bounded(device.stop(), max(0.01, deadline - time.monotonic()),
-                                  f"{lane.cfg.id}/{device.role}/stop")
-                except BaseException as exc:  # noqa: BLE001 - plugin_error raises our own cancellation again
-                    plugin_error(exc)  # our own cancellation goes on
-                    log.error("device_stop_failed", lane=lane.cfg.id, device=device.role, error=error_text(exc))
+                await self._device_call(lane, device, "stop", max(0.01, deadline - time.monotonic()))
         for task in self._background:
             task.cancel()
         if left := self._background | abandoned:

@@ -346,13 +346,15 @@ OFFICER_ID = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
+_OFFICER_RULE = "officer must be an account id (lower-case letters, digits and . _ @ -, at most 64)"
+_REASON_RULE = "reason must be a code (a lower-case letter, then letters, digits or _, at most 40)"
+
+
 def officer_problem(officer: object, reason: object) -> str | None:
     """Why an officer's action names no valid account or reason code, or ``None``."""
-    if not isinstance(officer, str) or not OFFICER_ID.fullmatch(officer):
-        return "officer must be an account id (lower-case letters, digits and . _ @ -, at most 64)"
-    if not isinstance(reason, str) or not REASON_CODE.fullmatch(reason):
-        return "reason must be a code (a lower-case letter, then letters, digits or _, at most 40)"
-    return None
+    if not _matches(OFFICER_ID, officer):
+        return _OFFICER_RULE
+    return None if _matches(REASON_CODE, reason) else _REASON_RULE
 
 
 #: What an officers' console records of its own (the officers' decisions and manual mode are the lanes'
@@ -382,9 +384,9 @@ class OfficerEvent:
         if self.kind not in OFFICER_EVENT_KINDS:
             return f"kind must be one of {', '.join(sorted(OFFICER_EVENT_KINDS))}"
         if self.officer is not None and not _matches(OFFICER_ID, self.officer):
-            return "officer must be an account id (lower-case letters, digits and . _ @ -, at most 64) or None"
+            return f"{_OFFICER_RULE} or None"
         if self.reason and not _matches(REASON_CODE, self.reason):
-            return "reason must be a code (a lower-case letter, then letters, digits or _, at most 40)"
+            return _REASON_RULE
         if self.ref is not None and not _matches(_RECORD_ID, self.ref):
             return "ref must be a record id"
         return None
