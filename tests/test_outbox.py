@@ -254,6 +254,26 @@ async def test_a_stop_waits_for_the_commit_of_confirmed_records_queued_behind_ot
     assert status.pending == 0 and status.delivered_kept == 1
 
 
+async def test_a_call_that_failed_stops_the_sending_before_later_records_go_out(tmp_path: Path) -> None:
+    """A call failed (its link was lost) but the loop has not looked at it yet, and the transport is up again:
+    later records must not go out before the failed call's are resent, or a lane's records arrive out of order
+    (seen once in the broker-kill test)."""
+    from gatecore.outbox.delivery import Delivery
+
+    async with Outbox(tmp_path / "box.sqlite") as box:
+        transport = RecordingTransport()
+        st = Delivery(box, transport)
+        failed: asyncio.Future[Collection[str]] = asyncio.get_running_loop().create_future()
+        failed.set_exception(TransportError("connection lost"))
+        st.calls[failed] = [OutRecord(1, "id-1", "l", "decision", b"{}", 0.0)]  # type: ignore[index]
+        st.inflight[1] = st.calls[failed][0]  # type: ignore[index]
+        st.queue.append(OutRecord(2, "id-2", "l", "decision", b"{}", 0.0))
+        st._dispatch()
+        assert not st.calls and st.failed is False and st.reread is True  # backed off, to resend from id-1
+        await asyncio.sleep(0)
+        assert transport.calls == 0
+
+
 async def test_the_loop_waits_for_failed_calls_instead_of_spinning(tmp_path: Path) -> None:
     """While a transport error waits for the other calls to end, queued records must not make the loop
     return at once: it has to wait until the failed calls finish (a regression: it spun until the 60 s purge)."""

@@ -140,6 +140,10 @@ class Delivery:
             self.queue.extend(r for r in rows if r.seq not in self.inflight)
 
     def _dispatch(self) -> None:
+        if any(task.done() for task in self.calls):  # a call that failed stops the sending before more goes out
+            self._collect()
+            if self.failed or time.monotonic() < self.down_until:
+                return
         window, batch = self.box.window, self.box.batch
         while self.queue and len(self.inflight) < window:
             chunk: list[OutRecord] = []
