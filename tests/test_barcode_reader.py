@@ -205,3 +205,11 @@ def test_a_noisy_frame_needs_more_budget_left_for_its_whole_frame_call() -> None
     assert reader.last_stats.full_frame
     reader.read(noisy)
     assert not reader.last_stats.full_frame
+
+
+def test_a_backend_without_any_format_of_a_family_reads_nothing_when_asked_for_that_family() -> None:
+    """zxing-cpp reads every format when given none: a QR-only backend asked for bars must not return a PDF417."""
+    text = "GP1:A-STACKED-CODE"
+    frame = _on_page("PDF417", text)
+    assert [t for _, _, t, _, _ in ZxingBackend().decode(frame, Hints(False, False, True, "linear"))] == [text]
+    assert ZxingBackend(formats=("QRCode",)).decode(frame, Hints(False, False, True, "linear")) == []

@@ -115,7 +115,9 @@ class ZxingBackend:
 
     def decode(self, img: Image, hints: Hints = WHOLE) -> list[Found]:
         """All codes in ``img`` that ``hints`` allow."""
-        out = []
+        out: list[Found] = []
+        if not self._formats[hints.kind]:
+            return out  # none of this family's formats is configured (zxing-cpp reads every format given none)
         formats = zxingcpp.barcode_formats_from_str(self._formats[hints.kind])
         for r in zxingcpp.read_barcodes(img, formats=formats, try_downscale=hints.downscale, try_invert=hints.invert,
                                         try_rotate=hints.rotate):
