@@ -142,7 +142,7 @@ class Delivery:
     def _dispatch(self) -> None:
         if any(task.done() for task in self.calls):  # a call that failed stops the sending before more goes out
             self._collect()
-            if self.failed or time.monotonic() < self.down_until:
+            if self.failed or self.reread or time.monotonic() < self.down_until:
                 return
         window, batch = self.box.window, self.box.batch
         while self.queue and len(self.inflight) < window:
@@ -205,7 +205,7 @@ class Delivery:
             done.add_done_callback(self.marking.discard)
             done.add_done_callback(_log_failure)
         if self.failed and not self.calls:
-            self.failed, self.reread = False, True
+            self.failed, self.reread, self.complete = False, True, False  # not idle: all is to be read again
             self.link_failures += 1
             self.down_until = time.monotonic() + self._backoff(self.link_failures)
             self.box.retries += 1
