@@ -137,12 +137,12 @@ class Vda5050Client:
         for key, n in reserved.items():
             self._header_ids[key] = max(self._header_ids.get(key, -1), n - 1)
 
-    async def _reserve(self, vehicle: VehicleId, topic: str) -> None:
+    async def _reserve(self, reserve: Reserve, vehicle: VehicleId, topic: str) -> None:
         key = (vehicle, topic)
         async with self._reserving:
             following = self._header_ids.get(key, -1) + 1
-            if self.reserve is not None and following >= self._reserved.get(key, 0):
-                await self.reserve(vehicle, topic, following + HEADER_BLOCK)
+            if following >= self._reserved.get(key, 0):
+                await reserve(vehicle, topic, following + HEADER_BLOCK)
                 self._reserved[key] = following + HEADER_BLOCK
 
     def header_id(self, vehicle: VehicleId, topic: str) -> int:
@@ -153,7 +153,7 @@ class Vda5050Client:
         """Publish ``body`` on ``topic`` with its header, QoS and retain flag (:class:`gate_igv.bus.BusDown`
         when the bus is down)."""
         if self.reserve is not None:
-            await self._reserve(vehicle, topic)
+            await self._reserve(self.reserve, vehicle, topic)
         payload = self.encode(vehicle, version, topic, body)
         await self.bus.publish(self.topic(vehicle, version, topic), payload, version.qos(topic), topic in RETAINED)
         self.sent[topic] += 1

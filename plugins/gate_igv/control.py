@@ -352,16 +352,16 @@ class FleetControl:
                 if vehicle.handed_in is not None and handover.arrived(vehicle, self.yard):
                     await self._take_over(vehicle)
                 elif vehicle.blocked == "lost" and vehicle.online and vehicle.state is not None:
-                    vehicle.blocked = None if await self.cancel(vehicle) else "unresponsive"
-                elif orphaned(vehicle):
-                    await self._cancel_orphan(vehicle)
+                    await self._cancel_blocked(vehicle)
+                elif (state := vehicle.state) is not None and orphaned(vehicle):
+                    # a controller stopped while cancelling it, or its journal was lost
+                    log.warning("igv_order_orphaned", vehicle=str(vehicle.id), order=state.order_id)
+                    vehicle.blocked = "orphaned"
+                    await self._cancel_blocked(vehicle)
 
-    async def _cancel_orphan(self, vehicle: Vehicle) -> None:
-        """A vehicle of ours drives an order that no trip follows: one a controller stopped while cancelling
-        it, or whose journal was lost. It is cancelled before it may take a trip (it could not while busy)."""
-        assert vehicle.state is not None
-        log.warning("igv_order_orphaned", vehicle=str(vehicle.id), order=vehicle.state.order_id)
-        vehicle.blocked = "orphaned"
+    async def _cancel_blocked(self, vehicle: Vehicle) -> None:
+        """Cancel what a blocked vehicle (lost and back, or driving an order no trip follows) still does; free
+        it once idle, else it stays blocked as unresponsive."""
         vehicle.blocked = None if await self.cancel(vehicle) else "unresponsive"
         self.vehicles.changed.notify()
 
