@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from gate_plate.detect import Detector, Region
-from gate_plate.reader import PlateReader, SceneRead, grow
+from gate_plate.formats import validate
+from gate_plate.reader import PlateReader, SceneRead, grow, variations, widen
 from gate_plate.recognise import CropRead, Recogniser
 from gatecore.api import valid_container_code
 from tools.plates import scenes
 from tools.plates.eval_scenes import match
-from tools.plates.render import render_container
-from tools.plates.texts import container_code
+from tools.plates.render import render_container, render_plate
+from tools.plates.texts import cn_plate, container_code
 
 TEST_SEED = 9292  # used by no training and no evaluation
 
@@ -81,25 +82,79 @@ def _painted(layout: str, seed: int) -> tuple[np.ndarray, str, np.ndarray]:
     return frame, sample.text, np.asarray(painted.text_corners, np.float64) + 100
 
 
+def _cut(corners: np.ndarray, along: tuple[float, float], kind: str = "plate", vertical: bool = False) -> Region:
+    """The part ``along`` (fractions from the text's start) of the text box ``corners``."""
+    tl, tr, br, bl = corners
+    a, b = along
+    if vertical:
+        part = (tl + a * (bl - tl), tr + a * (br - tr), tr + b * (br - tr), tl + b * (bl - tl))
+    else:
+        part = (tl + a * (tr - tl), tl + b * (tr - tl), bl + b * (br - bl), bl + a * (br - bl))
+    return Region(tuple((float(x), float(y)) for x, y in part), kind, 0.9)
+
+
 @pytest.mark.parametrize(("layout", "keep"), [("horizontal", (0.42, 1.0)), ("horizontal", (0.0, 0.86)),
                                               ("vertical", (0.0, 0.88))])
-def test_a_code_detected_short_of_a_group_is_read_whole_from_the_region_grown(
+def test_a_code_detected_short_of_a_group_is_read_whole_from_a_variation_of_its_region(
         reader: PlateReader, layout: str, keep: tuple[float, float]) -> None:
     """The owner code or the boxed check digit, painted apart, left out of the region: what is read is short
     of 11 characters and invalid, and the reader reads it whole from the region grown along the text."""
     for seed in range(3):
-        frame, text, (tl, tr, br, bl) = _painted(layout, seed)
-        a, b = keep
-        if layout == "horizontal":
-            part = (tl + a * (tr - tl), tl + b * (tr - tl), bl + b * (br - bl), bl + a * (br - bl))
-        else:
-            part = (tl + a * (bl - tl), tr + a * (br - tr), tr + b * (br - tr), tl + b * (bl - tl))
-        region = Region(tuple((float(x), float(y)) for x, y in part), "container", 0.9)
+        frame, text, corners = _painted(layout, seed)
+        region = _cut(corners, keep, "container", vertical=layout == "vertical")
         short = reader.recogniser.read(reader.detector.rectify(frame, region))
         assert len(short.text) < 11 and not valid_container_code(short.text)
-        read, grown = reader._grown(frame, short, region)
+        assert not reader.settled(short, "container")
+        read, grown = reader.again(frame, short, region)
         assert read.text == text and valid_container_code(read.text)
         assert grown.size[0 if layout == "horizontal" else 1] > region.size[0 if layout == "horizontal" else 1]
+
+
+def test_a_chinese_plate_detected_without_its_province_character_is_read_whole_again(reader: PlateReader) -> None:
+    """The detector's region starts after the Han character (it is less like the rest of the text): the read
+    is no valid plate, and a variation of the region grown at its start reads the plate whole."""
+    whole = 0
+    for seed in range(4):
+        sample = cn_plate(np.random.default_rng(seed), "blue")
+        plate = render_plate(sample, px_per_mm=0.6, rng=np.random.default_rng(seed))
+        frame = np.full((plate.image.shape[0] + 200, plate.image.shape[1] + 200, 3), 90, np.uint8)
+        frame[100:100 + plate.image.shape[0], 100:100 + plate.image.shape[1]] = plate.image
+        corners = np.asarray(plate.text_corners, np.float64) + 100
+        region = _cut(corners, (0.16, 1.0))
+        first = reader.recogniser.read(reader.detector.rectify(frame, region))
+        assert first.text != sample.text and not reader.settled(first, "plate")
+        read, _ = reader.again(frame, first, region)
+        whole += read.text == sample.text and validate(read.text, kind="plate") is None
+    assert whole >= 3
+
+
+def test_a_valid_confident_read_stands_and_a_weak_or_invalid_one_is_read_again(reader: PlateReader) -> None:
+    confident = reader.reread_below["plate"] + 0.1
+    read = CropRead(text="29C123456", kind="plate", country="VN", layout="one_row", confidence=confident)
+    assert reader.settled(read, "plate")
+    weak = CropRead(**{**read.__dict__, "confidence": reader.reread_below["plate"] - 0.1})
+    assert not reader.settled(weak, "plate")
+    assert not reader.settled(CropRead(**{**read.__dict__, "text": "29C12"}), "plate")  # no Vietnamese plate
+    assert not reader.settled(read, "container")  # a plate's text where a code is
+
+
+def test_a_code_whose_check_digit_is_right_is_reported_at_a_lower_confidence_than_other_reads(
+        reader: PlateReader) -> None:
+    assert reader.min_confidence_checked < reader.min_confidence
+    assert reader.floor("CSQU3054383") == reader.min_confidence_checked
+    assert reader.floor("CSQU3054384") == reader.min_confidence  # check digit wrong
+    assert reader.floor("51G12345") == reader.min_confidence
+
+
+def test_the_variations_of_a_region_grow_shorten_and_widen_it_and_keep_its_kind() -> None:
+    wide = Region(((0.0, 0.0), (80.0, 0.0), (80.0, 20.0), (0.0, 20.0)), "plate", 0.7)
+    options = variations(wide, 8)
+    lengths = sorted(round(o.size[0], 3) for o in options)
+    assert lengths[0] == pytest.approx(80 - 7.0) and lengths[-1] == pytest.approx(80 + 24.0)
+    assert {round(o.size[1], 3) for o in options} == {20.0, 26.0, 16.8}
+    assert all(o.kind == "plate" and o.score == 0.7 for o in options)
+    short_code = Region(((0.0, 0.0), (70.0, 0.0), (70.0, 10.0), (0.0, 10.0)), "container", 0.7)
+    assert len(variations(short_code, 7)) == len(options) + 6  # and by the 4 characters missing
 
 
 def test_a_region_grows_along_its_text_before_and_after() -> None:
@@ -107,3 +162,10 @@ def test_a_region_grows_along_its_text_before_and_after() -> None:
     assert grow(wide, 0.5, 0.25).corners == ((-40.0, 10.0), (135.0, 10.0), (135.0, 30.0), (-40.0, 30.0))
     tall = Region(((10.0, 10.0), (30.0, 10.0), (30.0, 210.0), (10.0, 210.0)), "container", 1.0)
     assert grow(tall, 0.1, 0.0).corners == ((10.0, -10.0), (30.0, -10.0), (30.0, 210.0), (10.0, 210.0))
+
+
+def test_a_region_widens_across_its_text_on_both_sides() -> None:
+    wide = Region(((10.0, 10.0), (110.0, 10.0), (110.0, 30.0), (10.0, 30.0)), "plate", 1.0)
+    assert widen(wide, 0.25).corners == ((10.0, 5.0), (110.0, 5.0), (110.0, 35.0), (10.0, 35.0))
+    tall = Region(((10.0, 10.0), (30.0, 10.0), (30.0, 210.0), (10.0, 210.0)), "container", 1.0)
+    assert widen(tall, -0.25).corners == ((15.0, 10.0), (25.0, 10.0), (25.0, 210.0), (15.0, 210.0))
