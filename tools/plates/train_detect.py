@@ -40,12 +40,15 @@ CONFIG = {"input": {"width": INPUT[0], "height": INPUT[1], "layout": "NCHW", "co
                     "min_area": "smallest region kept, in mask cells"},
           "rectify": {"pad": {"wide": [0.15, 0.05], "tall": [0.0, 0.0]},
                       "note": "margins (left/right, top/bottom), fractions of the region's shorter side"},
-          "reader": {"min_confidence": 0.2, "reread_below": {"plate": 0.5, "container": 0.7},
+          "reader": {"min_confidence": 0.2, "min_confidence_checked": 0.02,
+                     "reread_below": {"plate": 0.5, "container": 0.7},
                      "note": "gate_plate.reader reads a region again, varied, when its read is no valid plate or code"
                              " of its kind or is below reread_below; then drops reads below min_confidence (clutter"
-                             " and fragments read so)"},
+                             " and fragments read so), or min_confidence_checked for a container code whose check"
+                             " digit is right"},
           "refine": {"text_height": 32, "max_zoom": 1.0, "max_window": 384,
-                     "note": "each region is detected again in a window where its text is text_height px tall"}}
+                     "note": "each region is detected again in a window where its text is text_height px tall",
+                     "min_kept": 0.8}}
 
 
 def letterbox(frame: Array) -> tuple[Array, float]:
