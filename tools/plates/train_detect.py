@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gate_plate_detect_cache"))
     ap.add_argument("--out", type=Path, default=Path("plugins/gate_plate/models/detect"))
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from the weights (.pt) an earlier run left in the cache, fine-tuning them")
+    ap.add_argument("--init-recipe", type=Path, default=None, help="the recipe.json of the run that wrote --init")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # the machine is shared: one core for training, OpenCV included
     cv2.setNumThreads(1)
@@ -194,11 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = build_pool(args.seed, args.scenes, args.strength, args.cache)
     t_data = time.perf_counter() - t0  # scenes made (or read from the cache) in this run
     model = PlateDetector(width=args.width)
+    init = None
+    if args.init is not None:
+        model.load_state_dict(torch.load(args.init, weights_only=True))
+        init = {"weights": args.init.name, "sha256": hashlib.sha256(args.init.read_bytes()).hexdigest(),
+                "recipe": json.loads(args.init_recipe.read_text()) if args.init_recipe else None}
     steps = train(model, images, labels, args)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "model.onnx"
     export(model, onnx_path)
-    torch.save(model.state_dict(), args.cache / f"detect_s{args.seed}_e{args.epochs}.pt")  # to look at, not shipped
+    stage = "_ft" if init else ""
+    torch.save(model.state_dict(), args.cache / f"detect_s{args.seed}_e{args.epochs}{stage}.pt")  # not shipped
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     (args.out / "config.json").write_text(json.dumps(CONFIG, indent=2) + "\n")
     recipe = {"seed": args.seed, "epochs": args.epochs, "steps": steps, "batch": args.batch, "lr": args.lr,
@@ -211,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
               "code": code, "torch": torch.__version__, "threads": 1,
               "data_cpu_seconds": generation_seconds(args.seed, args.scenes, args.strength, args.cache),
               "data_seconds_this_run": round(t_data), "train_seconds": round(time.perf_counter() - t0 - t_data),
-              "model_sha256": digest}
+              **({"init": init} if init else {}), "model_sha256": digest}
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
     print(json.dumps({"model": str(onnx_path), "bytes": onnx_path.stat().st_size, "model_sha256": digest}))
     return 0
