@@ -102,7 +102,7 @@ def test_a_code_detected_short_of_a_group_is_read_whole_from_a_variation_of_its_
     for seed in range(3):
         frame, text, corners = _painted(layout, seed)
         region = _cut(corners, keep, "container", vertical=layout == "vertical")
-        short = reader.recogniser.read(reader.detector.rectify(frame, region))
+        short = reader.recogniser.read(reader.detector.rectify(frame, region), "container")
         assert len(short.text) < 11 and not valid_container_code(short.text)
         assert not reader.settled(short, "container")
         read, grown = reader.again(frame, short, region)
@@ -121,7 +121,7 @@ def test_a_chinese_plate_detected_without_its_province_character_is_read_whole_a
         frame[100:100 + plate.image.shape[0], 100:100 + plate.image.shape[1]] = plate.image
         corners = np.asarray(plate.text_corners, np.float64) + 100
         region = _cut(corners, (0.16, 1.0))
-        first = reader.recogniser.read(reader.detector.rectify(frame, region))
+        first = reader.recogniser.read(reader.detector.rectify(frame, region), "plate")
         assert first.text != sample.text and not reader.settled(first, "plate")
         read, _ = reader.again(frame, first, region)
         whole += read.text == sample.text and validate(read.text, kind="plate") is None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gate_plate import models
-from gate_plate.recognise import DEFAULT_FOLDER, Recogniser, ctc_greedy, first_char, repair_code
+from gate_plate.recognise import DEFAULT_FOLDER, Recogniser, ctc_greedy, first_char, is_tall, repair_code
 from gatecore.api import valid_container_code
 from tools.plates import texts
 from tools.plates.crops import make_crop
@@ -57,6 +57,76 @@ def test_a_vertical_container_code_is_read_top_to_bottom(recogniser: Recogniser)
     read = recogniser.read(make_crop(code, np.random.default_rng(6), strength=0))
     assert (read.text, read.kind, read.layout) == ("MSKU1234565", "container", "vertical")
     assert valid_container_code(read.text)
+
+
+def test_only_a_crop_more_than_twice_as_tall_as_wide_is_turned_and_read_as_a_vertical_code() -> None:
+    rng = np.random.default_rng(4)
+    two_row = [make_crop(texts.random_text(rng, "VN/two_row"), rng) for _ in range(200)]
+    assert max(c.shape[0] / c.shape[1] for c in two_row) > 0.9  # cut close along the text, wide across it
+    assert not any(is_tall(c) for c in two_row)
+    assert all(is_tall(make_crop(texts.random_text(rng, "container/vertical"), rng)) for _ in range(20))
+    assert not is_tall(np.zeros((119, 98, 3), np.uint8)) and is_tall(np.zeros((199, 98, 3), np.uint8))
+
+
+def test_a_tall_crop_is_always_read_as_a_vertical_code_and_a_wide_one_never(recogniser: Recogniser) -> None:
+    rng = np.random.default_rng(9)
+    tall = [rng.integers(0, 256, (int(rng.integers(200, 900)), int(rng.integers(12, 60)), 3), dtype=np.uint8)
+            for _ in range(10)]
+    wide = [rng.integers(0, 256, (int(rng.integers(12, 120)), int(rng.integers(130, 400)), 3), dtype=np.uint8)
+            for _ in range(10)]
+    reads = recogniser.read_batch(tall + wide)
+    assert all((r.kind, r.layout) == ("container", "vertical") for r in reads[:10])
+    assert not any(r.layout == "vertical" for r in reads[10:])
+
+
+def test_a_batch_of_tall_and_wide_crops_reads_each_as_it_would_alone(recogniser: Recogniser) -> None:
+    rng = np.random.default_rng(12)
+    samples = [texts.random_text(rng, group) for group in ("container/vertical", "VN/one_row", "CN/two_row",
+                                                           "container/vertical", "container/horizontal")]
+    crops = [make_crop(s, rng) for s in samples]
+    batch = recogniser.read_batch(crops)
+    alone = [recogniser.read(c) for c in crops]
+    assert [r.text for r in batch] == [r.text for r in alone]
+    assert [r.layout for r in batch] == [r.layout for r in alone]
+    assert np.allclose([r.confidence for r in batch], [r.confidence for r in alone], rtol=1e-4)
+
+
+def test_a_crop_of_a_kind_the_detector_named_is_read_as_that_kind_unless_its_shape_forbids(
+        recogniser: Recogniser) -> None:
+    rng = np.random.default_rng(13)
+    codes = [make_crop(texts.random_text(rng, "container/horizontal"), rng) for _ in range(6)]
+    plates = [make_crop(texts.random_text(rng, "CN/one_row"), rng) for _ in range(6)]
+    assert {r.kind for r in recogniser.read_batch(codes + plates, ["plate"] * 6 + ["container"] * 6)[:6]} == {"plate"}
+    assert {r.kind for r in recogniser.read_batch(plates, ["container"] * 6)} == {"container"}
+    assert {r.kind for r in recogniser.read_batch(codes, ["container"] * 6)} == {"container"}
+    tall = make_crop(texts.random_text(rng, "container/vertical"), rng)
+    assert (recogniser.read(tall, "plate").kind, recogniser.read(tall, "plate").layout) == ("container", "vertical")
+    with pytest.raises(ValueError, match="2 kinds for 1 crops"):
+        recogniser.read_batch([tall], ["plate", "container"])
+
+
+def test_a_tall_crop_is_read_at_the_configs_tall_width_and_the_rest_at_its_width(tmp_path: Path) -> None:
+    folder = tmp_path / "recog"
+    shutil.copytree(DEFAULT_FOLDER, folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["input"]["tall_width"] = 256
+    (folder / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    recogniser = Recogniser(folder)
+    session = recogniser._session
+    widths: list[tuple[int, int]] = []
+
+    class Spy:
+        def run(self, names: object, feeds: dict[str, np.ndarray]) -> object:
+            x = next(iter(feeds.values()))
+            widths.append((x.shape[0], x.shape[3]))
+            return session.run(names, feeds)  # type: ignore[arg-type]
+
+    recogniser._session = Spy()  # type: ignore[assignment]
+    rng = np.random.default_rng(3)
+    crops = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((40, 100), (400, 30), (40, 300), (500, 40))]
+    reads = recogniser.read_batch(crops)
+    assert sorted(widths) == [(2, 192), (2, 256)]
+    assert [r.layout == "vertical" for r in reads] == [False, True, False, True]
 
 
 def test_confidence_ranks_right_reads_of_clean_crops_above_reads_of_noise(recogniser: Recogniser) -> None:

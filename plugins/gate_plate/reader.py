@@ -56,7 +56,7 @@ class PlateReader:
         if not regions:
             return []
         crops = [self.detector.rectify(frame, region) for region in regions]
-        reads = self.recogniser.read_batch(crops)
+        reads = self.recogniser.read_batch(crops, [region.kind for region in regions])
         for i, (r, region) in enumerate(zip(reads, regions, strict=True)):
             if r.text and not self.settled(r, region.kind):
                 reads[i], regions[i] = self.again(frame, r, region)
@@ -79,7 +79,8 @@ class PlateReader:
         a text most often wrong: the province character of a Chinese plate, the owner code or the boxed check
         digit of a container code painted apart, and fragments of the plate's edge or the wall beside it."""
         options = variations(region, len(read.text))
-        again = self.recogniser.read_batch([self.detector.rectify(frame, o) for o in options])
+        again = self.recogniser.read_batch([self.detector.rectify(frame, o) for o in options],
+                                           [region.kind] * len(options))
         valid = [(r, o) for r, o in zip(again, options, strict=True) if validate(r.text, kind=region.kind) is None]
         if validate(read.text, kind=region.kind) is None:
             valid.append((read, region))

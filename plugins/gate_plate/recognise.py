@@ -2,12 +2,14 @@
 confidence out (onnxruntime on the CPU; blocking, so the plugin runs it in an executor).
 
 The model folder (``models/recog/`` beside this file by default) holds ``model.onnx`` and ``config.json``:
-input size, alphabet, the groups (kind/country/layout) the model tells apart. A crop taller than it is wide is
-a vertical container code: it is turned a quarter turn counter-clockwise (its first character on the left)
-before reading, as in training. A ``province`` entry in the config names the folder (under this one) of the
-province head (``gate_plate.province``), which reads the first character of the crops read as Chinese plates;
-a ``check_digit_repair`` entry lets a container code whose check digit fails take the likeliest single
-substitution that makes it valid (``repair_code``).
+input size, alphabet, the groups (kind/country/layout) the model tells apart. A crop more than twice as tall as
+it is wide (``is_tall``) is a vertical container code: it is turned a quarter turn counter-clockwise (its first
+character on the left) before reading, as in training, and read ``tall_width`` wide (the config's; twice a
+plate's view): eleven characters stacked end to end are several times as long as a plate's text, and squeezed
+into the plate's view their glyphs lose the detail that tells 3 from 8. A ``province`` entry in the config
+names the folder (under this one) of the province head (``gate_plate.province``), which reads the first
+character of the crops read as Chinese plates; a ``check_digit_repair`` entry lets a container code whose check
+digit fails take the likeliest single substitution that makes it valid (``repair_code``).
 """
 
 from __future__ import annotations
@@ -49,14 +51,23 @@ def check_crop(crop: Any) -> np.ndarray:
     return crop
 
 
+TALL = 2.0  # a crop this many times as tall as it is wide is a vertical code; a two-row plate's is at most 1.2
+
+
+def is_tall(crop: np.ndarray) -> bool:
+    """Whether ``crop`` (an image array) is read as a vertical container code: turned, at ``tall_width``."""
+    return bool(crop.shape[0] > TALL * crop.shape[1])
+
+
 def grey_of(crop: np.ndarray) -> np.ndarray:
-    """A crop in grey at its own size (uint8), a tall crop turned counter-clockwise."""
+    """A crop in grey at its own size (uint8), a tall crop (``is_tall``) turned counter-clockwise."""
     crop = check_crop(crop)
+    tall = is_tall(crop)
     if crop.ndim == 3 and crop.shape[2] == 1:
         crop = crop[:, :, 0]
     grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGRA2GRAY if crop.shape[2] == 4
                                                      else cv2.COLOR_BGR2GRAY)
-    if grey.shape[0] > grey.shape[1]:
+    if tall:
         grey = cv2.rotate(grey, cv2.ROTATE_90_COUNTERCLOCKWISE)
     return grey
 
@@ -67,8 +78,8 @@ def _resize(grey: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def to_grey(crop: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The model's view of a crop, uint8 ``height`` x ``width``: grey, a tall crop turned counter-clockwise,
-    resized (area filter when shrinking)."""
+    """A view of a crop, uint8 ``height`` x ``width``: grey, a tall crop turned counter-clockwise, resized
+    (area filter when shrinking)."""
     return _resize(grey_of(crop), height, width)
 
 
@@ -160,27 +171,56 @@ class Recogniser:
         folder = Path(folder) if folder is not None else DEFAULT_FOLDER
         config, self._session = open_model(folder, "recogniser", threads)
         self.height, self.width = int(config["input"]["height"]), int(config["input"]["width"])
+        self.tall_width = int(config["input"].get("tall_width", self.width))
         self.alphabet: str = config["alphabet"]
         self.groups: list[dict[str, str]] = config["groups"]
+        self._vertical = np.array([g["layout"] == "vertical" for g in self.groups])
+        self._han = np.array([not c.isascii() for c in self.alphabet])
+        self._kinds = np.array([g["kind"] for g in self.groups])
         self._input = self._session.get_inputs()[0].name
         head = config.get("province")
         self.province = ProvinceHead(folder / head["folder"], threads) if head else None
         repair = config.get("check_digit_repair")
         self.repair_ratio: float | None = float(repair["min_ratio"]) if repair else None
 
-    def read(self, crop_bgr: np.ndarray) -> CropRead:
-        """The read of one crop (any size); ``ValueError`` if it is not an image."""
-        return self.read_batch([crop_bgr])[0]
+    def read(self, crop_bgr: np.ndarray, kind: str | None = None) -> CropRead:
+        """The read of one crop (any size), of ``kind`` if given (see :meth:`read_batch`); ``ValueError`` if it
+        is not an image."""
+        return self.read_batch([crop_bgr], None if kind is None else [kind])[0]
 
-    def read_batch(self, crops: Sequence[np.ndarray]) -> list[CropRead]:
-        """The reads of several crops in one model run, in order; ``ValueError`` if any is not an image."""
+    def read_batch(self, crops: Sequence[np.ndarray], kinds: Sequence[str] | None = None) -> list[CropRead]:
+        """The reads of several crops (one model run for the tall ones, one for the rest), in order;
+        ``ValueError`` if any is not an image. ``kinds`` (``"plate"`` or ``"container"`` for each crop, as a
+        detector found it) keeps each read to the groups of its kind, unless its shape allows none of them: a
+        fragment of a code is not read as a Chinese plate with a province character the head made up."""
         if not crops:
             return []
+        if kinds is not None and len(kinds) != len(crops):
+            raise ValueError(f"{len(kinds)} kinds for {len(crops)} crops")
         greys = [grey_of(c) for c in crops]
-        x = standardise(np.stack([_resize(g, self.height, self.width) for g in greys]))[:, None]
-        log_probs, group_logits = self._session.run(None, {self._input: x})
+        tall = [is_tall(c) for c in crops]
+        log_probs: list[np.ndarray] = [np.empty(0)] * len(crops)
+        group_logits = np.empty((len(crops), len(self.groups)), np.float32)
+        for width, which in ((self.width, [i for i, t in enumerate(tall) if not t]),
+                             (self.tall_width, [i for i, t in enumerate(tall) if t])):
+            if not which:
+                continue
+            x = standardise(np.stack([_resize(greys[i], self.height, width) for i in which]))[:, None]
+            lp, gl = self._session.run(None, {self._input: x})
+            for k, i in enumerate(which):
+                log_probs[i] = lp[k]
+            group_logits[which] = gl
+        # a tall crop is a vertical code and nothing else is: the group head chooses among the rest
+        allowed = np.array(tall)[:, None] == self._vertical[None]
+        if kinds is not None:
+            of_kind = allowed & (np.array(kinds)[:, None] == self._kinds[None])
+            allowed = np.where(of_kind.any(axis=1, keepdims=True), of_kind, allowed)
+        group_logits[~allowed] = -np.inf
         group_p = _softmax(group_logits)
         groups = [self.groups[int(gp.argmax())] for gp in group_p]
+        for lp, g in zip(log_probs, groups, strict=True):
+            if g["country"] != "CN":  # Han characters are a Chinese plate's only: the rest read without them
+                lp[:, 1:][:, self._han] = -np.inf
         chars = [repair_code(lp, self.alphabet, self.repair_ratio)
                  if g["kind"] == "container" and self.repair_ratio is not None else ctc_chars(lp, self.alphabet)
                  for lp, g in zip(log_probs, groups, strict=True)]

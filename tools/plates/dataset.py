@@ -24,7 +24,12 @@ HARD_WEIGHTS = {"VN/one_row": 0.05, "VN/two_row": 0.1, "CN/one_row": 0.25, "CN/t
 # fine-tuning at a new input size on detector-like crops: every group, the Han and vertical ones most
 TUNE_WEIGHTS = {"VN/one_row": 0.12, "VN/two_row": 0.13, "CN/one_row": 0.2, "CN/two_row": 0.25,
                 "container/horizontal": 0.12, "container/vertical": 0.18}
-MIXES = {"default": GROUP_WEIGHTS, "hard": HARD_WEIGHTS, "tune": TUNE_WEIGHTS}
+# a fourth stage: the groups still short of 98 % on the level view, and the vertical codes alone for the wide view
+LEVEL_WEIGHTS = {"VN/one_row": 0.12, "VN/two_row": 0.25, "CN/one_row": 0.15, "CN/two_row": 0.23,
+                 "container/horizontal": 0.25, "container/vertical": 0.0}
+TALL_WEIGHTS = {g: float(g == "container/vertical") for g in GROUP_WEIGHTS}
+MIXES = {"default": GROUP_WEIGHTS, "hard": HARD_WEIGHTS, "tune": TUNE_WEIGHTS, "level": LEVEL_WEIGHTS,
+         "tall": TALL_WEIGHTS}
 SHARD = 2000
 
 

@@ -49,20 +49,32 @@ def _decode(log_probs: torch.Tensor) -> list[str]:
     return out
 
 
-def evaluate(model: Recogniser, data: Batch, batch: int = 256) -> dict[str, float]:
-    """Exact-read rate per group and overall (torch, for progress during training)."""
+def training_mode(model: Recogniser, frozen_norm: bool) -> None:
+    """``model`` in training mode; with ``frozen_norm`` its batch norms keep their running statistics (a
+    fine-tune from an exported model, whose norms ``warm_start`` made pass-throughs, then starts where that
+    model was instead of renormalising every layer by the batch's statistics)."""
+    model.train()
+    if frozen_norm:
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                m.eval()
+
+
+def evaluate(model: Recogniser, *sets: Batch, batch: int = 256, frozen_norm: bool = False) -> dict[str, float]:
+    """Exact-read rate per group and overall over one or more sets (each of one width; torch, for progress
+    during training)."""
     model.eval()
     right = np.zeros(len(GROUP_NAMES))
     total = np.zeros(len(GROUP_NAMES))
     with torch.no_grad():
-        for i in range(0, len(data.texts), batch):
+        for data, i in ((d, i) for d in sets for i in range(0, len(d.texts), batch)):
             x = torch.from_numpy(standardise(data.images[i: i + batch])[:, None])
             log_probs, group = model(x)
             for text, truth, g, pg in zip(_decode(log_probs), data.texts[i: i + batch], data.groups[i: i + batch],
                                           group.argmax(-1).tolist(), strict=True):
                 total[g] += 1
                 right[g] += text == truth and pg == g
-    model.train()
+    training_mode(model, frozen_norm)
     scores = {name: float(right[k] / max(total[k], 1)) for k, name in enumerate(GROUP_NAMES)}
     scores["all"] = float(right.sum() / max(total.sum(), 1))
     return scores
@@ -96,36 +108,59 @@ def warm_start(model: Recogniser, onnx_path: Path) -> None:
     model.load_state_dict(state)
 
 
-def _load(args: argparse.Namespace) -> Batch:
+def _load(args: argparse.Namespace, specs: list[str], width: int) -> Batch:
     parts = []
-    for spec in args.data:
+    for spec in specs:
         mix, first, count = spec.split(":")
-        parts.append(cached(args.cache, args.seed, range(int(first), int(first) + int(count)), args.height, WIDTH,
+        parts.append(cached(args.cache, args.seed, range(int(first), int(first) + int(count)), args.height, width,
                             mix))
+    return _joined(parts)
+
+
+def _joined(parts: list[Batch]) -> Batch:
     return Batch(np.concatenate([p.images for p in parts]), [t for p in parts for t in p.texts],
                  np.concatenate([p.groups for p in parts]))
+
+
+def _without(data: Batch, group: int) -> Batch:
+    keep = np.flatnonzero(data.groups != group)
+    return Batch(data.images[keep], [data.texts[i] for i in keep], data.groups[keep])
+
+
+def _validation(args: argparse.Namespace) -> list[Batch]:
+    """Validation crops from ``--seed + 1``, groups uniform; with a wider view for vertical codes, those are
+    made again at ``--tall-width``."""
+    val = make(args.seed + 1, 0, args.val, args.height, WIDTH, uniform=True)
+    if args.tall_width == WIDTH:
+        return [val]
+    vertical = GROUP_NAMES.index("container/vertical")
+    n = int((val.groups == vertical).sum())
+    return [_without(val, vertical), make(args.seed + 1, 1, n, args.height, args.tall_width, mix="tall")]
 
 
 def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float]:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     t0 = time.monotonic()
-    data = _load(args)
-    val = make(args.seed + 1, 0, args.val, args.height, WIDTH, uniform=True)
-    print(f"data: {len(data.texts)} crops in {time.monotonic() - t0:.0f} s", flush=True)
+    sets = [_load(args, args.data, WIDTH)] + ([_load(args, args.tall, args.tall_width)] if args.tall else [])
+    val = _validation(args)
+    print(f"data: {' + '.join(str(len(d.texts)) for d in sets)} crops in {time.monotonic() - t0:.0f} s", flush=True)
     model = Recogniser(len(ALPHABET) + 1, len(GROUP_NAMES), BANDS)
     if args.init is not None:
         warm_start(model, args.init)
-    steps = args.epochs * (len(data.texts) // args.batch)
+    training_mode(model, args.frozen_norm)
+    steps = args.epochs * sum(len(d.texts) // args.batch for d in sets)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
     ctc, ce = nn.CTCLoss(blank=0, zero_infinity=True), nn.CrossEntropyLoss()
     order_rng = np.random.default_rng(args.seed)
     step = 0
     for epoch in range(args.epochs):
-        order = order_rng.permutation(len(data.texts))
-        for i in range(0, len(order) - args.batch + 1, args.batch):
-            idx = order[i: i + args.batch]
+        batches = [(data, order[i: i + args.batch]) for data in sets
+                   for order in [order_rng.permutation(len(data.texts))]
+                   for i in range(0, len(order) - args.batch + 1, args.batch)]
+        for k in order_rng.permutation(len(batches)):
+            data, idx = batches[k]
             x = torch.from_numpy(standardise(data.images[idx])[:, None])
             targets, lengths = _targets([data.texts[j] for j in idx])
             log_probs, group = model(x)
@@ -142,15 +177,17 @@ def train(args: argparse.Namespace) -> tuple[Recogniser, dict[str, float], float
                 print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} "
                       f"{time.monotonic() - t0:.0f} s", flush=True)
             if step % 500 == 0:
-                quick = evaluate(model, Batch(val.images[:300], val.texts[:300], val.groups[:300]))
+                quick = evaluate(model, *(Batch(v.images[:150], v.texts[:150], v.groups[:150]) for v in val),
+                                 frozen_norm=args.frozen_norm)
                 print(f"step {step} val[:300] {quick['all']:.3f}", flush=True)
-        scores = evaluate(model, val)
+        scores = evaluate(model, *val, frozen_norm=args.frozen_norm)
         print(f"epoch {epoch} val " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
     return model, scores, time.monotonic() - t0
 
 
-def export(model: Recogniser, out: Path, height: int) -> Path:
-    """``model.onnx`` in ``out`` (batch size free), checked against torch on a random input."""
+def export(model: Recogniser, out: Path, height: int, tall_width: int = WIDTH) -> Path:
+    """``model.onnx`` in ``out`` (batch size and width free), checked against torch on random inputs of both
+    widths."""
     import onnxruntime as ort
 
     model.eval()
@@ -158,26 +195,29 @@ def export(model: Recogniser, out: Path, height: int) -> Path:
     path = out / "model.onnx"
     x = torch.randn(2, 1, height, WIDTH)
     torch.onnx.export(model, (x,), str(path), input_names=["image"], output_names=["log_probs", "group"],
-                      dynamic_axes={"image": {0: "n"}, "log_probs": {0: "n"}, "group": {0: "n"}},
+                      dynamic_axes={"image": {0: "n", 3: "width"}, "log_probs": {0: "n", 1: "frames"},
+                                    "group": {0: "n"}},
                       opset_version=17, dynamo=False)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"image": x.numpy()})[0]
-    with torch.no_grad():
-        want = model(x)[0].numpy()
-    if not np.allclose(got, want, atol=1e-3):
-        raise RuntimeError("the exported model disagrees with torch")
+    for probe in (x, torch.randn(2, 1, height, tall_width)):
+        got = session.run(None, {"image": probe.numpy()})[0]
+        with torch.no_grad():
+            want = model(probe)[0].numpy()
+        if not np.allclose(got, want, atol=1e-3):
+            raise RuntimeError(f"the exported model disagrees with torch at width {probe.shape[3]}")
     return path
 
 
-def write_config(out: Path, height: int) -> None:
+def write_config(out: Path, height: int, tall_width: int = WIDTH) -> None:
     groups = []
     for name in GROUP_NAMES:
         head, layout = name.split("/")
         kind = "container" if head == "container" else "plate"
         groups.append({"name": name, "kind": kind, "country": "" if kind == "container" else head, "layout": layout})
     config = {
-        "input": {"height": height, "width": WIDTH, "channels": 1, "colour": "grey",
-                  "tall_crop": "rotated 90 degrees counter-clockwise (a vertical container code)",
+        "input": {"height": height, "width": WIDTH, "tall_width": tall_width, "channels": 1, "colour": "grey",
+                  "tall_crop": "more than twice as tall as wide (a vertical container code): rotated 90 degrees "
+                               "counter-clockwise and read tall_width wide",
                   "normalise": "per image: (x/255 - mean) / max(std, 0.02)"},
         "output": {"log_probs": "CTC log-probabilities (n, frames, 1 + len(alphabet)), class 0 the blank; "
                                 "frames: the top row band's columns then the bottom one's",
@@ -197,10 +237,13 @@ def write_recipe(out: Path, args: argparse.Namespace, argv: list[str], scores: d
         "seed": args.seed,
         "epochs": args.epochs,
         "height": args.height,
+        "tall_width": args.tall_width,
+        "frozen_norm": args.frozen_norm,
         "batch": args.batch,
         "lr": args.lr,
         "data": {"generator": "tools.plates.dataset.make (texts -> render -> crops -> degrade)",
                  "train": f"seed {args.seed}, shards of 2000 crops (mix:first:count): {' '.join(args.data)}",
+                 "tall": f"{' '.join(args.tall)} at width {args.tall_width}" if args.tall else None,
                  "mixes": MIXES,
                  "init": str(args.init) if args.init else None,
                  "init_sha256": hashlib.sha256(args.init.read_bytes()).hexdigest() if args.init else None,
@@ -223,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="training shards of 2000 crops, as MIX:FIRST:COUNT (mixes: tools.plates.dataset.MIXES)")
     parser.add_argument("--height", type=int, default=64,
                         help="input height in px (the width is 192); the shipped model's: 96")
+    parser.add_argument("--tall", nargs="*", default=[],
+                        help="vertical-code shards (MIX:FIRST:COUNT, mix 'tall') made and trained at --tall-width")
+    parser.add_argument("--tall-width", type=int, default=WIDTH,
+                        help="the width vertical codes are read at (the shipped model's: 384)")
+    parser.add_argument("--frozen-norm", action="store_true",
+                        help="keep the batch norms' statistics (with --init: start from that model's reads)")
     parser.add_argument("--val", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
@@ -232,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", type=Path, default=None, help="a model.onnx to start from (fine-tuning)")
     args = parser.parse_args(argv)
     model, scores, seconds = train(args)
-    export(model, args.out, args.height)
-    write_config(args.out, args.height)
+    export(model, args.out, args.height, args.tall_width)
+    write_config(args.out, args.height, args.tall_width)
     write_recipe(args.out, args, argv, scores, seconds)
     print(f"wrote {args.out}: {(args.out / 'model.onnx').stat().st_size / 1e6:.2f} MB, {seconds / 60:.1f} min")
     return 0
