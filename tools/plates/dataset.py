@@ -24,7 +24,7 @@ HARD_WEIGHTS = {"VN/one_row": 0.05, "VN/two_row": 0.1, "CN/one_row": 0.25, "CN/t
 # fine-tuning at a new input size on detector-like crops: every group, the Han and vertical ones most
 TUNE_WEIGHTS = {"VN/one_row": 0.12, "VN/two_row": 0.13, "CN/one_row": 0.2, "CN/two_row": 0.25,
                 "container/horizontal": 0.12, "container/vertical": 0.18}
-# a fourth stage: the groups still short of 98 % on the level view, and the vertical codes alone for the wide view
+# stages 4 and 5: the groups short of 98 % at the plates' 192 px view; vertical codes alone for their wide view
 LEVEL_WEIGHTS = {"VN/one_row": 0.12, "VN/two_row": 0.25, "CN/one_row": 0.15, "CN/two_row": 0.23,
                  "container/horizontal": 0.25, "container/vertical": 0.0}
 TALL_WEIGHTS = {g: float(g == "container/vertical") for g in GROUP_WEIGHTS}

@@ -114,10 +114,6 @@ def _load(args: argparse.Namespace, specs: list[str], width: int) -> Batch:
         mix, first, count = spec.split(":")
         parts.append(cached(args.cache, args.seed, range(int(first), int(first) + int(count)), args.height, width,
                             mix))
-    return _joined(parts)
-
-
-def _joined(parts: list[Batch]) -> Batch:
     return Batch(np.concatenate([p.images for p in parts]), [t for p in parts for t in p.texts],
                  np.concatenate([p.groups for p in parts]))
 
