@@ -7,11 +7,11 @@ import pytest
 
 from gate_plate.detect import Detector, Region
 from gate_plate.formats import validate
-from gate_plate.reader import PlateReader, SceneRead, grow, variations, widen
+from gate_plate.reader import PlateReader, SceneRead, across_fit, grow, narrowed, variations, widen
 from gate_plate.recognise import CropRead, Recogniser
 from gatecore.api import valid_container_code
 from tools.plates import scenes
-from tools.plates.eval_scenes import match
+from tools.plates.eval_scenes import iou, match
 from tools.plates.render import render_container, render_plate
 from tools.plates.texts import cn_plate, container_code
 
@@ -169,3 +169,43 @@ def test_a_region_widens_across_its_text_on_both_sides() -> None:
     assert widen(wide, 0.25).corners == ((10.0, 5.0), (110.0, 5.0), (110.0, 35.0), (10.0, 35.0))
     tall = Region(((10.0, 10.0), (30.0, 10.0), (30.0, 210.0), (10.0, 210.0)), "container", 1.0)
     assert widen(tall, -0.25).corners == ((15.0, 10.0), (25.0, 10.0), (25.0, 210.0), (15.0, 210.0))
+
+
+def test_a_region_is_narrowed_across_its_text_to_shares_of_its_extent() -> None:
+    wide = Region(((10.0, 10.0), (110.0, 10.0), (110.0, 30.0), (10.0, 30.0)), "plate", 1.0)
+    assert narrowed(wide, 0.25, 0.75).corners == ((10.0, 15.0), (110.0, 15.0), (110.0, 25.0), (10.0, 25.0))
+    tall = Region(((10.0, 10.0), (30.0, 10.0), (30.0, 210.0), (10.0, 210.0)), "container", 1.0)
+    assert narrowed(tall, 0.5, 1.0).corners == ((20.0, 10.0), (30.0, 10.0), (30.0, 210.0), (20.0, 210.0))
+
+
+@pytest.mark.parametrize("layout", ["horizontal", "vertical"])
+def test_a_region_twice_as_wide_as_its_code_is_fitted_to_the_strokes_across_it(
+        reader: PlateReader, layout: str) -> None:
+    """The detector's mask leaves a thin text's region up to twice as wide as the text: fitted to where the
+    crop has strokes (a ribbed wall's ribs run along a vertical code and do not count), it covers the text and
+    little more, and stays inside the region it was."""
+    vertical = layout == "vertical"
+    for seed in range(3):
+        frame, _, corners = _painted(layout, seed)
+        region = widen(_cut(corners, (0.0, 1.0), "container", vertical), 0.5)
+        pad = reader.detector.pad["tall" if vertical else "wide"][0 if vertical else 1]
+        fit = across_fit(reader.detector.rectify(frame, region), region, pad)
+        assert iou(corners, region.corners) == pytest.approx(0.5, abs=0.02)
+        assert iou(corners, fit.corners) > 0.7
+        assert iou(fit.corners, region.corners) == pytest.approx(_area(fit) / _area(region), abs=0.02)
+
+
+def _area(region: Region) -> float:
+    x, y = np.asarray(region.corners).T
+    return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
+
+
+def test_a_crop_without_strokes_leaves_its_region_as_found_and_a_two_row_plate_is_not_fitted(
+        reader: PlateReader) -> None:
+    region = Region(((100.0, 100.0), (300.0, 100.0), (300.0, 160.0), (100.0, 160.0)), "plate", 0.9)
+    flat = np.full((400, 400, 3), 120, np.uint8)
+    assert across_fit(reader.detector.rectify(flat, region), region, 0.05) == region
+    frame, _, corners = _painted("horizontal", 0)
+    wide = widen(_cut(corners, (0.0, 1.0), "container"), 0.5)
+    assert reader.fitted(frame, wide, "two_row") == wide
+    assert reader.fitted(frame, wide, "horizontal") != wide
