@@ -18,7 +18,6 @@ hash and recipe. Needs onnx and numpy only.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from gate_plate.models import sha256_file
 
 
 def _graph_key(model: onnx.ModelProto) -> bytes:
@@ -64,10 +65,6 @@ def soup(models: list[onnx.ModelProto], weights: list[float] | None = None) -> o
     return out
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         "soup": "the uniform mean of the ingredients' weights (tools/plates/soup.py)",
         "command": "python -m tools.plates.soup --out OUT " + " ".join(str(f) for f in args.folders),
         "ingredients": [
-            {"model_sha256": _digest(f / "model.onnx"),
+            {"model_sha256": sha256_file(f / "model.onnx"),
              "recipe": json.loads((f / "recipe.json").read_text(encoding="utf-8"))
              if (f / "recipe.json").exists() else None}
             for f in args.folders],
-        "model_sha256": _digest(args.out / "model.onnx"),
+        "model_sha256": sha256_file(args.out / "model.onnx"),
     }
     (args.out / "recipe.json").write_text(json.dumps(recipe, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: the mean of {len(args.folders)} models, sha256 {recipe['model_sha256'][:16]}")
